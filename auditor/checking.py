@@ -1,0 +1,102 @@
+"""What check modules import: the ``@check`` registry, contexts and outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.effective import Effective
+from auditor.model import Api, Estate, Location, Operation, Service
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One verdict of a check on its target."""
+
+    status: str
+    """``pass``, ``fail`` or ``skip`` (could not be evaluated)."""
+    message: str
+    location: Location | None = None
+    severity: str | None = None
+    """Overrides the rule's severity for this finding (e.g. a weaker variant of the gap)."""
+    evidence: tuple[Location, ...] = ()
+
+
+def passed(message: str, at: Location | None = None) -> Outcome:
+    """The target meets the rule."""
+    return Outcome("pass", message, at)
+
+
+def failed(
+    message: str,
+    at: Location | None = None,
+    *,
+    severity: str | None = None,
+    evidence: Iterable[Location] = (),
+) -> Outcome:
+    """The target breaks the rule."""
+    return Outcome("fail", message, at, severity, tuple(evidence))
+
+
+def skipped(message: str, at: Location | None = None) -> Outcome:
+    """The rule cannot be evaluated on this target (an unknown, never a pass)."""
+    return Outcome("skip", message, at)
+
+
+@dataclass(eq=False)
+class Route:
+    """A way a call reaches an operation: through one product, or with no product policy."""
+
+    product: str | None
+    label: str
+    eff: Effective
+    severity: str | None = None
+    """For the product-less route: how bad a gap only on this route is."""
+
+
+@dataclass(eq=False)
+class OpContext:
+    """An LLM operation with the effective policy of each route."""
+
+    estate: Estate
+    service: Service
+    api: Api
+    op: Operation
+    routes: list[Route]
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """``api`` or ``api/operation`` for messages."""
+        return self.api.name if self.op.name == "*" else f"{self.api.name}/{self.op.name}"
+
+
+@dataclass(eq=False)
+class ApiContext:
+    """An LLM API with its operations (for API-level rules)."""
+
+    estate: Estate
+    service: Service
+    api: Api
+    ops: list[OpContext]
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+CheckResult = Outcome | list[Outcome]
+OpCheck = Callable[[OpContext], CheckResult]
+ApiCheck = Callable[[ApiContext], CheckResult]
+
+REGISTRY: dict[str, Callable[..., CheckResult]] = {}
+
+
+def check(rule_id: str) -> Callable[[Callable[..., CheckResult]], Callable[..., CheckResult]]:
+    """Register a check function under its rule id (the rule's YAML says what it targets)."""
+
+    def register(fn: Callable[..., CheckResult]) -> Callable[..., CheckResult]:
+        if rule_id in REGISTRY:
+            raise ValueError(f"two checks registered for {rule_id}")
+        REGISTRY[rule_id] = fn
+        return fn
+
+    return register

@@ -1,0 +1,354 @@
+"""The effective policy of one operation on one route: the statements that actually run.
+
+The chain is global -> workspace -> product -> API -> operation. In each section a document
+includes its parent's statements only where it has ``<base />``; a section without ``<base />``
+drops them, and a missing section in a present document drops them too (APIM keeps only what the
+child declares). A missing document at a scope is transparent (as if every section were
+``<base />``). Fragments are inlined where ``<include-fragment>`` stands, also inside ``choose``.
+Statements inside ``choose`` branches are conditional; statements after an unconditional
+``return-response`` never run. Every statement keeps its origin (scope, file, line).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from auditor.model import Location
+from auditor.policy import SECTIONS, PolicyDoc, local_name
+
+#: Policies whose children run unconditionally as part of the parent flow.
+CONTAINERS = frozenset({"retry", "limit-concurrency", "wait"})
+
+
+@dataclass(eq=False)
+class Stmt:
+    """One effective statement, with its origin and the conditions it runs under."""
+
+    el: etree._Element
+    section: str
+    scope: str
+    doc: PolicyDoc
+    conditions: tuple[str, ...]
+    reachable: bool = True
+    branches: tuple[Branch, ...] = ()
+    children: tuple[Stmt, ...] = ()
+    fragment: str | None = None
+    """The fragment id when the statement was inlined from a fragment."""
+
+    @property
+    def tag(self) -> str:
+        """The policy name (element tag)."""
+        return local_name(self.el)
+
+    @property
+    def location(self) -> Location:
+        """File and line of the statement."""
+        return self.doc.location(self.el)
+
+    @property
+    def conditional(self) -> bool:
+        """True when the statement runs only on some branch."""
+        return bool(self.conditions)
+
+
+@dataclass(eq=False)
+class Branch:
+    """One ``when`` (with its condition) or the ``otherwise`` (condition ``None``) of a choose."""
+
+    condition: str | None
+    stmts: tuple[Stmt, ...]
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something that makes the effective policy uncertain (unreadable document, lost fragment)."""
+
+    message: str
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """Parent statements of a section dropped because a child document has no ``<base />``."""
+
+    section: str
+    dropped_by: Location
+    dropped: tuple[tuple[str, str], ...]
+    """(tag, scope) of the dropped parent statements, branches included."""
+
+
+@dataclass(eq=False)
+class Effective:
+    """The effective policy of one (operation, route)."""
+
+    sections: dict[str, tuple[Stmt, ...]]
+    problems: tuple[Problem, ...] = ()
+    drops: tuple[Drop, ...] = ()
+    docs: tuple[PolicyDoc, ...] = ()
+    dead: list[Stmt] = field(default_factory=list)
+
+    def walk(self, section: str | None = None, *, reachable_only: bool = True) -> Iterator[Stmt]:
+        """Every statement (branches and containers included), in document order."""
+        names = SECTIONS if section is None else (section,)
+        for name in names:
+            yield from _walk(self.sections.get(name, ()), reachable_only)
+
+    def find(self, *tags: str, section: str | None = None) -> list[Stmt]:
+        """Reachable statements with one of the given tags."""
+        wanted = set(tags)
+        return [s for s in self.walk(section) if s.tag in wanted]
+
+
+def _walk(stmts: Sequence[Stmt], reachable_only: bool) -> Iterator[Stmt]:
+    for stmt in stmts:
+        if reachable_only and not stmt.reachable:
+            continue
+        yield stmt
+        for branch in stmt.branches:
+            yield from _walk(branch.stmts, reachable_only)
+        yield from _walk(stmt.children, reachable_only)
+
+
+class _Builder:
+    def __init__(
+        self,
+        chain: Sequence[PolicyDoc | None],
+        fragments: Mapping[str, PolicyDoc],
+        fragments_known: bool,
+    ) -> None:
+        self.chain = chain
+        self.fragments = fragments
+        self.fragments_known = fragments_known
+        self.problems: list[Problem] = []
+        self.drops: list[Drop] = []
+        self.docs: list[PolicyDoc] = []
+
+    def section(self, name: str, level: int) -> list[Stmt]:
+        """Resolved statements of a section at chain position ``level`` (including parents)."""
+        if level < 0:
+            return []
+        doc = self.chain[level]
+        if doc is None:
+            return self.section(name, level - 1)
+        if doc not in self.docs:
+            self.docs.append(doc)
+        if not doc.ok:
+            self.problems.append(
+                Problem(f"{doc.scope} policy cannot be read: {doc.error}", doc.location())
+            )
+            return []
+        sec = doc.section(name)
+        if sec is None:
+            parent = self.section(name, level - 1)
+            if parent:
+                self.drops.append(Drop(name, doc.location(), _tags(parent)))
+            return []
+        has_base = any(local_name(c) == "base" for c in sec)
+        if not has_base:
+            parent = self.section(name, level - 1)
+            if parent:
+                self.drops.append(Drop(name, doc.location(sec), _tags(parent)))
+        return self.expand(sec, name, doc, (), level, 0, doc.scope, None)
+
+    def expand(
+        self,
+        parent: etree._Element,
+        section: str,
+        doc: PolicyDoc,
+        conditions: tuple[str, ...],
+        level: int,
+        depth: int,
+        scope: str,
+        fragment: str | None,
+    ) -> list[Stmt]:
+        out: list[Stmt] = []
+        for el in parent:
+            tag = local_name(el)
+            if not tag:
+                continue
+            if tag == "base":
+                if doc.scope != "fragment":
+                    out.extend(_with_conditions(self.section(section, level - 1), conditions))
+                continue
+            if tag == "include-fragment":
+                out.extend(self.include(el, section, doc, conditions, level, depth, scope))
+                continue
+            stmt = Stmt(el, section, scope, doc, conditions, fragment=fragment)
+            if tag == "choose":
+                stmt.branches = tuple(
+                    self.branches(el, section, doc, conditions, level, depth, scope, fragment)
+                )
+            elif tag in CONTAINERS:
+                stmt.children = tuple(
+                    self.expand(el, section, doc, conditions, level, depth, scope, fragment)
+                )
+            out.append(stmt)
+        return out
+
+    def include(
+        self,
+        el: etree._Element,
+        section: str,
+        doc: PolicyDoc,
+        conditions: tuple[str, ...],
+        level: int,
+        depth: int,
+        scope: str,
+    ) -> list[Stmt]:
+        fid = el.get("fragment-id") or ""
+        frag = self.fragments.get(fid)
+        if frag is None:
+            why = (
+                "is not in this source"
+                if self.fragments_known
+                else "cannot be resolved: this source does not show fragments"
+            )
+            self.problems.append(Problem(f"fragment '{fid}' {why}", doc.location(el)))
+            return []
+        if frag not in self.docs:
+            self.docs.append(frag)
+        if not frag.ok or frag.root is None:
+            self.problems.append(
+                Problem(f"fragment '{fid}' cannot be read: {frag.error}", frag.location())
+            )
+            return []
+        if depth >= 1:
+            # NOTE: APIM does not allow a fragment to include another fragment; nothing runs.
+            self.problems.append(
+                Problem(
+                    f"fragment '{fid}' is included from inside a fragment (APIM does not allow it)",
+                    doc.location(el),
+                )
+            )
+            return []
+        return self.expand(frag.root, section, frag, conditions, level, depth + 1, scope, fid)
+
+    def branches(
+        self,
+        el: etree._Element,
+        section: str,
+        doc: PolicyDoc,
+        conditions: tuple[str, ...],
+        level: int,
+        depth: int,
+        scope: str,
+        fragment: str | None,
+    ) -> Iterator[Branch]:
+        previous: list[str] = []
+        for child in el:
+            tag = local_name(child)
+            if tag == "when":
+                cond = child.get("condition") or ""
+                inner = (*conditions, *(f"not ({p})" for p in previous), cond)
+                previous.append(cond)
+                yield Branch(
+                    cond,
+                    tuple(self.expand(child, section, doc, inner, level, depth, scope, fragment)),
+                    doc.location(child),
+                )
+            elif tag == "otherwise":
+                inner = (*conditions, *(f"not ({p})" for p in previous))
+                if not previous:
+                    inner = (*conditions, "otherwise")
+                yield Branch(
+                    None,
+                    tuple(self.expand(child, section, doc, inner, level, depth, scope, fragment)),
+                    doc.location(child),
+                )
+
+
+def _with_conditions(stmts: list[Stmt], conditions: tuple[str, ...]) -> list[Stmt]:
+    if not conditions:
+        return stmts
+    return [_recondition(s, conditions) for s in stmts]
+
+
+def _recondition(stmt: Stmt, conditions: tuple[str, ...]) -> Stmt:
+    return Stmt(
+        stmt.el,
+        stmt.section,
+        stmt.scope,
+        stmt.doc,
+        (*conditions, *stmt.conditions),
+        stmt.reachable,
+        tuple(
+            Branch(b.condition, tuple(_recondition(s, conditions) for s in b.stmts), b.location)
+            for b in stmt.branches
+        ),
+        tuple(_recondition(s, conditions) for s in stmt.children),
+        stmt.fragment,
+    )
+
+
+def _tags(stmts: Sequence[Stmt]) -> tuple[tuple[str, str], ...]:
+    return tuple(dict.fromkeys((s.tag, s.scope) for s in _walk(stmts, False)))
+
+
+def terminates(stmts: Sequence[Stmt]) -> bool:
+    """True when the sequence always ends the request (an unconditional ``return-response``)."""
+    for stmt in stmts:
+        if stmt.tag == "return-response":
+            return True
+        if (
+            stmt.branches
+            and any(b.condition is None for b in stmt.branches)
+            and all(terminates(b.stmts) for b in stmt.branches)
+        ):
+            return True
+    return False
+
+
+def _mark_reachability(stmts: Sequence[Stmt], dead: list[Stmt], alive: bool = True) -> bool:
+    """Mark statements after a terminating statement unreachable; return whether flow continues."""
+    for stmt in stmts:
+        stmt.reachable = alive
+        if not alive:
+            dead.append(stmt)
+            _mark_all(stmt, dead)
+            continue
+        for branch in stmt.branches:
+            _mark_reachability(branch.stmts, dead, True)
+        if stmt.children:
+            _mark_reachability(stmt.children, dead, True)
+        if stmt.tag == "return-response" or (stmt.branches and terminates([stmt])):
+            alive = False
+    return alive
+
+
+def _mark_all(stmt: Stmt, dead: list[Stmt]) -> None:
+    for branch in stmt.branches:
+        for s in branch.stmts:
+            s.reachable = False
+            _mark_all(s, dead)
+    for s in stmt.children:
+        s.reachable = False
+        _mark_all(s, dead)
+
+
+def build_effective(
+    chain: Sequence[PolicyDoc | None],
+    fragments: Mapping[str, PolicyDoc],
+    *,
+    fragments_known: bool = True,
+) -> Effective:
+    """Compute the effective policy for a scope chain ordered from global to operation."""
+    builder = _Builder(chain, fragments, fragments_known)
+    sections = {name: builder.section(name, len(chain) - 1) for name in SECTIONS}
+    dead: list[Stmt] = []
+    alive = _mark_reachability(sections["inbound"], dead)
+    # NOTE: a return-response in inbound ends the pipeline: backend and outbound never run.
+    for name in ("backend", "outbound"):
+        alive = _mark_reachability(sections[name], dead, alive)
+    _mark_reachability(sections["on-error"], dead)
+    problems = tuple(dict.fromkeys(builder.problems))
+    return Effective(
+        {k: tuple(v) for k, v in sections.items()},
+        problems,
+        tuple(builder.drops),
+        tuple(builder.docs),
+        dead,
+    )

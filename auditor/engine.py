@@ -1,0 +1,386 @@
+"""Runs the catalog over an estate: effective policies, checks, findings and per-API verdicts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from auditor.checking import REGISTRY, ApiContext, OpContext, Outcome, Route
+from auditor.effective import build_effective
+from auditor.llm import in_scope, llm_evidence
+from auditor.model import Api, Estate, Location, Operation, Service
+from auditor.policy import PolicyDoc
+from auditor.rules import SIGNALS, Catalog, Rule, severity_rank
+
+#: Source-level rule ids (documents that could not be read).
+UNREADABLE_POLICY = "AUD001"
+UNREADABLE_FILE = "AUD002"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One verdict of one rule on one target."""
+
+    rule: str
+    signal: str | None
+    severity: str
+    status: str
+    """``fail``, ``pass``, ``skip`` or ``error``."""
+    target: str
+    api: str | None
+    service: str | None
+    message: str
+    location: Location | None
+    fix: str
+    evidence: tuple[Location, ...] = ()
+
+    def sort_key(self) -> tuple[str, ...]:
+        """Stable order: service, API, signal, rule, target, then text."""
+        sig = str(SIGNALS.index(self.signal)) if self.signal in SIGNALS else "9"
+        return (
+            self.service or "",
+            self.api or "",
+            sig,
+            self.rule,
+            self.target,
+            self.status,
+            str(self.location or ""),
+            self.message,
+        )
+
+
+@dataclass
+class ApiResult:
+    """An API of the estate with its LLM evidence and, for LLM APIs, its four verdicts."""
+
+    service: str
+    api: Api
+    llm: bool
+    evidence: list[str]
+    verdicts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        """``service/api`` (workspace APIs: ``service/workspace/api``)."""
+        parts = [self.service, self.api.workspace, self.api.name]
+        return "/".join(p for p in parts if p)
+
+
+@dataclass
+class Audit:
+    """The outcome of a run: APIs with verdicts and all findings, sorted."""
+
+    estate: Estate
+    catalog: Catalog
+    apis: list[ApiResult]
+    findings: list[Finding]
+
+
+def routes_for(service: Service, api: Api, op: Operation, estate: Estate) -> list[Route]:
+    """Every way a call reaches the operation, each with its effective policy.
+
+    A product policy only runs for calls made with a subscription to that product. Calls made with
+    the built-in all-access subscription, an all-APIs or API-scoped subscription, or without a
+    subscription on an API that does not require one, run no product policy.
+    """
+    fragments_known = "fragments" in estate.provides
+    ws_doc = service.workspace_policies.get(api.workspace) if api.workspace else None
+
+    def effective(product_doc: PolicyDoc | None) -> Route:
+        chain = [service.policy, ws_doc, product_doc, api.policy, op.policy]
+        return Route(
+            None, "", build_effective(chain, service.fragments, fragments_known=fragments_known)
+        )
+
+    if "products" not in estate.provides:
+        route = effective(None)
+        route.label = "every call"
+        return [route]
+    routes: list[Route] = []
+    for pname in api.products:
+        product = service.products.get(pname)
+        route = effective(product.policy if product else None)
+        route.product = pname
+        route.label = f"calls through product '{pname}'"
+        routes.append(route)
+    reasons: list[str] = []
+    severity = "medium"
+    if api.subscription_required is False:
+        reasons.append("the API does not require a subscription")
+        severity = "high"
+    direct = sorted(
+        s.name
+        for s in service.subscriptions
+        if s.active
+        and (s.scope_kind == "all-apis" or (s.scope_kind == "api" and s.scope_name == api.name))
+    )
+    if direct:
+        reasons.append(
+            "subscription(s) "
+            + ", ".join(f"'{d}'" for d in direct)
+            + " scoped to all APIs or to this API"
+        )
+        severity = "high"
+    if not api.products:
+        reasons.append("the API is in no product")
+        severity = "high"
+    reasons.append("the built-in all-access subscription")
+    route = effective(None)
+    route.label = "calls without a product policy (" + "; ".join(reasons) + ")"
+    route.severity = severity
+    routes.append(route)
+    return routes
+
+
+def _finding(
+    rule: Rule, outcome: Outcome, target: str, api: str | None, service: str | None
+) -> Finding:
+    status = "pass" if outcome.status == "pass" else outcome.status
+    return Finding(
+        rule=rule.id,
+        signal=rule.signal,
+        severity=outcome.severity or rule.severity,
+        status=status,
+        target=target,
+        api=api,
+        service=service,
+        message=outcome.message,
+        location=outcome.location,
+        fix=rule.fix,
+        evidence=outcome.evidence,
+    )
+
+
+def _as_list(result: Outcome | list[Outcome]) -> list[Outcome]:
+    return result if isinstance(result, list) else [result]
+
+
+def _uncertain(ctx: OpContext) -> Outcome | None:
+    """An error outcome when the effective policy could not be fully computed."""
+    for route in ctx.routes:
+        for problem in route.eff.problems:
+            return Outcome(
+                "error", f"cannot be evaluated for {ctx.label}: {problem.message}", problem.location
+            )
+    return None
+
+
+def _collapse(
+    per_op: list[tuple[OpContext, list[Outcome]]], api_label: str
+) -> list[tuple[str, Outcome]]:
+    """One finding per distinct outcome; targets name the API when all operations agree."""
+    groups: dict[tuple[str, str, str, str | None], list[tuple[str, Outcome]]] = {}
+    for ctx, outcomes in per_op:
+        for o in outcomes:
+            key = (o.status, o.message.replace(ctx.label, "{target}"), str(o.location), o.severity)
+            groups.setdefault(key, []).append((ctx.label, o))
+    n_ops = len(per_op)
+    out: list[tuple[str, Outcome]] = []
+    for items in groups.values():
+        labels = sorted({label for label, _ in items})
+        if len(labels) == n_ops and n_ops > 1:
+            first = items[0][1]
+            out.append(
+                (
+                    api_label,
+                    Outcome(
+                        first.status,
+                        first.message.replace(items[0][0], api_label),
+                        first.location,
+                        first.severity,
+                        first.evidence,
+                    ),
+                )
+            )
+        else:
+            out.extend(items)
+    return out
+
+
+def _run_rule(rule: Rule, api_ctx: ApiContext, service: Service) -> list[Finding]:
+    api = api_ctx.api
+    fn = REGISTRY.get(rule.id)
+    if fn is None:
+        return []
+    missing = rule.requires - api_ctx.estate.provides
+    if missing:
+        reason = f"source '{api_ctx.estate.source_kind}' cannot show " + ", ".join(
+            sorted(missing)
+        ).replace("_", " ")
+        return [
+            _finding(
+                rule,
+                Outcome("skip", f"{api.name}: not evaluated: {reason}"),
+                api.name,
+                api.name,
+                service.name,
+            )
+        ]
+    try:
+        if rule.target == "api":
+            pairs = [(api.name, o) for o in _as_list(fn(api_ctx))]
+            if "policies" in rule.requires:
+                for ctx in api_ctx.ops:
+                    if err := _uncertain(ctx):
+                        pairs = [(api.name, err)]
+                        break
+        else:
+            per_op = []
+            for ctx in api_ctx.ops:
+                err = _uncertain(ctx) if "policies" in rule.requires else None
+                per_op.append((ctx, [err] if err else _as_list(fn(ctx))))
+            pairs = _collapse(per_op, api.name)
+    except Exception as exc:  # noqa: BLE001 - one broken check must not sink the report
+        pairs = [
+            (api.name, Outcome("error", f"check {rule.id} failed: {type(exc).__name__}: {exc}"))
+        ]
+    return [_finding(rule, o, target, api.name, service.name) for target, o in pairs]
+
+
+def _verdicts(findings: Iterable[Finding], api_blocked: bool) -> dict[str, str]:
+    verdicts = {}
+    for signal in SIGNALS:
+        mine = [f for f in findings if f.signal == signal]
+        if any(f.status == "fail" and severity_rank(f.severity) >= 2 for f in mine):
+            verdicts[signal] = "fail"
+        elif api_blocked or any(f.status in ("skip", "error") for f in mine):
+            verdicts[signal] = "unknown"
+        else:
+            verdicts[signal] = "pass"
+    return verdicts
+
+
+def _docs_of(service: Service, api: Api) -> list[PolicyDoc]:
+    docs = [service.policy, api.policy, *(op.policy for op in api.operations)]
+    docs += [service.products[p].policy for p in api.products if p in service.products]
+    if api.workspace:
+        docs.append(service.workspace_policies.get(api.workspace))
+    return [d for d in docs if d is not None]
+
+
+def run(estate: Estate, catalog: Catalog) -> Audit:
+    """Evaluate every rule on every LLM API of the estate."""
+    results: list[ApiResult] = []
+    findings: list[Finding] = []
+    source_rule = {r.id: r for r in catalog.rules if r.signal is None}
+    reported_docs: set[int] = set()
+    for service in estate.services:
+        for api in service.apis:
+            evidence = llm_evidence(api, service)
+            if estate.source_kind == "file":
+                evidence = ["given as a single policy file", *evidence]
+            decided = in_scope(api.name, catalog.include, catalog.exclude)
+            llm = bool(evidence) if decided is None else decided
+            if decided is not None:
+                evidence.append(f"{'included' if decided else 'excluded'} by rules.yaml scope")
+            result = ApiResult(service.name, api, llm, evidence)
+            results.append(result)
+            if not llm:
+                continue
+            ops = list(api.operations) or [Operation("*", None, None, None)]
+            op_ctxs = [
+                OpContext(estate, service, api, op, routes_for(service, api, op, estate))
+                for op in ops
+            ]
+            api_ctx = ApiContext(estate, service, api, op_ctxs)
+            mine: list[Finding] = []
+            blocked = False
+            for doc in _docs_of(service, api):
+                if doc.ok or UNREADABLE_POLICY not in source_rule:
+                    continue
+                blocked = True
+                reported_docs.add(id(doc))
+                mine.append(
+                    _finding(
+                        source_rule[UNREADABLE_POLICY],
+                        Outcome(
+                            "error", f"policy document cannot be read: {doc.error}", doc.location()
+                        ),
+                        doc.path or api.name,
+                        api.name,
+                        service.name,
+                    )
+                )
+            for err in estate.read_errors:
+                if UNREADABLE_FILE in source_rule and _belongs_to(err.location.path, api):
+                    blocked = True
+                    mine.append(
+                        _finding(
+                            source_rule[UNREADABLE_FILE],
+                            Outcome("error", err.message, err.location),
+                            err.location.path or "",
+                            api.name,
+                            service.name,
+                        )
+                    )
+            for rule in catalog.rules:
+                if rule.signal is not None:
+                    for ctx in op_ctxs:
+                        ctx.params = rule.parameters
+                    api_ctx.params = rule.parameters
+                    mine.extend(_run_rule(rule, api_ctx, service))
+            result.verdicts = _verdicts(mine, blocked)
+            findings.extend(mine)
+        findings.extend(_orphans(service, reported_docs, source_rule))
+    findings.extend(_orphan_files(estate, results, source_rule))
+    unique = {(f.sort_key(), f.severity): f for f in findings}
+    return Audit(estate, catalog, results, sorted(unique.values(), key=Finding.sort_key))
+
+
+def _belongs_to(path: str | None, api: Api) -> bool:
+    if not path:
+        return False
+    marker = f"apis/{api.name}/"
+    return marker in f"/{path}" or path.startswith(marker)
+
+
+def _orphans(service: Service, reported: set[int], source_rule: dict[str, Rule]) -> list[Finding]:
+    """Unreadable documents no LLM API depends on are still reported (the gate fails closed)."""
+    rule = source_rule.get(UNREADABLE_POLICY)
+    if rule is None:
+        return []
+    docs = [
+        service.policy,
+        *service.fragments.values(),
+        *(p.policy for p in service.products.values()),
+        *service.workspace_policies.values(),
+    ]
+    for api in service.apis:
+        docs += [api.policy, *(op.policy for op in api.operations)]
+    out = []
+    for doc in docs:
+        if doc is None or doc.ok or id(doc) in reported:
+            continue
+        reported.add(id(doc))
+        out.append(
+            _finding(
+                rule,
+                Outcome("error", f"policy document cannot be read: {doc.error}", doc.location()),
+                doc.path or "",
+                None,
+                service.name,
+            )
+        )
+    return out
+
+
+def _orphan_files(
+    estate: Estate, results: list[ApiResult], source_rule: dict[str, Rule]
+) -> list[Finding]:
+    rule = source_rule.get(UNREADABLE_FILE)
+    if rule is None:
+        return []
+    out = []
+    for err in estate.read_errors:
+        if any(r.llm and _belongs_to(err.location.path, r.api) for r in results):
+            continue
+        out.append(
+            _finding(
+                rule,
+                Outcome("error", err.message, err.location),
+                err.location.path or "",
+                None,
+                None,
+            )
+        )
+    return out

@@ -1,0 +1,194 @@
+"""The estate model: what every source produces and every check reads.
+
+Sources fill these classes; nothing downstream knows which source it was. What a source could not
+see is recorded in ``Estate.provides`` (capabilities), never guessed: a check that needs an unseen
+capability reports ``skip`` (an unknown verdict), never ``pass``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from auditor.policy import PolicyDoc
+
+#: Capabilities a source may declare in ``Estate.provides``.
+CAPABILITIES = (
+    "policies",  # policy documents at the scopes the source knows
+    "products",  # products and product-API links
+    "subscriptions",  # APIM subscriptions (scope and state only)
+    "diagnostics",  # APIM diagnostics (service and API scope)
+    "loggers",  # APIM loggers
+    "backends",  # APIM backends
+    "fragments",  # policy fragments
+    "ai_accounts",  # Azure OpenAI / AI Services accounts (auth, network)
+    "diagnostic_settings",  # Azure Monitor diagnostic settings of those accounts
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A place in the source: a file path relative to the source root, and a 1-based line."""
+
+    path: str | None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        if self.path is None:
+            return "(no file)"
+        return f"{self.path}:{self.line}" if self.line else self.path
+
+
+@dataclass(frozen=True, slots=True)
+class ReadError:
+    """A document the source could not read. The scan goes on; dependent verdicts become unknown."""
+
+    location: Location
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """An APIM diagnostic (``applicationinsights`` or ``azuremonitor``) at service or API scope."""
+
+    name: str
+    logger: str | None
+    """Logger name the diagnostic writes to (the trailing ``/loggers/<name>`` of its id)."""
+    metrics: bool | None
+    """``metrics: true`` is required for token metrics to land; ``None`` when absent."""
+    request_headers: tuple[str, ...]
+    """Header names logged on the frontend or backend request (lower-cased)."""
+    body_bytes: int
+    """The largest request/response body size the diagnostic logs (0 = no body logging)."""
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Logger:
+    """An APIM logger. Credentials are never kept."""
+
+    name: str
+    logger_type: str | None
+    resource_id: str | None
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """An APIM backend: its URL or, for a pool, the names of its member backends."""
+
+    name: str
+    url: str | None
+    pool: tuple[str, ...]
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """An APIM subscription's scope; keys are never read."""
+
+    name: str
+    scope_kind: str
+    """``all-apis``, ``api``, ``product`` or ``other``."""
+    scope_name: str | None
+    """The API or product name for ``api`` / ``product`` scopes."""
+    active: bool
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """An API operation. ``name == "*"`` stands for all operations when none are known."""
+
+    name: str
+    method: str | None
+    url_template: str | None
+    policy: PolicyDoc | None
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """An APIM product and its policy."""
+
+    name: str
+    display_name: str
+    subscription_required: bool | None
+    policy: PolicyDoc | None
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Api:
+    """An APIM API (current revision) with its operations, products and API-scope diagnostics."""
+
+    name: str
+    display_name: str
+    path: str | None
+    service_url: str | None
+    subscription_required: bool | None
+    """``None`` when the source does not say (unknown, never assumed)."""
+    products: tuple[str, ...]
+    operations: tuple[Operation, ...]
+    policy: PolicyDoc | None
+    diagnostics: tuple[Diagnostic, ...]
+    location: Location
+    workspace: str | None = None
+    api_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """One APIM service and everything that decides attribution for its APIs."""
+
+    name: str
+    policy: PolicyDoc | None
+    apis: tuple[Api, ...]
+    products: dict[str, Product] = field(default_factory=dict)
+    fragments: dict[str, PolicyDoc] = field(default_factory=dict)
+    backends: dict[str, Backend] = field(default_factory=dict)
+    loggers: dict[str, Logger] = field(default_factory=dict)
+    diagnostics: tuple[Diagnostic, ...] = ()
+    subscriptions: tuple[Subscription, ...] = ()
+    named_values: tuple[str, ...] = ()
+    """Names only: values are never read into the model."""
+    workspace_policies: dict[str, PolicyDoc] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AiAccount:
+    """An Azure OpenAI / AI Services account: what decides whether callers can bypass APIM."""
+
+    name: str
+    hosts: tuple[str, ...]
+    """Endpoint hosts (lower-cased), custom subdomain included."""
+    disable_local_auth: bool | None
+    public_network_access: str | None
+    network_default_action: str | None
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosticSetting:
+    """An Azure Monitor diagnostic setting on an AI account."""
+
+    name: str
+    account: str
+    workspace_id: str | None
+    categories: tuple[str, ...]
+    category_groups: tuple[str, ...]
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Estate:
+    """Everything one source showed, plus what it could not see or read."""
+
+    source_kind: str
+    location: str
+    services: tuple[Service, ...]
+    provides: frozenset[str]
+    read_errors: tuple[ReadError, ...] = ()
+    ai_accounts: tuple[AiAccount, ...] = ()
+    diagnostic_settings: tuple[DiagnosticSetting, ...] = ()
+    notes: tuple[str, ...] = ()

@@ -1,0 +1,128 @@
+"""Policy documents: one parsed APIM policy or fragment, with where it came from.
+
+Parsing is delegated to :mod:`auditor.xmlread` (the rawxml-tolerant reader). A document that cannot
+be read keeps its error and line instead of a tree, so the engine can report it and turn every
+verdict that depends on it into ``unknown``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+
+from auditor.model import Location
+from auditor.xmlread import PolicyReadError, decode_policy_bytes, parse_policy
+
+SECTIONS = ("inbound", "backend", "outbound", "on-error")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PolicyDoc:
+    """A policy document at one scope (or a fragment)."""
+
+    scope: str
+    """``global``, ``workspace``, ``product``, ``api``, ``operation`` or ``fragment``."""
+    path: str | None
+    """Path shown to users (relative to the source root), or ``None``."""
+    root: etree._Element | None
+    error: str | None = None
+    error_line: int | None = None
+    line_offset: int = 0
+    """Added to lxml line numbers when the XML is embedded in a larger file."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the document was read."""
+        return self.root is not None
+
+    @property
+    def is_fragment(self) -> bool:
+        """True for a ``<fragment>`` document."""
+        return self.root is not None and self.root.tag == "fragment"
+
+    def location(self, el: etree._Element | None = None) -> Location:
+        """Location of an element of this document (or of the document itself)."""
+        if el is None:
+            if self.error:
+                line = self.error_line + self.line_offset if self.error_line else None
+                return Location(self.path, line)
+            return Location(self.path, 1 + self.line_offset)
+        line = el.sourceline
+        return Location(self.path, line + self.line_offset if line else None)
+
+    def section(self, name: str) -> etree._Element | None:
+        """The ``<inbound>`` (etc.) element, or ``None`` when absent."""
+        if self.root is None:
+            return None
+        for child in self.root:
+            if child.tag == name:
+                return child
+        return None
+
+
+def read_policy_text(text: str, *, scope: str, path: str | None, line_offset: int = 0) -> PolicyDoc:
+    """Parse policy text; never raises for bad content (the error is kept on the document)."""
+    try:
+        root = parse_policy(text)
+    except PolicyReadError as exc:
+        return PolicyDoc(scope, path, None, exc.message, exc.line, line_offset)
+    if root.tag not in ("policies", "fragment"):
+        return PolicyDoc(
+            scope,
+            path,
+            None,
+            f"root element is <{root.tag!s}>, not <policies> or <fragment>",
+            root.sourceline,
+            line_offset,
+        )
+    return PolicyDoc(scope, path, root, None, None, line_offset)
+
+
+def read_policy_file(file: Path, *, scope: str, shown_as: str) -> PolicyDoc:
+    """Read and parse a policy file; unreadable files give a document with an error."""
+    try:
+        data = read_bounded(file)
+        text = decode_policy_bytes(data)
+    except PolicyReadError as exc:
+        return PolicyDoc(scope, shown_as, None, exc.message, exc.line)
+    except OSError as exc:
+        return PolicyDoc(scope, shown_as, None, f"cannot read file: {exc.strerror or exc}", None)
+    return read_policy_text(text, scope=scope, path=shown_as)
+
+
+def read_bounded(file: Path, limit: int | None = None) -> bytes:
+    """Read at most ``limit`` bytes (+1 to detect overflow) so a huge file is never loaded whole."""
+    from auditor.xmlread import MAX_DOCUMENT_BYTES
+
+    cap = MAX_DOCUMENT_BYTES if limit is None else limit
+    with file.open("rb") as fh:
+        data = fh.read(cap + 1)
+    if len(data) > cap:
+        size = file.stat().st_size
+        raise PolicyReadError(
+            f"file is {size} bytes, over the {cap // (1024 * 1024)} MiB limit; not read", None
+        )
+    return data
+
+
+def local_name(el: etree._Element) -> str:
+    """Tag name of an element, or '' for comments and processing instructions."""
+    tag = el.tag
+    return tag if isinstance(tag, str) else ""
+
+
+def full_text(el: etree._Element) -> str:
+    """All attribute values and text of an element and its descendants (comments excluded)."""
+    parts: list[str] = []
+    for node in el.iter():
+        if not isinstance(node.tag, str):
+            continue
+        parts.extend(str(v) for v in node.attrib.values())
+        if node.text:
+            parts.append(node.text)
+        for child in node:
+            if not isinstance(child.tag, str) and child.tail:
+                parts.append(child.tail)
+    return "\n".join(parts)

@@ -1,0 +1,115 @@
+"""The Markdown gap report: what a platform engineer hands to an auditor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from auditor.render.text import failing, loc
+from auditor.rules import SIGNALS
+
+_ICON = {"pass": "pass", "fail": "**FAIL**", "unknown": "unknown"}
+
+
+def cell(text: object) -> str:
+    """Escape a value for a Markdown table cell."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def render(report: dict[str, Any]) -> str:
+    """The whole report as Markdown (deterministic: no clock, stable order)."""
+    src = report["source"]
+    llm = [a for a in report["apis"] if a["llm"]]
+    other = [a for a in report["apis"] if not a["llm"]]
+    rules = {r["id"]: r for r in report.get("rules", [])}
+    md: list[str] = [
+        "# LLM cost-attribution gap report",
+        "",
+        f"- Source: {src['kind']} `{src['location']}`",
+        f"- Tool: attribution-auditor {report['tool']['version']} (report schema "
+        f"{report['schema_version']})",
+        f"- APIs: {len(report['apis'])}, of which {len(llm)} judged as LLM APIs",
+        f"- **Attribution score: {report['score']}/100** (share of API x signal verdicts "
+        "that pass)",
+        "",
+        "## Signals",
+        "",
+        "| Signal | Status | Score | Pass | Fail | Unknown |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    md += [
+        f"| {s['id']} | {s['status']} | {s['score']}% | {s['passed']} | {s['failed']} | "
+        f"{s['unknown']} |"
+        for s in report["signals"]
+    ]
+    md += [
+        "",
+        "## LLM APIs",
+        "",
+        "| API | " + " | ".join(SIGNALS) + " |",
+        "|---|" + "---|" * len(SIGNALS),
+    ]
+    md += [
+        f"| `{cell(a['id'])}` | " + " | ".join(_ICON[a["signals"][s]] for s in SIGNALS) + " |"
+        for a in llm
+    ]
+    gaps = failing(report)
+    md += ["", f"## Gaps ({len(gaps)})", ""]
+    if not gaps:
+        md.append("No failing finding of medium severity or higher.")
+    for signal in SIGNALS:
+        mine = [f for f in gaps if f["signal"] == signal]
+        if not mine:
+            continue
+        md += [f"### {signal}", ""]
+        for f in mine:
+            title = rules.get(f["rule"], {}).get("title", f["rule"])
+            md += [
+                f"- **{f['severity'].upper()} {f['rule']}** {cell(title)}: `{cell(f['target'])}`",
+                f"  - where: `{loc(f)}`",
+                f"  - finding: {f['message']}",
+                f"  - fix: {f['fix']}",
+            ]
+        md.append("")
+    unknown = [f for f in report["findings"] if f["status"] in ("skip", "error")]
+    md += ["## Could not be verified", ""]
+    if not unknown:
+        md.append("Everything the rules need was visible and readable.")
+    else:
+        md += [
+            "Verdicts that depend on these stay `unknown`, never `pass`.",
+            "",
+            "| Rule | Target | Status | Reason | Where |",
+            "|---|---|---|---|---|",
+        ]
+        md += [
+            f"| {f['rule']} | `{cell(f['target'])}` | {f['status']} | {cell(f['message'])} | "
+            f"{cell(loc(f)) if f.get('location') else ''} |"
+            for f in unknown
+        ]
+    notes = [f for f in report["findings"] if f["status"] == "fail" and f not in gaps]
+    if notes:
+        md += ["", "## Notes (low and info: no effect on verdicts)", ""]
+        md += [
+            f"- {f['severity']} {f['rule']} `{cell(f['target'])}` at `{loc(f)}`: {f['message']}"
+            for f in notes
+        ]
+    if other:
+        md += ["", "## APIs not judged (no LLM evidence)", ""]
+        md += [f"- `{cell(a['id'])}`" for a in other]
+    md += ["", "## Evidence that an API fronts an LLM", ""]
+    for a in llm:
+        md.append(f"- `{cell(a['id'])}`: " + "; ".join(a["llm_evidence"]))
+    if rules:
+        md += ["", "## Rules referenced", ""]
+        for r in rules.values():
+            md += [
+                f"### {r['id']} {r['name']} ({r['signal'] or 'source'}, {r['severity']})",
+                "",
+                r["title"] + ".",
+                "",
+                f"Why: {r['why']}",
+                "",
+                f"Fix: {r['fix']}",
+                "",
+            ]
+    return "\n".join(md).rstrip() + "\n"

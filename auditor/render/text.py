@@ -1,0 +1,88 @@
+"""The terminal summary: signal scores, the API x signal matrix, top gaps with file:line and fix."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from auditor.rules import SIGNALS, severity_rank
+
+TOP_GAPS = 12
+_MARK = {"pass": "pass", "fail": "FAIL", "unknown": "unknown"}
+
+
+def loc(finding: dict[str, Any]) -> str:
+    """``path:line`` of a finding, or its target when it has no file."""
+    where = finding.get("location")
+    if not where:
+        return str(finding["target"])
+    return f"{where['path']}:{where['line']}" if where.get("line") else str(where["path"])
+
+
+def failing(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Failing findings that change a verdict, worst first (stable order otherwise)."""
+    fails = [
+        f for f in report["findings"] if f["status"] == "fail" and severity_rank(f["severity"]) >= 2
+    ]
+    return sorted(fails, key=lambda f: -severity_rank(f["severity"]))
+
+
+def render(report: dict[str, Any]) -> str:
+    """Plain text for a terminal; no colour codes, so logs and NO_COLOR terminals read it."""
+    out: list[str] = []
+    src = report["source"]
+    llm = [a for a in report["apis"] if a["llm"]]
+    out.append(f"attribution-auditor {report['tool']['version']}  {src['kind']}: {src['location']}")
+    out.append(
+        f"{len(report['apis'])} APIs, {len(llm)} judged as LLM APIs.  "
+        f"Attribution score: {report['score']}/100"
+    )
+    out.append("")
+    out.append(f"  {'signal':<12} {'status':<8} {'score':>5}  pass  fail  unknown")
+    for s in report["signals"]:
+        out.append(
+            f"  {s['id']:<12} {s['status']:<8} {s['score']:>4}%  {s['passed']:>4}  "
+            f"{s['failed']:>4}  {s['unknown']:>7}"
+        )
+    if llm:
+        width = max(len(a["id"]) for a in llm)
+        out.append("")
+        out.append("  " + "API".ljust(width) + "  " + "  ".join(f"{s:<11}" for s in SIGNALS))
+        for a in llm:
+            cells = "  ".join(f"{_MARK[a['signals'][s]]:<11}" for s in SIGNALS)
+            out.append(f"  {a['id'].ljust(width)}  {cells}".rstrip())
+    gaps = failing(report)
+    if gaps:
+        out.append("")
+        out.append(f"Top gaps ({min(len(gaps), TOP_GAPS)} of {len(gaps)}):")
+        for f in gaps[:TOP_GAPS]:
+            out.append(f"  {f['severity'].upper():<8} {f['rule']}  {loc(f)}")
+            out.extend(
+                textwrap.wrap(
+                    f["message"], 96, initial_indent="           ", subsequent_indent="           "
+                )
+            )
+            out.extend(
+                textwrap.wrap(
+                    "fix: " + f["fix"],
+                    96,
+                    initial_indent="           ",
+                    subsequent_indent="                ",
+                )
+            )
+    errors = [f for f in report["findings"] if f["status"] == "error"]
+    if errors:
+        out.append("")
+        out.append(f"Could not read or evaluate ({len(errors)}):")
+        for f in errors:
+            out.append(f"  {f['rule']}  {loc(f)}  {f['message']}")
+    skips = sorted(
+        {f["message"].split(": ", 1)[-1] for f in report["findings"] if f["status"] == "skip"}
+    )
+    if skips:
+        out.append("")
+        out.append("Not evaluated (verdicts stay unknown):")
+        out.extend(f"  - {s}" for s in skips[:10])
+        if len(skips) > 10:
+            out.append(f"  ... and {len(skips) - 10} more (see the report file)")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,403 @@
+"""APIOps extractor trees (layouts v5, v6 and v7) as an estate.
+
+The folder given may be the artifacts root (it holds ``apis/``, ``products/``, ``policy.xml`` ...)
+or a repository containing one or more such roots; each root is one APIM service. Named values are
+read for their names only. Non-current revisions (``apis/<name>;rev=N``) are skipped unless asked.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from auditor.errors import SourceError
+from auditor.model import (
+    Api,
+    Backend,
+    Diagnostic,
+    Estate,
+    Location,
+    Logger,
+    Operation,
+    Product,
+    ReadError,
+    Service,
+    Subscription,
+)
+from auditor.policy import PolicyDoc, read_bounded, read_policy_file
+from auditor.sources.openapi import read_operations
+from auditor.xmlread import PolicyReadError
+
+PROVIDES = frozenset(
+    {
+        "policies",
+        "products",
+        "subscriptions",
+        "diagnostics",
+        "loggers",
+        "backends",
+        "fragments",
+    }
+)
+_MARKERS = ("apis", "products", "policy fragments", "loggers", "diagnostics", "backends")
+MAX_JSON_BYTES = 8 * 1024 * 1024
+
+
+def looks_like_root(folder: Path) -> bool:
+    """True when ``folder`` holds APIOps artifacts."""
+    if not folder.is_dir():
+        return False
+    markers = sum((folder / m).is_dir() for m in _MARKERS)
+    return (
+        markers >= 2
+        or ((folder / "apis").is_dir() and (folder / "policy.xml").is_file())
+        or (markers >= 1 and (folder / "policy.xml").is_file())
+    )
+
+
+def find_roots(folder: Path, max_depth: int = 4) -> list[Path]:
+    """Artifact roots at or below ``folder`` (not descending into a root once found)."""
+    if looks_like_root(folder):
+        return [folder]
+    roots: list[Path] = []
+    if max_depth == 0:
+        return roots
+    try:
+        children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
+    except OSError:
+        return roots
+    for child in children:
+        if child.name.startswith(".") or child.name in ("node_modules", "__pycache__"):
+            continue
+        roots.extend(find_roots(child, max_depth - 1))
+    return roots
+
+
+class _Reader:
+    """Reads one artifacts root; collects read errors instead of raising."""
+
+    def __init__(self, root: Path, shown_base: Path, include_revisions: bool) -> None:
+        self.root = root
+        self.base = shown_base
+        self.include_revisions = include_revisions
+        self.errors: list[ReadError] = []
+
+    def shown(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.base).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def json(self, path: Path) -> dict[str, Any]:
+        """The ``properties`` object of an information file ({} when missing or broken)."""
+        if not path.is_file():
+            return {}
+        try:
+            text = read_bounded(path, MAX_JSON_BYTES).decode("utf-8-sig")
+            data = json.loads(text)
+        except PolicyReadError as exc:
+            self.errors.append(ReadError(Location(self.shown(path)), exc.message))
+            return {}
+        except UnicodeDecodeError as exc:
+            self.errors.append(
+                ReadError(Location(self.shown(path)), f"not UTF-8 text: {exc.reason}")
+            )
+            return {}
+        except json.JSONDecodeError as exc:
+            self.errors.append(
+                ReadError(
+                    Location(self.shown(path), exc.lineno),
+                    f"invalid JSON: {exc.msg} (column {exc.colno})",
+                )
+            )
+            return {}
+        except OSError as exc:
+            self.errors.append(ReadError(Location(self.shown(path)), f"cannot read: {exc}"))
+            return {}
+        if not isinstance(data, dict):
+            self.errors.append(ReadError(Location(self.shown(path), 1), "expected a JSON object"))
+            return {}
+        props = data.get("properties", data)
+        return props if isinstance(props, dict) else {}
+
+    def policy(self, folder: Path, scope: str) -> PolicyDoc | None:
+        file = folder / "policy.xml"
+        if not file.is_file():
+            return None
+        return read_policy_file(file, scope=scope, shown_as=self.shown(file))
+
+    def subdirs(self, folder: Path) -> list[Path]:
+        if not folder.is_dir():
+            return []
+        return sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: p.name)
+
+    def service(self, name: str) -> Service:
+        root = self.root
+        products = self.products(root)
+        links = self.product_links(root, products)
+        apis: list[Api] = []
+        for folder in self.subdirs(root / "apis"):
+            api = self.api(folder, links.get(folder.name, ()), None)
+            if api is not None:
+                apis.append(api)
+        workspace_policies: dict[str, PolicyDoc] = {}
+        fragments = self.fragments(root)
+        for ws in self.subdirs(root / "workspaces"):
+            doc = self.policy(ws, "workspace")
+            if doc is not None:
+                workspace_policies[ws.name] = doc
+            ws_products = self.products(ws)
+            ws_links = self.product_links(ws, ws_products)
+            products.update({f"{ws.name}/{k}": v for k, v in ws_products.items()})
+            for folder in self.subdirs(ws / "apis"):
+                api = self.api(
+                    folder, tuple(f"{ws.name}/{p}" for p in ws_links.get(folder.name, ())), ws.name
+                )
+                if api is not None:
+                    apis.append(api)
+            for fid, frag in self.fragments(ws).items():
+                fragments.setdefault(fid, frag)
+        return Service(
+            name=name,
+            policy=self.policy(root, "global"),
+            apis=tuple(sorted(apis, key=lambda a: (a.workspace or "", a.name))),
+            products=products,
+            fragments=fragments,
+            backends=self.backends(root),
+            loggers=self.loggers(root),
+            diagnostics=self.diagnostics(root / "diagnostics"),
+            subscriptions=self.subscriptions(root),
+            named_values=tuple(p.name for p in self.subdirs(root / "named values")),
+            workspace_policies=workspace_policies,
+        )
+
+    def products(self, root: Path) -> dict[str, Product]:
+        out: dict[str, Product] = {}
+        for folder in self.subdirs(root / "products"):
+            info_file = folder / "productInformation.json"
+            props = self.json(info_file)
+            out[folder.name] = Product(
+                name=folder.name,
+                display_name=str(props.get("displayName") or folder.name),
+                subscription_required=_bool(props.get("subscriptionRequired")),
+                policy=self.policy(folder, "product"),
+                location=Location(self.shown(info_file if info_file.is_file() else folder)),
+            )
+        return out
+
+    def product_links(self, root: Path, products: dict[str, Product]) -> dict[str, tuple[str, ...]]:
+        """API name -> product names, from v6+ link folders and v5 ``apis.json``."""
+        links: dict[str, set[str]] = {}
+        for pname in products:
+            folder = root / "products" / pname
+            for link in self.subdirs(folder / "apis"):
+                links.setdefault(link.name, set()).add(pname)
+            legacy = folder / "apis.json"
+            if legacy.is_file():
+                for entry in self._json_list(legacy):
+                    name = entry.get("name") if isinstance(entry, dict) else entry
+                    if isinstance(name, str):
+                        links.setdefault(name.rsplit("/", 1)[-1], set()).add(pname)
+        return {k: tuple(sorted(v)) for k, v in links.items()}
+
+    def _json_list(self, path: Path) -> list[Any]:
+        try:
+            data = json.loads(read_bounded(path, MAX_JSON_BYTES).decode("utf-8-sig"))
+        except json.JSONDecodeError as exc:
+            self.errors.append(
+                ReadError(Location(self.shown(path), exc.lineno), f"invalid JSON: {exc.msg}")
+            )
+            return []
+        except (OSError, UnicodeDecodeError, PolicyReadError) as exc:
+            self.errors.append(ReadError(Location(self.shown(path)), f"cannot read: {exc}"))
+            return []
+        return data if isinstance(data, list) else []
+
+    def api(self, folder: Path, products: tuple[str, ...], workspace: str | None) -> Api | None:
+        name = folder.name
+        if ";rev=" in name and not self.include_revisions:
+            return None
+        info_file = folder / "apiInformation.json"
+        props = self.json(info_file)
+        if props.get("isCurrent") is False and not self.include_revisions:
+            return None
+        ops = {op.name: op for op in read_operations(folder, self.shown, self.errors)}
+        for op_folder in self.subdirs(folder / "operations"):
+            known = ops.get(op_folder.name)
+            doc = self.policy(op_folder, "operation")
+            ops[op_folder.name] = Operation(
+                op_folder.name,
+                known.method if known else None,
+                known.url_template if known else None,
+                doc,
+            )
+        return Api(
+            name=name,
+            display_name=str(props.get("displayName") or name),
+            path=_str(props.get("path")),
+            service_url=_str(props.get("serviceUrl")),
+            subscription_required=_bool(
+                props.get("subscriptionRequired"), default=True if props else None
+            ),
+            products=products,
+            operations=tuple(sorted(ops.values(), key=lambda o: o.name)),
+            policy=self.policy(folder, "api"),
+            diagnostics=self.diagnostics(folder / "diagnostics"),
+            location=Location(self.shown(info_file if info_file.is_file() else folder)),
+            workspace=workspace,
+            api_type=_str(props.get("type")),
+        )
+
+    def fragments(self, root: Path) -> dict[str, PolicyDoc]:
+        out: dict[str, PolicyDoc] = {}
+        for folder in self.subdirs(root / "policy fragments"):
+            doc = self.policy(folder, "fragment")
+            if doc is not None:
+                out[folder.name] = doc
+        return out
+
+    def diagnostics(self, folder: Path) -> tuple[Diagnostic, ...]:
+        out = []
+        for d in self.subdirs(folder):
+            info = d / "diagnosticInformation.json"
+            props = self.json(info)
+            out.append(diagnostic_from_properties(d.name, props, Location(self.shown(info))))
+        return tuple(out)
+
+    def loggers(self, root: Path) -> dict[str, Logger]:
+        out = {}
+        for d in self.subdirs(root / "loggers"):
+            info = d / "loggerInformation.json"
+            props = self.json(info)
+            out[d.name] = Logger(
+                d.name,
+                _str(props.get("loggerType")),
+                _str(props.get("resourceId")),
+                Location(self.shown(info)),
+            )
+        return out
+
+    def backends(self, root: Path) -> dict[str, Backend]:
+        out = {}
+        for d in self.subdirs(root / "backends"):
+            info = d / "backendInformation.json"
+            props = self.json(info)
+            pool = props.get("pool") or {}
+            members = (
+                tuple(
+                    str(m.get("id", "")).rstrip("/").rsplit("/", 1)[-1]
+                    for m in (pool.get("services") or [])
+                    if isinstance(m, dict)
+                )
+                if isinstance(pool, dict)
+                else ()
+            )
+            out[d.name] = Backend(
+                d.name, _str(props.get("url")), members, Location(self.shown(info))
+            )
+        return out
+
+    def subscriptions(self, root: Path) -> tuple[Subscription, ...]:
+        out = []
+        for d in self.subdirs(root / "subscriptions"):
+            info = d / "subscriptionInformation.json"
+            props = self.json(info)
+            kind, target = subscription_scope(str(props.get("scope") or ""))
+            state = str(props.get("state") or "active").lower()
+            out.append(
+                Subscription(
+                    d.name,
+                    kind,
+                    target,
+                    state not in ("cancelled", "expired", "rejected", "suspended"),
+                    Location(self.shown(info)),
+                )
+            )
+        return tuple(out)
+
+
+def subscription_scope(scope: str) -> tuple[str, str | None]:
+    """Classify a subscription scope (relative or absolute ARM id)."""
+    parts = [p for p in scope.split("/") if p]
+    if not parts:
+        return "other", None
+    for i, part in enumerate(parts):
+        if part.lower() == "products" and i + 1 < len(parts):
+            return "product", parts[i + 1]
+        if part.lower() == "apis":
+            if i + 1 < len(parts):
+                return "api", parts[i + 1]
+            return "all-apis", None
+    return "other", None
+
+
+def diagnostic_from_properties(name: str, props: dict[str, Any], loc: Location) -> Diagnostic:
+    """Build a Diagnostic from an ARM ``properties`` object."""
+    headers: list[str] = []
+    body = 0
+    for side in ("frontend", "backend"):
+        block = props.get(side) or {}
+        if not isinstance(block, dict):
+            continue
+        for part in ("request", "response"):
+            msg = block.get(part) or {}
+            if not isinstance(msg, dict):
+                continue
+            if part == "request":
+                headers.extend(str(h).lower() for h in msg.get("headers") or [])
+            b = msg.get("body") or {}
+            if isinstance(b, dict) and isinstance(b.get("bytes"), int):
+                body = max(body, b["bytes"])
+    logger = _str(props.get("loggerId"))
+    return Diagnostic(
+        name=name,
+        logger=logger.rstrip("/").rsplit("/", 1)[-1] if logger else None,
+        metrics=_bool(props.get("metrics")),
+        request_headers=tuple(dict.fromkeys(headers)),
+        body_bytes=body,
+        location=loc,
+    )
+
+
+def _bool(value: Any, default: bool | None = None) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return default
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+_GENERIC = {"apimartifacts", "artifacts", "apim-artifacts", "apiops", "apim"}
+
+
+def service_name(root: Path) -> str:
+    """The folder name, or its parent's when the folder has a generic name (apimartifacts)."""
+    resolved = root.resolve()
+    if resolved.name.lower() in _GENERIC and resolved.parent.name:
+        return resolved.parent.name
+    return resolved.name
+
+
+def load(path: Path, *, include_revisions: bool = False) -> Estate:
+    """Load every APIOps artifacts root found at or below ``path``."""
+    if not path.is_dir():
+        raise SourceError(f"{path}: not a folder")
+    roots = find_roots(path)
+    if not roots:
+        raise SourceError(
+            f"{path}: no APIOps artifacts found (expected apis/, products/, "
+            "policy.xml ... in this folder or below it)"
+        )
+    services = []
+    errors: list[ReadError] = []
+    for root in roots:
+        reader = _Reader(root, path, include_revisions)
+        name = service_name(root)
+        services.append(reader.service(name))
+        errors.extend(reader.errors)
+    return Estate("apiops", str(path), tuple(services), PROVIDES, tuple(errors))

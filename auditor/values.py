@@ -1,0 +1,171 @@
+"""Where a policy value comes from: the caller, the APIM credential, a validated token, or nothing.
+
+Values are policy expressions written as text. They are classified by what they read
+(``context.Request.Headers``, ``context.Subscription`` ...). A read of ``context.Variables["x"]``
+is traced to the ``set-variable`` statements that set ``x`` earlier in the effective policy; a
+variable nothing sets is ``untraced`` (unknown, never trusted).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from auditor.effective import Effective, Stmt
+from auditor.model import Location
+from auditor.policy import full_text
+
+CALLER = frozenset({"header", "query", "body", "path", "claim-unvalidated"})
+CREDENTIAL = frozenset({"subscription", "product", "user", "claim-validated"})
+
+VAR_READ = re.compile(
+    r"""Variables\s*(?:\.\s*GetValueOrDefault\s*(?:<[^>()]*>)?\s*\(\s*|\[\s*)"([^"]+)\"""",
+)
+_HEADER_READ = re.compile(
+    r"""Headers\s*(?:\.\s*(?:GetValueOrDefault|TryGetValue|ContainsKey)\s*(?:<[^>()]*>)?\s*\(\s*|\[\s*)"([^"]+)\"""",
+    re.IGNORECASE,
+)
+_FALLBACK = re.compile(
+    r"""GetValueOrDefault\s*(?:<[^>()]*>)?\s*\(\s*"[^"]*"\s*,\s*"([^"]*)"\s*\)"""
+    r"""|\?\?\s*"([^"]*)\"""",
+)
+_CLAIM = re.compile(r"""Claims\s*(?:\.\s*GetValueOrDefault\s*\(\s*|\[\s*)"([^"]+)\"""")
+_SECRET_HEADERS = {
+    "ocp-apim-subscription-key": "the subscription key",
+    "api-key": "an api-key header",
+    "authorization": "the raw Authorization header",
+}
+_GUIDISH = re.compile(r"Guid\.NewGuid|RequestId|IpAddress", re.IGNORECASE)
+
+
+@dataclass
+class ValueInfo:
+    """What a value expression reads."""
+
+    kinds: set[str] = field(default_factory=set)
+    fallbacks: list[str] = field(default_factory=list)
+    fallback_contexts: list[str] = field(default_factory=list)
+    """The expression text just before each fallback (what it stands in for)."""
+    secrets: list[str] = field(default_factory=list)
+    headers: list[str] = field(default_factory=list)
+    claims: list[str] = field(default_factory=list)
+    untraced: list[str] = field(default_factory=list)
+    origins: list[Location] = field(default_factory=list)
+    """Where traced variables were set (evidence)."""
+
+    @property
+    def caller_controlled(self) -> bool:
+        """The value can be chosen by the caller."""
+        return bool(self.kinds & CALLER)
+
+    @property
+    def credential(self) -> bool:
+        """The value comes from the APIM credential or a validated token."""
+        return bool(self.kinds & CREDENTIAL)
+
+
+def validated_token_sources(
+    eff: Effective, before: Stmt | None = None
+) -> tuple[set[str], set[str]]:
+    """Variables and headers holding tokens validated unconditionally in the effective inbound.
+
+    Returns (output variable names, header names lower-cased).
+    """
+    variables: set[str] = set()
+    headers: set[str] = set()
+    for stmt in eff.walk("inbound"):
+        if before is not None and stmt is before:
+            break
+        if stmt.tag not in ("validate-jwt", "validate-azure-ad-token") or stmt.conditional:
+            continue
+        if out := stmt.el.get("output-token-variable-name"):
+            variables.add(out)
+        headers.add((stmt.el.get("header-name") or "Authorization").lower())
+    return variables, headers
+
+
+def setters(eff: Effective, name: str) -> list[Stmt]:
+    """Reachable ``set-variable`` statements that set variable ``name``."""
+    return [s for s in eff.walk() if s.tag == "set-variable" and s.el.get("name") == name]
+
+
+def classify(
+    expr: str, eff: Effective, *, depth: int = 0, info: ValueInfo | None = None
+) -> ValueInfo:
+    """Classify what an expression (attribute value or element text) reads."""
+    info = info if info is not None else ValueInfo()
+    text = expr or ""
+    token_vars, token_headers = validated_token_sources(eff)
+    low = text.lower()
+    if "{{" in text and "}}" in text:
+        info.kinds.add("named-value")
+    if not text.strip().startswith("@"):
+        if text.strip():
+            info.kinds.add("constant")
+        return info
+    for header in _HEADER_READ.findall(text):
+        h = header.lower()
+        info.headers.append(h)
+        if h in _SECRET_HEADERS and ".asjwt" not in low:
+            info.secrets.append(_SECRET_HEADERS[h])
+        if ".asjwt" in low and h in token_headers:
+            info.kinds.add("claim-validated")
+        elif ".asjwt" in low:
+            info.kinds.add("claim-unvalidated")
+        else:
+            info.kinds.add("header")
+    if "context.request.headers" in low and not info.headers:
+        info.kinds.add("header")
+    if "request.url.query" in low:
+        info.kinds.add("query")
+    if "request.body" in low:
+        info.kinds.add("body")
+    if "matchedparameters" in low or "request.url.path" in low:
+        info.kinds.add("path")
+    for kind in ("subscription", "product", "user"):
+        if f"context.{kind}" in low:
+            info.kinds.add(kind)
+    if "subscription.key" in low or "subscription?.key" in low or "primarykey" in low:
+        info.secrets.append("the subscription key")
+    if "requestid" in low:
+        info.kinds.add("request-id")
+    if "ipaddress" in low:
+        info.kinds.add("client-ip")
+    if "context.api" in low or "context.operation" in low:
+        info.kinds.add("api")
+    if "context.deployment" in low:
+        info.kinds.add("gateway")
+    if _CLAIM.search(text) and not info.kinds & {"claim-validated", "claim-unvalidated"}:
+        info.claims.extend(_CLAIM.findall(text))
+    for m in _FALLBACK.finditer(text):
+        info.fallbacks.append(m.group(1) if m.group(1) is not None else m.group(2))
+        info.fallback_contexts.append(text[max(0, m.start() - 80) : m.end()])
+    for var in VAR_READ.findall(text):
+        if var in token_vars:
+            info.kinds.add("claim-validated")
+            continue
+        found = setters(eff, var)
+        if not found or depth >= 4:
+            info.untraced.append(var)
+            continue
+        for stmt in found:
+            info.origins.append(stmt.location)
+            classify(stmt.el.get("value") or full_text(stmt.el), eff, depth=depth + 1, info=info)
+    return info
+
+
+def statement_payload(stmt: Stmt) -> str:
+    """The text a logging/metering statement carries (attributes, text, children)."""
+    return full_text(stmt.el)
+
+
+def mentions(text: str, words: Sequence[str]) -> bool:
+    """Case-insensitive substring test for any of ``words``."""
+    low = text.lower()
+    return any(w.lower() in low for w in words)
+
+
+def high_cardinality(expr: str) -> bool:
+    """True for values that are unique per request or caller (request ids, GUIDs, client IPs)."""
+    return bool(_GUIDISH.search(expr or ""))

@@ -1,0 +1,96 @@
+"""Helpers shared by the signal checks: what meters a call, and how unconditionally."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from auditor.checking import Outcome
+from auditor.effective import Effective, Stmt
+from auditor.policy import full_text
+from auditor.values import VAR_READ, setters
+
+TOKEN_METRIC = ("llm-emit-token-metric", "azure-openai-emit-token-metric")
+CUSTOM_METER = ("log-to-eventhub", "trace", "send-one-way-request", "emit-metric")
+_USAGE = re.compile(
+    r"prompt_tokens|completion_tokens|total_tokens|input_tokens|output_tokens"
+    r"|\busage\b|PromptTokens|CompletionTokens|TotalTokens",
+    re.IGNORECASE,
+)
+
+
+def payload_with_variables(stmt: Stmt, eff: Effective, depth: int = 0) -> str:
+    """A statement's text plus the text of the ``set-variable`` statements it reads (traced)."""
+    text = full_text(stmt.el)
+    if depth >= 3:
+        return text
+    parts = [text]
+    for var in dict.fromkeys(VAR_READ.findall(text)):
+        for setter in setters(eff, var):
+            if setter is not stmt:
+                parts.append(payload_with_variables(setter, eff, depth + 1))
+    return "\n".join(parts)
+
+
+def is_native_meter(stmt: Stmt) -> bool:
+    """A token-metric policy in the only section where it works (inbound)."""
+    return stmt.tag in TOKEN_METRIC and stmt.section == "inbound"
+
+
+def is_custom_meter(stmt: Stmt, eff: Effective) -> bool:
+    """Event Hub / trace / one-way request / emit-metric carrying token usage."""
+    if stmt.tag not in CUSTOM_METER:
+        return False
+    return bool(_USAGE.search(payload_with_variables(stmt, eff)))
+
+
+def is_meter(stmt: Stmt, eff: Effective) -> bool:
+    """Native (inbound token-metric) or custom metering."""
+    return is_native_meter(stmt) or is_custom_meter(stmt, eff)
+
+
+def reach(stmts: Sequence[Stmt], pred: Callable[[Stmt], bool]) -> str:
+    """``always``, ``partial`` or ``never``: does ``pred`` hold on every path through ``stmts``?"""
+    partial = False
+    for stmt in stmts:
+        if not stmt.reachable:
+            continue
+        if pred(stmt):
+            return "always"
+        if stmt.children:
+            inner = reach(stmt.children, pred)
+            if inner == "always":
+                return "always"
+            partial = partial or inner == "partial"
+        if stmt.branches:
+            results = [reach(b.stmts, pred) for b in stmt.branches]
+            has_otherwise = any(b.condition is None for b in stmt.branches)
+            if has_otherwise and all(r == "always" for r in results):
+                return "always"
+            partial = partial or any(r != "never" for r in results)
+    return "partial" if partial else "never"
+
+
+def meter_reach(eff: Effective) -> str:
+    """How unconditionally a route is metered, across all sections."""
+    best = "never"
+    for section in ("inbound", "backend", "outbound", "on-error"):
+        r = reach(eff.sections.get(section, ()), lambda s: is_meter(s, eff))
+        if r == "always":
+            return "always"
+        if r == "partial":
+            best = "partial"
+    return best
+
+
+def meters(eff: Effective) -> list[Stmt]:
+    """Every reachable metering statement of a route."""
+    return [s for s in eff.walk() if is_meter(s, eff)]
+
+
+def dedupe(outcomes: list[Outcome]) -> list[Outcome]:
+    """Drop repeated outcomes (the same gap seen on several routes)."""
+    seen: dict[tuple[str, str, str], Outcome] = {}
+    for o in outcomes:
+        seen.setdefault((o.status, o.message, str(o.location)), o)
+    return list(seen.values())

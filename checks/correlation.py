@@ -1,0 +1,236 @@
+"""Checks for the correlation signal: does a caller id reach the logs where usage is joined?"""
+
+from __future__ import annotations
+
+from auditor.checking import (
+    ApiContext,
+    CheckResult,
+    OpContext,
+    Outcome,
+    check,
+    failed,
+    passed,
+    skipped,
+)
+from auditor.effective import Effective, Stmt
+from auditor.llm import backend_urls, llm_host
+from auditor.model import Location
+from auditor.policy import local_name
+from auditor.values import classify
+from checks._common import dedupe
+from checks.streaming import _covering
+
+DEFAULT_HEADERS = (
+    "x-attribution-id",
+    "x-correlation-id",
+    "x-request-id",
+    "x-ms-client-request-id",
+    "x-ms-correlation-request-id",
+    "traceparent",
+)
+
+
+def header_names(params: dict[str, object]) -> tuple[str, ...]:
+    """Attribution/correlation header names (rule parameter ``headers``), lower-cased."""
+    names = params.get("headers") or DEFAULT_HEADERS
+    return tuple(str(n).lower() for n in names)  # type: ignore[attr-defined]
+
+
+def _setters(eff: Effective, names: tuple[str, ...]) -> list[Stmt]:
+    return [
+        s
+        for s in eff.walk("inbound")
+        if s.tag == "set-header"
+        and (s.el.get("name") or "").lower() in names
+        and (s.el.get("exists-action") or "override").lower() != "delete"
+    ]
+
+
+def _misplaced(eff: Effective, names: tuple[str, ...]) -> str:
+    """Where the header is set instead, when not on the forwarded request."""
+    for stmt in eff.walk():
+        if (
+            stmt.tag == "set-header"
+            and stmt.section != "inbound"
+            and (stmt.el.get("name") or "").lower() in names
+        ):
+            return f"; it is set only in <{stmt.section}> at {stmt.location} (the response)"
+        if stmt.tag in ("send-request", "send-one-way-request", "return-response"):
+            for el in stmt.el.iter():
+                if local_name(el) == "set-header" and (el.get("name") or "").lower() in names:
+                    return (
+                        f"; it is set only inside <{stmt.tag}> at {stmt.doc.location(el)}, "
+                        "not on the request forwarded to the backend"
+                    )
+    return ""
+
+
+@check("COR001")
+def correlation_header_missing(ctx: OpContext) -> CheckResult:
+    """No inbound set-header of an attribution/correlation id on the forwarded request."""
+    names = header_names(ctx.params)
+    missing = [r for r in ctx.routes if not _setters(r.eff, names)]
+    if missing:
+        where = ctx.op.policy or ctx.api.policy
+        loc = where.location() if where is not None else ctx.api.location
+        on = "" if len(missing) == len(ctx.routes) else " on " + "; ".join(r.label for r in missing)
+        return failed(
+            f"{ctx.label}: no inbound set-header of {', '.join(names[:3])} (or another "
+            f"correlation header) on the request forwarded to the backend{on}"
+            f"{_misplaced(missing[0].eff, names)}",
+            loc,
+        )
+    out = []
+    for route in ctx.routes:
+        found = _setters(route.eff, names)
+        if all(s.conditional for s in found):
+            out.append(
+                failed(
+                    f"{ctx.label}: the correlation header is set only when "
+                    f"'{found[0].conditions[-1]}'",
+                    found[0].location,
+                    severity="medium",
+                )
+            )
+    return dedupe(out) or passed(f"{ctx.label}: correlation header set on the forwarded request")
+
+
+@check("COR002")
+def correlation_header_spoofable(ctx: OpContext) -> CheckResult:
+    """``exists-action="skip"`` or ``"append"`` lets the caller choose or pollute the id."""
+    out = []
+    for route in ctx.routes:
+        for stmt in _setters(route.eff, header_names(ctx.params)):
+            action = (stmt.el.get("exists-action") or "override").lower()
+            if action in ("skip", "append"):
+                out.append(
+                    failed(
+                        f"{ctx.label}: set-header '{stmt.el.get('name')}' uses "
+                        f'exists-action="{action}": a caller who sends the header '
+                        f"{'keeps' if action == 'skip' else 'adds to'} its value",
+                        stmt.location,
+                    )
+                )
+    return dedupe(out) or passed(f"{ctx.label}: the gateway overrides the correlation header")
+
+
+def _value(stmt: Stmt) -> str:
+    for child in stmt.el:
+        if local_name(child) == "value":
+            return child.text or ""
+    return ""
+
+
+@check("COR003")
+def correlation_value_untrusted(ctx: OpContext) -> CheckResult:
+    """The id should come from the credential, the request id or a validated claim."""
+    out: list[Outcome] = []
+    for route in ctx.routes:
+        for stmt in _setters(route.eff, header_names(ctx.params)):
+            info = classify(_value(stmt), route.eff)
+            if info.credential or "request-id" in info.kinds:
+                continue
+            if info.caller_controlled:
+                out.append(
+                    failed(
+                        f"{ctx.label}: header '{stmt.el.get('name')}' copies a value "
+                        "the caller sends",
+                        stmt.location,
+                    )
+                )
+            elif info.untraced:
+                out.append(
+                    skipped(
+                        f"{ctx.label}: header value comes from variable(s) "
+                        f"{', '.join(info.untraced)} that nothing sets",
+                        stmt.location,
+                    )
+                )
+            else:
+                out.append(
+                    failed(
+                        f"{ctx.label}: header '{stmt.el.get('name')}' carries a "
+                        "constant, not a caller id",
+                        stmt.location,
+                    )
+                )
+    return dedupe(out) or passed(f"{ctx.label}: the id comes from the credential or the request")
+
+
+@check("COR004")
+def correlation_header_not_logged(ctx: ApiContext) -> CheckResult:
+    """The header must be listed in an applicationinsights/azuremonitor diagnostic."""
+    names = header_names(ctx.params)
+    set_names = sorted(
+        {
+            (s.el.get("name") or "").lower()
+            for op in ctx.ops
+            for r in op.routes
+            for s in _setters(r.eff, names)
+        }
+    )
+    if not set_names:
+        return passed(f"{ctx.api.name}: no correlation header to log (see COR001)")
+    diags = [d for d in _covering(ctx) if d.name in ("applicationinsights", "azuremonitor")]
+    for d in diags:
+        if set(d.request_headers) & set(set_names):
+            return passed(
+                f"{ctx.api.name}: '{set_names[0]}' is logged by diagnostic '{d.name}'", d.location
+            )
+    where: Location | None = diags[0].location if diags else ctx.api.location
+    return failed(
+        f"{ctx.api.name}: header {', '.join(set_names)} is set but no "
+        "applicationinsights/azuremonitor diagnostic logs it, so usage cannot be "
+        "joined to the caller",
+        where,
+    )
+
+
+@check("COR005")
+def ai_account_logs_missing(ctx: ApiContext) -> CheckResult:
+    """The Azure OpenAI account behind the API must send its logs to Log Analytics."""
+    hosts = _backend_hosts(ctx)
+    accounts = [a for a in ctx.estate.ai_accounts if set(a.hosts) & hosts]
+    if not accounts:
+        return skipped(
+            f"{ctx.api.name}: the Azure OpenAI account behind the API is not in this "
+            "source, so its diagnostic settings cannot be checked"
+        )
+    out: list[Outcome] = []
+    for acc in accounts:
+        settings = [s for s in ctx.estate.diagnostic_settings if s.account == acc.name]
+        good = [
+            s
+            for s in settings
+            if s.workspace_id
+            and (
+                {"alllogs"} & {g.lower() for g in s.category_groups}
+                or {"requestresponse", "audit"} <= {c.lower() for c in s.categories}
+            )
+        ]
+        if not good:
+            out.append(
+                failed(
+                    f"{ctx.api.name}: account '{acc.name}' sends no RequestResponse/"
+                    "Audit logs to a Log Analytics workspace",
+                    acc.location,
+                )
+            )
+    return out or passed(f"{ctx.api.name}: account logs reach Log Analytics")
+
+
+def _backend_hosts(ctx: ApiContext) -> set[str]:
+    hosts = set()
+    if h := llm_host(ctx.api.service_url):
+        hosts.add(h)
+    for op in ctx.ops:
+        for route in op.routes:
+            for stmt in route.eff.walk():
+                if stmt.tag != "set-backend-service":
+                    continue
+                urls = [
+                    stmt.el.get("base-url"),
+                    *backend_urls(ctx.service, stmt.el.get("backend-id") or ""),
+                ]
+                hosts.update(h for u in urls if (h := llm_host(u)))
+    return hosts

@@ -1,0 +1,230 @@
+"""Checks for the coverage signal: is every LLM call metered, and do the metrics land?"""
+
+from __future__ import annotations
+
+from auditor.checking import (
+    ApiContext,
+    CheckResult,
+    OpContext,
+    Outcome,
+    Route,
+    check,
+    failed,
+    passed,
+)
+from auditor.effective import Effective
+from auditor.model import Diagnostic, Location
+from auditor.policy import local_name
+from checks._common import (
+    TOKEN_METRIC,
+    dedupe,
+    is_custom_meter,
+    is_native_meter,
+    meter_reach,
+    meters,
+)
+
+
+def _default_location(ctx: OpContext) -> Location:
+    for doc in (ctx.op.policy, ctx.api.policy):
+        if doc is not None and doc.ok:
+            inbound = doc.section("inbound")
+            return doc.location(inbound) if inbound is not None else doc.location()
+    return ctx.api.location
+
+
+def _why_missing(eff: Effective) -> tuple[str, Location | None]:
+    """The most likely reason a route has no metering, with where it shows."""
+    for drop in eff.drops:
+        scopes = sorted({scope for tag, scope in drop.dropped if tag in TOKEN_METRIC})
+        if drop.section == "inbound" and scopes:
+            return (
+                f"the {'/'.join(scopes)}-scope token-metric policy is dropped: "
+                f"{drop.dropped_by} has no <base /> in <inbound>",
+                drop.dropped_by,
+            )
+    for stmt in eff.dead:
+        if stmt.tag in TOKEN_METRIC:
+            return (
+                f"the token-metric policy at {stmt.location} never runs: it follows an "
+                "unconditional <return-response>",
+                stmt.location,
+            )
+    for stmt in eff.walk():
+        if stmt.tag in TOKEN_METRIC and stmt.section != "inbound":
+            return (
+                f"the token-metric policy at {stmt.location} sits in <{stmt.section}>, "
+                "where it does nothing (inbound only)",
+                stmt.location,
+            )
+    for doc in eff.docs:
+        if doc.root is None:
+            continue
+        for node in doc.root.iter():
+            if not local_name(node) and any(t in (node.text or "") for t in TOKEN_METRIC):
+                loc = doc.location(node)
+                return f"a token-metric policy is commented out at {loc}", loc
+    return "no token-metric policy (or usage-carrying log) runs in the effective policy", None
+
+
+@check("COV001")
+def llm_calls_not_metered(ctx: OpContext) -> CheckResult:
+    """Every route of an LLM operation runs a token-metric policy (or custom metering)."""
+    product_metered = any(meter_reach(r.eff) != "never" for r in ctx.routes if r.product)
+    bad: list[Route] = [
+        r
+        for r in ctx.routes
+        if meter_reach(r.eff) == "never" and not (r.product is None and product_metered)
+    ]
+    if not bad:
+        return passed(f"{ctx.label}: every route runs metering")
+    why, at = _why_missing(bad[0].eff)
+    if len(bad) == len(ctx.routes):
+        return failed(
+            f"{ctx.label}: LLM calls are not metered: {why}", at or _default_location(ctx)
+        )
+    labels = "; ".join(r.label for r in bad)
+    return failed(f"{ctx.label}: not metered on {labels}: {why}", at or _default_location(ctx))
+
+
+@check("COV002")
+def metering_conditional(ctx: OpContext) -> CheckResult:
+    """Metering inside choose/when that not every branch repeats."""
+    out: list[Outcome] = []
+    for route in ctx.routes:
+        if meter_reach(route.eff) != "partial":
+            continue
+        stmts = meters(route.eff)
+        conds = sorted({c for s in stmts for c in s.conditions})
+        quoted = " / ".join(f"'{c.strip()}'" for c in conds[:3])
+        out.append(
+            failed(
+                f"{ctx.label}: metering runs only when {quoted}; other calls on {route.label} "
+                "are not metered (waive if the condition only excludes non-LLM calls)",
+                stmts[0].location if stmts else None,
+            )
+        )
+    return dedupe(out) or passed(f"{ctx.label}: metering is not conditional")
+
+
+@check("COV003")
+def token_metric_outside_inbound(ctx: OpContext) -> CheckResult:
+    """Token-metric policies only work in inbound; elsewhere they do nothing."""
+    out: list[Outcome] = []
+    for route in ctx.routes:
+        native = any(is_native_meter(s) for s in route.eff.walk("inbound"))
+        for stmt in route.eff.walk(reachable_only=False):
+            if stmt.tag in TOKEN_METRIC and stmt.section != "inbound":
+                out.append(
+                    failed(
+                        f"{ctx.label}: <{stmt.tag}> in <{stmt.section}> does nothing "
+                        "(token-metric policies run in inbound only)",
+                        stmt.location,
+                        severity=None if not native else "low",
+                    )
+                )
+    return dedupe(out) or passed(f"{ctx.label}: token-metric policies are in inbound")
+
+
+@check("COV004")
+def product_only_metering(ctx: OpContext) -> CheckResult:
+    """Metering only at product scope misses calls that run no product policy."""
+    metered_products = [r for r in ctx.routes if r.product and meter_reach(r.eff) != "never"]
+    for route in ctx.routes:
+        if route.product is None and metered_products and meter_reach(route.eff) == "never":
+            products = ", ".join(f"'{r.product}'" for r in metered_products)
+            where = next((s.location for r in metered_products for s in meters(r.eff)), None)
+            return failed(
+                f"{ctx.label}: metering comes only from the policy of product {products}; "
+                f"{route.label} are not metered",
+                where,
+                severity=route.severity,
+            )
+    return passed(f"{ctx.label}: metering does not depend on the product")
+
+
+def _effective_diagnostic(ctx: ApiContext, name: str) -> Diagnostic | None:
+    """The API-scope diagnostic overrides the service-scope one of the same name."""
+    for diag in ctx.api.diagnostics:
+        if diag.name == name:
+            return diag
+    for diag in ctx.service.diagnostics:
+        if diag.name == name:
+            return diag
+    return None
+
+
+@check("COV005")
+def metrics_do_not_land(ctx: ApiContext) -> CheckResult:
+    """Token metrics need an App Insights logger and diagnostic with ``metrics: true``."""
+    native = [
+        s for op in ctx.ops for r in op.routes for s in r.eff.walk("inbound") if is_native_meter(s)
+    ]
+    if not native:
+        return passed(f"{ctx.api.name}: no token-metric policy whose metrics must land")
+    diag = _effective_diagnostic(ctx, "applicationinsights")
+    if diag is None:
+        return failed(
+            f"{ctx.api.name}: no 'applicationinsights' diagnostic covers the API, so "
+            "token metrics are never sent",
+            native[0].location,
+        )
+    logger = ctx.service.loggers.get(diag.logger or "")
+    if logger is None:
+        return failed(
+            f"{ctx.api.name}: diagnostic '{diag.name}' uses logger '{diag.logger}', "
+            "which does not exist",
+            diag.location,
+        )
+    if (logger.logger_type or "").lower() != "applicationinsights":
+        return failed(
+            f"{ctx.api.name}: diagnostic '{diag.name}' writes to logger "
+            f"'{logger.name}' of type {logger.logger_type}, not Application Insights",
+            diag.location,
+        )
+    if diag.metrics is not True:
+        state = "is false" if diag.metrics is False else "is not set"
+        return failed(
+            f"{ctx.api.name}: 'metrics' {state} on diagnostic {diag.location.path}; "
+            "token metrics are dropped",
+            diag.location,
+        )
+    return passed(
+        f"{ctx.api.name}: metrics land through diagnostic {diag.location.path}", diag.location
+    )
+
+
+@check("COV006")
+def custom_metering(ctx: OpContext) -> CheckResult:
+    """Usage logged by Event Hub / trace / one-way request counts, but needs a pipeline."""
+    out = []
+    for route in ctx.routes:
+        for stmt in route.eff.walk():
+            if is_custom_meter(stmt, route.eff):
+                logger = stmt.el.get("logger-id")
+                target = f" to logger '{logger}'" if logger else ""
+                out.append(
+                    failed(
+                        f"{ctx.label}: usage is metered by <{stmt.tag}>{target}; attribution "
+                        "depends "
+                        "on the downstream pipeline that aggregates it",
+                        stmt.location,
+                    )
+                )
+    return dedupe(out) or passed(f"{ctx.label}: no custom metering")
+
+
+@check("COV007")
+def double_metering(ctx: OpContext) -> CheckResult:
+    """Two unconditional token-metric policies on one route double the counts."""
+    for route in ctx.routes:
+        native = [s for s in route.eff.walk("inbound") if is_native_meter(s) and not s.conditional]
+        if len(native) > 1:
+            where = ", ".join(str(s.location) for s in native)
+            return failed(
+                f"{ctx.label}: {len(native)} token-metric policies run on "
+                f"{route.label} ({where}); each emits, so counts are multiplied",
+                native[1].location,
+                evidence=[s.location for s in native],
+            )
+    return passed(f"{ctx.label}: one token-metric policy per call")
