@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from auditor.checking import Outcome
+from auditor.checking import OpContext, Outcome
 from auditor.effective import Effective, Stmt
+from auditor.model import Location
 from auditor.policy import full_text
 from auditor.values import VAR_READ, setters
 
@@ -94,3 +95,12 @@ def dedupe(outcomes: list[Outcome]) -> list[Outcome]:
     for o in outcomes:
         seen.setdefault((o.status, o.message, str(o.location)), o)
     return list(seen.values())
+
+
+def inbound_location(ctx: OpContext) -> Location:
+    """The <inbound> of the most specific policy of the operation (where a fix goes)."""
+    for doc in (ctx.op.policy, ctx.api.policy):
+        if doc is not None and doc.ok:
+            inbound = doc.section("inbound")
+            return doc.location(inbound) if inbound is not None else doc.location()
+    return ctx.api.location

@@ -17,7 +17,7 @@ from auditor.llm import backend_urls, llm_host
 from auditor.model import Location
 from auditor.policy import local_name
 from auditor.values import classify
-from checks._common import dedupe
+from checks._common import dedupe, inbound_location
 from checks.streaming import _covering
 
 DEFAULT_HEADERS = (
@@ -71,8 +71,7 @@ def correlation_header_missing(ctx: OpContext) -> CheckResult:
     names = header_names(ctx.params)
     missing = [r for r in ctx.routes if not _setters(r.eff, names)]
     if missing:
-        where = ctx.op.policy or ctx.api.policy
-        loc = where.location() if where is not None else ctx.api.location
+        loc = inbound_location(ctx)
         on = "" if len(missing) == len(ctx.routes) else " on " + "; ".join(r.label for r in missing)
         return failed(
             f"{ctx.label}: no inbound set-header of {', '.join(names[:3])} (or another "

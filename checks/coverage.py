@@ -18,19 +18,12 @@ from auditor.policy import local_name
 from checks._common import (
     TOKEN_METRIC,
     dedupe,
+    inbound_location,
     is_custom_meter,
     is_native_meter,
     meter_reach,
     meters,
 )
-
-
-def _default_location(ctx: OpContext) -> Location:
-    for doc in (ctx.op.policy, ctx.api.policy):
-        if doc is not None and doc.ok:
-            inbound = doc.section("inbound")
-            return doc.location(inbound) if inbound is not None else doc.location()
-    return ctx.api.location
 
 
 def _why_missing(eff: Effective) -> tuple[str, Location | None]:
@@ -80,11 +73,9 @@ def llm_calls_not_metered(ctx: OpContext) -> CheckResult:
         return passed(f"{ctx.label}: every route runs metering")
     why, at = _why_missing(bad[0].eff)
     if len(bad) == len(ctx.routes):
-        return failed(
-            f"{ctx.label}: LLM calls are not metered: {why}", at or _default_location(ctx)
-        )
+        return failed(f"{ctx.label}: LLM calls are not metered: {why}", at or inbound_location(ctx))
     labels = "; ".join(r.label for r in bad)
-    return failed(f"{ctx.label}: not metered on {labels}: {why}", at or _default_location(ctx))
+    return failed(f"{ctx.label}: not metered on {labels}: {why}", at or inbound_location(ctx))
 
 
 @check("COV002")

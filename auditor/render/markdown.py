@@ -15,6 +15,21 @@ def cell(text: object) -> str:
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
+def unverified(report: dict[str, Any]) -> dict[tuple[str, str, str], list[str]]:
+    """Skips and errors grouped by (rule, status, reason), with their targets (and places)."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for f in report["findings"]:
+        if f["status"] not in ("skip", "error"):
+            continue
+        reason = f["message"]
+        prefix = f"{f['target']}: "
+        if reason.startswith(prefix):
+            reason = reason[len(prefix) :]
+        target = f["target"] + (f" ({loc(f)})" if f.get("location") else "")
+        groups.setdefault((f["rule"], f["status"], reason), []).append(target)
+    return groups
+
+
 def render(report: dict[str, Any]) -> str:
     """The whole report as Markdown (deterministic: no clock, stable order)."""
     src = report["source"]
@@ -70,7 +85,7 @@ def render(report: dict[str, Any]) -> str:
                 f"  - fix: {f['fix']}",
             ]
         md.append("")
-    unknown = [f for f in report["findings"] if f["status"] in ("skip", "error")]
+    unknown = unverified(report)
     md += ["## Could not be verified", ""]
     if not unknown:
         md.append("Everything the rules need was visible and readable.")
@@ -78,13 +93,14 @@ def render(report: dict[str, Any]) -> str:
         md += [
             "Verdicts that depend on these stay `unknown`, never `pass`.",
             "",
-            "| Rule | Target | Status | Reason | Where |",
-            "|---|---|---|---|---|",
+            "| Rule | Status | Reason | Targets |",
+            "|---|---|---|---|",
         ]
         md += [
-            f"| {f['rule']} | `{cell(f['target'])}` | {f['status']} | {cell(f['message'])} | "
-            f"{cell(loc(f)) if f.get('location') else ''} |"
-            for f in unknown
+            f"| {rule} | {status} | {cell(reason)} | "
+            + ", ".join(f"`{cell(t)}`" for t in targets)
+            + " |"
+            for (rule, status, reason), targets in unknown.items()
         ]
     notes = [f for f in report["findings"] if f["status"] == "fail" and f not in gaps]
     if notes:
