@@ -90,6 +90,8 @@ class Effective:
     drops: tuple[Drop, ...] = ()
     docs: tuple[PolicyDoc, ...] = ()
     dead: list[Stmt] = field(default_factory=list)
+    memo: dict[tuple[object, ...], object] = field(default_factory=dict)
+    """Per-route cache for checks (traced payloads); the policy does not change during a run."""
 
     def walk(self, section: str | None = None, *, reachable_only: bool = True) -> Iterator[Stmt]:
         """Every statement (branches and containers included), in document order."""

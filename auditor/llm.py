@@ -37,9 +37,12 @@ _LLM_POLICIES = ("llm-", "azure-openai-")
 
 def llm_host(url: str | None) -> str | None:
     """The host of ``url`` when it is a known LLM endpoint."""
-    if not url:
+    if not url or url.lstrip().startswith("@"):
         return None
-    host = (urlparse(url if "://" in url else f"https://{url}").hostname or "").lower()
+    try:
+        host = (urlparse(url if "://" in url else f"https://{url}").hostname or "").lower()
+    except ValueError:
+        return None
     if host in LLM_HOSTS or host.endswith(LLM_HOST_SUFFIXES):
         return host
     return None

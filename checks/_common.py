@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from auditor.checking import OpContext, Outcome
+from auditor.checking import ApiContext, OpContext, Outcome
 from auditor.effective import Effective, Stmt
-from auditor.model import Location
+from auditor.model import Diagnostic, Location
 from auditor.policy import full_text
 from auditor.values import VAR_READ, setters
 
@@ -15,13 +15,18 @@ TOKEN_METRIC = ("llm-emit-token-metric", "azure-openai-emit-token-metric")
 CUSTOM_METER = ("log-to-eventhub", "trace", "send-one-way-request", "emit-metric")
 _USAGE = re.compile(
     r"prompt_tokens|completion_tokens|total_tokens|input_tokens|output_tokens"
-    r"|\busage\b|PromptTokens|CompletionTokens|TotalTokens",
+    r"|\busage\b|PromptTokens|CompletionTokens|TotalTokens"
+    # NOTE: a logged response body carries the usage object of non-streamed calls.
+    r"|Response\.Body",
     re.IGNORECASE,
 )
 
 
 def payload_with_variables(stmt: Stmt, eff: Effective, depth: int = 0) -> str:
     """A statement's text plus the text of the ``set-variable`` statements it reads (traced)."""
+    key = ("payload", id(stmt.el), depth)
+    if key in eff.memo:
+        return str(eff.memo[key])
     text = full_text(stmt.el)
     if depth >= 3:
         return text
@@ -30,7 +35,8 @@ def payload_with_variables(stmt: Stmt, eff: Effective, depth: int = 0) -> str:
         for setter in setters(eff, var):
             if setter is not stmt:
                 parts.append(payload_with_variables(setter, eff, depth + 1))
-    return "\n".join(parts)
+    eff.memo[key] = result = "\n".join(parts)
+    return result
 
 
 def is_native_meter(stmt: Stmt) -> bool:
@@ -42,7 +48,10 @@ def is_custom_meter(stmt: Stmt, eff: Effective) -> bool:
     """Event Hub / trace / one-way request / emit-metric carrying token usage."""
     if stmt.tag not in CUSTOM_METER:
         return False
-    return bool(_USAGE.search(payload_with_variables(stmt, eff)))
+    key = ("custom", id(stmt.el))
+    if key not in eff.memo:
+        eff.memo[key] = bool(_USAGE.search(payload_with_variables(stmt, eff)))
+    return bool(eff.memo[key])
 
 
 def is_meter(stmt: Stmt, eff: Effective) -> bool:
@@ -104,3 +113,9 @@ def inbound_location(ctx: OpContext) -> Location:
             inbound = doc.section("inbound")
             return doc.location(inbound) if inbound is not None else doc.location()
     return ctx.api.location
+
+
+def covering_diagnostics(ctx: ApiContext) -> list[Diagnostic]:
+    """Diagnostics that apply to the API: its own, and service ones it does not override."""
+    names = {d.name for d in ctx.api.diagnostics}
+    return [*ctx.api.diagnostics, *(d for d in ctx.service.diagnostics if d.name not in names)]

@@ -17,8 +17,7 @@ from auditor.llm import backend_urls, llm_host
 from auditor.model import Location
 from auditor.policy import local_name
 from auditor.values import classify
-from checks._common import dedupe, inbound_location
-from checks.streaming import _covering
+from checks._common import covering_diagnostics, dedupe, inbound_location
 
 DEFAULT_HEADERS = (
     "x-attribution-id",
@@ -36,12 +35,26 @@ def header_names(params: dict[str, object]) -> tuple[str, ...]:
     return tuple(str(n).lower() for n in names)  # type: ignore[attr-defined]
 
 
+_BARE = {"correlationid", "attributionid", "requestid", "clientrequestid"}
+
+
+def _norm(name: str) -> str:
+    # NOTE: "correlationid", "Correlation-Id" and "x_correlation_id" name the same idea.
+    low = name.lower().replace("-", "").replace("_", "")
+    return low[1:] if low.startswith("x") and low[1:] in _BARE else low
+
+
+def is_id_header(name: str | None, names: tuple[str, ...]) -> bool:
+    """True when ``name`` is one of the correlation header names (spelling-insensitive)."""
+    return name is not None and _norm(name) in {_norm(n) for n in names}
+
+
 def _setters(eff: Effective, names: tuple[str, ...]) -> list[Stmt]:
     return [
         s
         for s in eff.walk("inbound")
         if s.tag == "set-header"
-        and (s.el.get("name") or "").lower() in names
+        and is_id_header(s.el.get("name"), names)
         and (s.el.get("exists-action") or "override").lower() != "delete"
     ]
 
@@ -52,12 +65,12 @@ def _misplaced(eff: Effective, names: tuple[str, ...]) -> str:
         if (
             stmt.tag == "set-header"
             and stmt.section != "inbound"
-            and (stmt.el.get("name") or "").lower() in names
+            and is_id_header(stmt.el.get("name"), names)
         ):
             return f"; it is set only in <{stmt.section}> at {stmt.location} (the response)"
         if stmt.tag in ("send-request", "send-one-way-request", "return-response"):
             for el in stmt.el.iter():
-                if local_name(el) == "set-header" and (el.get("name") or "").lower() in names:
+                if local_name(el) == "set-header" and is_id_header(el.get("name"), names):
                     return (
                         f"; it is set only inside <{stmt.tag}> at {stmt.doc.location(el)}, "
                         "not on the request forwarded to the backend"
@@ -170,7 +183,9 @@ def correlation_header_not_logged(ctx: ApiContext) -> CheckResult:
     )
     if not set_names:
         return passed(f"{ctx.api.name}: no correlation header to log (see COR001)")
-    diags = [d for d in _covering(ctx) if d.name in ("applicationinsights", "azuremonitor")]
+    diags = [
+        d for d in covering_diagnostics(ctx) if d.name in ("applicationinsights", "azuremonitor")
+    ]
     for d in diags:
         if set(d.request_headers) & set(set_names):
             return passed(

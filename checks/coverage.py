@@ -13,10 +13,11 @@ from auditor.checking import (
     passed,
 )
 from auditor.effective import Effective
-from auditor.model import Diagnostic, Location
+from auditor.model import Location
 from auditor.policy import local_name
 from checks._common import (
     TOKEN_METRIC,
+    covering_diagnostics,
     dedupe,
     inbound_location,
     is_custom_meter,
@@ -134,17 +135,6 @@ def product_only_metering(ctx: OpContext) -> CheckResult:
     return passed(f"{ctx.label}: metering does not depend on the product")
 
 
-def _effective_diagnostic(ctx: ApiContext, name: str) -> Diagnostic | None:
-    """The API-scope diagnostic overrides the service-scope one of the same name."""
-    for diag in ctx.api.diagnostics:
-        if diag.name == name:
-            return diag
-    for diag in ctx.service.diagnostics:
-        if diag.name == name:
-            return diag
-    return None
-
-
 @check("COV005")
 def metrics_do_not_land(ctx: ApiContext) -> CheckResult:
     """Token metrics need an App Insights logger and diagnostic with ``metrics: true``."""
@@ -153,7 +143,7 @@ def metrics_do_not_land(ctx: ApiContext) -> CheckResult:
     ]
     if not native:
         return passed(f"{ctx.api.name}: no token-metric policy whose metrics must land")
-    diag = _effective_diagnostic(ctx, "applicationinsights")
+    diag = next((d for d in covering_diagnostics(ctx) if d.name == "applicationinsights"), None)
     if diag is None:
         return failed(
             f"{ctx.api.name}: no 'applicationinsights' diagnostic covers the API, so "

@@ -6,9 +6,15 @@ import re
 
 from auditor.checking import ApiContext, CheckResult, OpContext, Outcome, check, failed, passed
 from auditor.effective import Effective, Stmt
-from auditor.model import Diagnostic
 from auditor.policy import full_text
-from checks._common import dedupe, is_custom_meter, is_native_meter, meters, payload_with_variables
+from checks._common import (
+    covering_diagnostics,
+    dedupe,
+    is_custom_meter,
+    is_native_meter,
+    meters,
+    payload_with_variables,
+)
 
 _NEGATED = re.compile(
     r"!(?!=)\s*[\w\s.()\[\]\"<>,]*?stream|stream[^)]*?(==\s*false|!=\s*true)", re.IGNORECASE
@@ -134,11 +140,6 @@ def metering_excludes_streams(ctx: OpContext) -> CheckResult:
     return dedupe(out) or passed(f"{ctx.label}: metering also runs for streamed requests")
 
 
-def _covering(ctx: ApiContext) -> list[Diagnostic]:
-    names = {d.name for d in ctx.api.diagnostics}
-    return [*ctx.api.diagnostics, *(d for d in ctx.service.diagnostics if d.name not in names)]
-
-
 @check("STR004")
 def body_logging_breaks_streams(ctx: ApiContext) -> CheckResult:
     """Logging request/response bodies buffers server-sent events."""
@@ -148,7 +149,7 @@ def body_logging_breaks_streams(ctx: ApiContext) -> CheckResult:
             "logging buffers streamed responses",
             d.location,
         )
-        for d in _covering(ctx)
+        for d in covering_diagnostics(ctx)
         if d.body_bytes > 0
     ]
     return out or passed(f"{ctx.api.name}: no body logging on the API")
