@@ -128,7 +128,7 @@ def classify(
             info.kinds.add(kind)
     if "subscription.key" in low or "subscription?.key" in low or "primarykey" in low:
         info.secrets.append("the subscription key")
-    if "requestid" in low:
+    if "requestid" in low or "guid.newguid" in low:
         info.kinds.add("request-id")
     if "ipaddress" in low:
         info.kinds.add("client-ip")

@@ -158,6 +158,14 @@ def correlation_value_untrusted(ctx: OpContext) -> CheckResult:
                         stmt.location,
                     )
                 )
+            elif _value(stmt).strip().startswith("@"):
+                out.append(
+                    skipped(
+                        f"{ctx.label}: cannot tell where the value of header "
+                        f"'{stmt.el.get('name')}' comes from",
+                        stmt.location,
+                    )
+                )
             else:
                 out.append(
                     failed(

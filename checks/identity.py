@@ -197,6 +197,8 @@ def payer_fallback(ctx: OpContext) -> CheckResult:
                     or "default" in f.lower()
                 )
                 and (p.explicit and is_native_meter(stmt) or _PAYER_SOURCE.search(before))
+                # NOTE: a claim of a token validated earlier cannot be missing in practice.
+                and not ("Claims" in before and "claim-validated" in p.info.kinds)
             ]
             if not bad:
                 continue
