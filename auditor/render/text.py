@@ -45,12 +45,13 @@ def render(report: dict[str, Any]) -> str:
             f"{s['failed']:>4}  {s['unknown']:>7}"
         )
     if llm:
-        width = max(len(a["id"]) for a in llm)
+        width = min(48, max(len(a["id"]) for a in llm))
         out.append("")
         out.append("  " + "API".ljust(width) + "  " + "  ".join(f"{s:<11}" for s in SIGNALS))
         for a in llm:
             cells = "  ".join(f"{_MARK[a['signals'][s]]:<11}" for s in SIGNALS)
-            out.append(f"  {a['id'].ljust(width)}  {cells}".rstrip())
+            name = a["id"] if len(a["id"]) <= width else a["id"][: width - 3] + "..."
+            out.append(f"  {name.ljust(width)}  {cells}".rstrip())
     gaps = failing(report)
     if gaps:
         out.append("")

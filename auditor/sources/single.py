@@ -45,5 +45,5 @@ def load(file: Path) -> Estate:
         diagnostics=(),
         location=Location(shown),
     )
-    service = Service(name=name, policy=None, apis=(api,), fragments=fragments)
+    service = Service(name="", policy=None, apis=(api,), fragments=fragments)
     return Estate("file", str(file), (service,), PROVIDES, notes=tuple(notes))
