@@ -138,23 +138,39 @@ class _Builder:
             return self.section(name, level - 1)
         if doc not in self.docs:
             self.docs.append(doc)
-        if not doc.ok:
+        if not doc.ok or doc.root is None:
             self.problems.append(
                 Problem(f"{doc.scope} policy cannot be read: {doc.error}", doc.location())
             )
             return []
+        if doc.root.tag != "policies":
+            self.problems.append(
+                Problem(
+                    f"{doc.scope} policy has a <{doc.root.tag!s}> root, not <policies>",
+                    doc.location(doc.root),
+                )
+            )
+            return []
         sec = doc.section(name)
         if sec is None:
-            parent = self.section(name, level - 1)
-            if parent:
-                self.drops.append(Drop(name, doc.location(), _tags(parent)))
+            self._record_drop(name, level, doc.location())
             return []
-        has_base = any(local_name(c) == "base" for c in sec)
-        if not has_base:
-            parent = self.section(name, level - 1)
-            if parent:
-                self.drops.append(Drop(name, doc.location(sec), _tags(parent)))
+        if next(sec.iter("base"), None) is None:
+            self._record_drop(name, level, doc.location(sec))
         return self.expand(sec, name, doc, (), level, 0, doc.scope, None)
+
+    def _record_drop(self, name: str, level: int, where: Location) -> None:
+        """Note which parent statements a section without <base /> drops.
+
+        The dropped statements never run, so what goes wrong while resolving them (a missing
+        fragment, an unreadable parent) must not make the effective policy uncertain.
+        """
+        problems, drops = len(self.problems), len(self.drops)
+        parent = self.section(name, level - 1)
+        del self.problems[problems:]
+        del self.drops[drops:]
+        if parent:
+            self.drops.append(Drop(name, where, _tags(parent)))
 
     def expand(
         self,
@@ -173,7 +189,11 @@ class _Builder:
             if not tag:
                 continue
             if tag == "base":
-                if doc.scope != "fragment":
+                if doc.scope == "fragment" or fragment is not None:
+                    self.problems.append(
+                        Problem("<base /> inside a fragment is not allowed", doc.location(el))
+                    )
+                else:
                     out.extend(_with_conditions(self.section(section, level - 1), conditions))
                 continue
             if tag == "include-fragment":
@@ -216,6 +236,14 @@ class _Builder:
         if not frag.ok or frag.root is None:
             self.problems.append(
                 Problem(f"fragment '{fid}' cannot be read: {frag.error}", frag.location())
+            )
+            return []
+        if frag.root.tag != "fragment":
+            self.problems.append(
+                Problem(
+                    f"fragment '{fid}' has a <{frag.root.tag!s}> root, not <fragment>",
+                    frag.location(frag.root),
+                )
             )
             return []
         if depth >= 1:
@@ -322,12 +350,9 @@ def _mark_reachability(stmts: Sequence[Stmt], dead: list[Stmt], alive: bool = Tr
 
 
 def _mark_all(stmt: Stmt, dead: list[Stmt]) -> None:
-    for branch in stmt.branches:
-        for s in branch.stmts:
-            s.reachable = False
-            _mark_all(s, dead)
-    for s in stmt.children:
+    for s in [*(s for b in stmt.branches for s in b.stmts), *stmt.children]:
         s.reachable = False
+        dead.append(s)
         _mark_all(s, dead)
 
 

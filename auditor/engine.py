@@ -112,7 +112,10 @@ def routes_for(service: Service, api: Api, op: Operation, estate: Estate) -> lis
         s.name
         for s in service.subscriptions
         if s.active
-        and (s.scope_kind == "all-apis" or (s.scope_kind == "api" and s.scope_name == api.name))
+        and (
+            s.scope_kind == "all-apis"
+            or (s.scope_kind == "api" and (s.scope_name or "").lower() == api.name.lower())
+        )
     )
     if direct:
         reasons.append(

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from auditor.checking import ApiContext, OpContext, Outcome
-from auditor.effective import Effective, Stmt
+from auditor.effective import Effective, Stmt, terminates
 from auditor.model import Diagnostic, Location
 from auditor.policy import full_text
 from auditor.values import VAR_READ, setters
@@ -60,7 +60,12 @@ def is_meter(stmt: Stmt, eff: Effective) -> bool:
 
 
 def reach(stmts: Sequence[Stmt], pred: Callable[[Stmt], bool]) -> str:
-    """``always``, ``partial`` or ``never``: does ``pred`` hold on every path through ``stmts``?"""
+    """``always``, ``partial`` or ``never``: does ``pred`` hold on every path through ``stmts``?
+
+    In inbound, a branch that ends in ``return-response`` never reaches the model (it rejects
+    streams, unauthorised calls ...): it is left out of the judgement. An unconditional one is
+    not: what follows it never runs, which is the gap to report.
+    """
     partial = False
     for stmt in stmts:
         if not stmt.reachable:
@@ -73,11 +78,16 @@ def reach(stmts: Sequence[Stmt], pred: Callable[[Stmt], bool]) -> str:
                 return "always"
             partial = partial or inner == "partial"
         if stmt.branches:
-            results = [reach(b.stmts, pred) for b in stmt.branches]
+            live = []
+            for branch in stmt.branches:
+                result = reach(branch.stmts, pred)
+                rejects = stmt.section == "inbound" and terminates(branch.stmts)
+                if result == "always" or not rejects:
+                    live.append(result)
             has_otherwise = any(b.condition is None for b in stmt.branches)
-            if has_otherwise and all(r == "always" for r in results):
+            if live and has_otherwise and all(r == "always" for r in live):
                 return "always"
-            partial = partial or any(r != "never" for r in results)
+            partial = partial or any(r != "never" for r in live)
     return "partial" if partial else "never"
 
 

@@ -89,9 +89,10 @@ def metering_conditional(ctx: OpContext) -> CheckResult:
         stmts = meters(route.eff)
         conds = sorted({c for s in stmts for c in s.conditions})
         quoted = " / ".join(f"'{c.strip()}'" for c in conds[:3])
+        on = "" if len(ctx.routes) == 1 else f" ({route.label})"
         out.append(
             failed(
-                f"{ctx.label}: metering runs only when {quoted}; other calls on {route.label} "
+                f"{ctx.label}: metering runs only when {quoted}; other calls{on} "
                 "are not metered (waive if the condition only excludes non-LLM calls)",
                 stmts[0].location if stmts else None,
             )

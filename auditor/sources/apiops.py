@@ -320,6 +320,11 @@ class _Reader:
 def subscription_scope(scope: str) -> tuple[str, str | None]:
     """Classify a subscription scope (relative or absolute ARM id)."""
     parts = [p for p in scope.split("/") if p]
+    lowered = [p.lower() for p in parts]
+    # NOTE: in an absolute ARM id only what follows service/<name> is the scope (a resource
+    # group may well be called "products").
+    if "service" in lowered:
+        parts = parts[lowered.index("service") + 2 :]
     if not parts:
         return "other", None
     for i, part in enumerate(parts):
