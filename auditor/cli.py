@@ -47,6 +47,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--rules", type=Path, help="rule catalog (default: the bundled rules.yaml)")
 
+    eff = sub.add_parser(
+        "effective",
+        help="print the effective policy of an API operation, each statement with its origin",
+    )
+    eff.add_argument("source", type=Path, help="APIOps folder or policy file")
+    eff.add_argument("api", help="API name (as in the report)")
+    eff.add_argument("operation", nargs="?", help="operation name (default: every operation)")
+    eff.add_argument("--product", help="route through this product (default: every route)")
+
     rules = sub.add_parser("rules", help="list the rules")
     rules.add_argument("--rules", type=Path, help="rule catalog (default: the bundled rules.yaml)")
     explain = sub.add_parser("explain", help="show one rule: why, fix and examples")
@@ -130,6 +139,37 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_effective(args: argparse.Namespace) -> int:
+    from auditor import sources
+    from auditor.engine import routes_for
+    from auditor.model import Operation
+    from auditor.render.effective import render
+
+    estate = sources.load(args.source)
+    apis = [(s, a) for s in estate.services for a in s.apis if a.name == args.api]
+    if not apis:
+        known = ", ".join(sorted(a.name for s in estate.services for a in s.apis))
+        print(f"auditor: no API '{args.api}' in {args.source} (APIs: {known})", file=sys.stderr)
+        return 2
+    for service, api in apis:
+        ops = list(api.operations) or [Operation("*", None, None, None)]
+        if args.operation:
+            ops = [op for op in ops if op.name == args.operation]
+            if not ops:
+                print(
+                    f"auditor: API '{api.name}' has no operation '{args.operation}'",
+                    file=sys.stderr,
+                )
+                return 2
+        for op in ops:
+            for route in routes_for(service, api, op, estate):
+                if args.product and route.product != args.product:
+                    continue
+                title = f"== {api.name} / {op.name} - {route.label}"
+                sys.stdout.write(render(route.eff, title) + "\n")
+    return 0
+
+
 def _cmd_rules(args: argparse.Namespace) -> int:
     from auditor import rules
 
@@ -178,7 +218,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from auditor.errors import AuditorError
 
-    commands = {"scan": _cmd_scan, "demo": _cmd_demo, "rules": _cmd_rules, "explain": _cmd_explain}
+    commands = {
+        "scan": _cmd_scan,
+        "demo": _cmd_demo,
+        "rules": _cmd_rules,
+        "explain": _cmd_explain,
+        "effective": _cmd_effective,
+    }
     try:
         return commands[args.command](args)
     except AuditorError as exc:
