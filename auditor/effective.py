@@ -12,7 +12,7 @@ Statements inside ``choose`` branches are conditional; statements after an uncon
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lxml import etree
 
@@ -37,6 +37,13 @@ class Stmt:
     children: tuple[Stmt, ...] = ()
     fragment: str | None = None
     """The fragment id when the statement was inlined from a fragment."""
+    via: Location | None = None
+    """For an inlined statement, where its ``<include-fragment>`` stands."""
+
+    @property
+    def origin(self) -> Location:
+        """Where the statement enters this scope: the include for fragments, else itself."""
+        return self.via or self.location
 
     @property
     def tag(self) -> str:
@@ -69,6 +76,9 @@ class Problem:
 
     message: str
     location: Location
+    blocking: bool = False
+    """A defect of the estate (a missing fragment, an invalid document), reported as an error.
+    Unreadable documents are reported by the engine already; limits of the source are not."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,11 +154,8 @@ class _Builder:
             )
             return []
         if doc.root.tag != "policies":
-            self.problems.append(
-                Problem(
-                    f"{doc.scope} policy has a <{doc.root.tag!s}> root, not <policies>",
-                    doc.location(doc.root),
-                )
+            self._problem(
+                f"{doc.scope} policy has a <{doc.root.tag!s}> root, not <policies>", doc, doc.root
             )
             return []
         sec = doc.section(name)
@@ -157,7 +164,7 @@ class _Builder:
             return []
         if next(sec.iter("base"), None) is None:
             self._record_drop(name, level, doc.location(sec))
-        return self.expand(sec, name, doc, (), level, 0, doc.scope, None)
+        return self.expand(sec, _At(name, doc, level, doc.scope))
 
     def _record_drop(self, name: str, level: int, where: Location) -> None:
         """Note which parent statements a section without <base /> drops.
@@ -172,55 +179,38 @@ class _Builder:
         if parent:
             self.drops.append(Drop(name, where, _tags(parent)))
 
-    def expand(
-        self,
-        parent: etree._Element,
-        section: str,
-        doc: PolicyDoc,
-        conditions: tuple[str, ...],
-        level: int,
-        depth: int,
-        scope: str,
-        fragment: str | None,
-    ) -> list[Stmt]:
+    def expand(self, parent: etree._Element, at: _At) -> list[Stmt]:
+        """The statements under ``parent`` (a section, branch, container or fragment root)."""
         out: list[Stmt] = []
         for el in parent:
             tag = local_name(el)
             if not tag:
                 continue
             if tag == "base":
-                if doc.scope == "fragment" or fragment is not None:
-                    self.problems.append(
-                        Problem("<base /> inside a fragment is not allowed", doc.location(el))
-                    )
+                if at.doc.scope == "fragment" or at.fragment is not None:
+                    self._problem("<base /> inside a fragment is not allowed", at.doc, el)
                 else:
-                    out.extend(_with_conditions(self.section(section, level - 1), conditions))
+                    parent_stmts = self.section(at.section, at.level - 1)
+                    out.extend(_with_conditions(parent_stmts, at.conditions))
                 continue
             if tag == "include-fragment":
-                out.extend(self.include(el, section, doc, conditions, level, depth, scope))
+                out.extend(self.include(el, at))
                 continue
-            stmt = Stmt(el, section, scope, doc, conditions, fragment=fragment)
+            stmt = Stmt(
+                el, at.section, at.scope, at.doc, at.conditions, fragment=at.fragment, via=at.via
+            )
             if tag == "choose":
-                stmt.branches = tuple(
-                    self.branches(el, section, doc, conditions, level, depth, scope, fragment)
-                )
+                stmt.branches = tuple(self.branches(el, at))
             elif tag in CONTAINERS:
-                stmt.children = tuple(
-                    self.expand(el, section, doc, conditions, level, depth, scope, fragment)
-                )
+                stmt.children = tuple(self.expand(el, at))
             out.append(stmt)
         return out
 
-    def include(
-        self,
-        el: etree._Element,
-        section: str,
-        doc: PolicyDoc,
-        conditions: tuple[str, ...],
-        level: int,
-        depth: int,
-        scope: str,
-    ) -> list[Stmt]:
+    def _problem(self, message: str, doc: PolicyDoc, el: etree._Element) -> None:
+        self.problems.append(Problem(message, doc.location(el), blocking=True))
+
+    def include(self, el: etree._Element, at: _At) -> list[Stmt]:
+        """A fragment's statements in place of its ``<include-fragment>``."""
         fid = el.get("fragment-id") or ""
         frag = self.fragments.get(fid)
         if frag is None:
@@ -229,7 +219,9 @@ class _Builder:
                 if self.fragments_known
                 else "cannot be resolved: this source does not show fragments"
             )
-            self.problems.append(Problem(f"fragment '{fid}' {why}", doc.location(el)))
+            self.problems.append(
+                Problem(f"fragment '{fid}' {why}", at.doc.location(el), self.fragments_known)
+            )
             return []
         if frag not in self.docs:
             self.docs.append(frag)
@@ -239,56 +231,51 @@ class _Builder:
             )
             return []
         if frag.root.tag != "fragment":
-            self.problems.append(
-                Problem(
-                    f"fragment '{fid}' has a <{frag.root.tag!s}> root, not <fragment>",
-                    frag.location(frag.root),
-                )
+            self._problem(
+                f"fragment '{fid}' has a <{frag.root.tag!s}> root, not <fragment>", frag, frag.root
             )
             return []
-        if depth >= 1:
+        if at.fragment is not None:
             # NOTE: APIM does not allow a fragment to include another fragment; nothing runs.
-            self.problems.append(
-                Problem(
-                    f"fragment '{fid}' is included from inside a fragment (APIM does not allow it)",
-                    doc.location(el),
-                )
+            self._problem(
+                f"fragment '{fid}' is included from inside a fragment (APIM does not allow it)",
+                at.doc,
+                el,
             )
             return []
-        return self.expand(frag.root, section, frag, conditions, level, depth + 1, scope, fid)
+        inner = replace(at, doc=frag, fragment=fid, via=at.doc.location(el))
+        return self.expand(frag.root, inner)
 
-    def branches(
-        self,
-        el: etree._Element,
-        section: str,
-        doc: PolicyDoc,
-        conditions: tuple[str, ...],
-        level: int,
-        depth: int,
-        scope: str,
-        fragment: str | None,
-    ) -> Iterator[Branch]:
+    def branches(self, el: etree._Element, at: _At) -> Iterator[Branch]:
+        """The when/otherwise branches of a choose, each with the conditions it runs under."""
         previous: list[str] = []
         for child in el:
             tag = local_name(child)
+            if tag not in ("when", "otherwise"):
+                continue
+            negated = tuple(f"not ({p})" for p in previous)
             if tag == "when":
-                cond = child.get("condition") or ""
-                inner = (*conditions, *(f"not ({p})" for p in previous), cond)
-                previous.append(cond)
-                yield Branch(
-                    cond,
-                    tuple(self.expand(child, section, doc, inner, level, depth, scope, fragment)),
-                    doc.location(child),
-                )
-            elif tag == "otherwise":
-                inner = (*conditions, *(f"not ({p})" for p in previous))
-                if not previous:
-                    inner = (*conditions, "otherwise")
-                yield Branch(
-                    None,
-                    tuple(self.expand(child, section, doc, inner, level, depth, scope, fragment)),
-                    doc.location(child),
-                )
+                cond: str | None = child.get("condition") or ""
+                inner = (*at.conditions, *negated, cond or "")
+                previous.append(cond or "")
+            else:
+                cond = None
+                inner = (*at.conditions, *negated) if previous else (*at.conditions, "otherwise")
+            stmts = self.expand(child, replace(at, conditions=inner))
+            yield Branch(cond, tuple(stmts), at.doc.location(child))
+
+
+@dataclass(frozen=True, slots=True)
+class _At:
+    """Where the builder stands: the section, document, branch conditions and scope level."""
+
+    section: str
+    doc: PolicyDoc
+    level: int
+    scope: str
+    conditions: tuple[str, ...] = ()
+    fragment: str | None = None
+    via: Location | None = None
 
 
 def _with_conditions(stmts: list[Stmt], conditions: tuple[str, ...]) -> list[Stmt]:
@@ -311,6 +298,7 @@ def _recondition(stmt: Stmt, conditions: tuple[str, ...]) -> Stmt:
         ),
         tuple(_recondition(s, conditions) for s in stmt.children),
         stmt.fragment,
+        stmt.via,
     )
 
 

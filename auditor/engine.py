@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from auditor.checking import REGISTRY, ApiContext, OpContext, Outcome, Route
-from auditor.effective import build_effective
+from auditor.effective import Problem, build_effective
 from auditor.llm import in_scope, llm_evidence
 from auditor.model import Api, Estate, Location, Operation, Service
 from auditor.policy import PolicyDoc
@@ -15,6 +15,7 @@ from auditor.rules import SIGNALS, Catalog, Rule, severity_rank
 #: Source-level rule ids (documents that could not be read).
 UNREADABLE_POLICY = "AUD001"
 UNREADABLE_FILE = "AUD002"
+BROKEN_POLICY_CHAIN = "AUD003"
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,11 +160,14 @@ def _as_list(result: Outcome | list[Outcome]) -> list[Outcome]:
 
 
 def _uncertain(ctx: OpContext) -> Outcome | None:
-    """An error outcome when the effective policy could not be fully computed."""
+    """A skip when the effective policy could not be fully computed (the verdict is unknown).
+
+    The cause itself is reported once, as an AUD001/AUD003 error, not once per rule.
+    """
     for route in ctx.routes:
         for problem in route.eff.problems:
             return Outcome(
-                "error", f"cannot be evaluated for {ctx.label}: {problem.message}", problem.location
+                "skip", f"cannot be evaluated for {ctx.label}: {problem.message}", problem.location
             )
     return None
 
@@ -304,6 +308,18 @@ def run(estate: Estate, catalog: Catalog) -> Audit:
                         service.name,
                     )
                 )
+            for problem in _blocking_problems(op_ctxs):
+                if BROKEN_POLICY_CHAIN in source_rule:
+                    blocked = True
+                    mine.append(
+                        _finding(
+                            source_rule[BROKEN_POLICY_CHAIN],
+                            Outcome("error", problem.message, problem.location),
+                            str(problem.location),
+                            api.name,
+                            service.name,
+                        )
+                    )
             for err in estate.read_errors:
                 if UNREADABLE_FILE in source_rule and _belongs_to(err.location.path, api):
                     blocked = True
@@ -328,6 +344,17 @@ def run(estate: Estate, catalog: Catalog) -> Audit:
     findings.extend(_orphan_files(estate, results, source_rule))
     unique = {(f.sort_key(), f.severity): f for f in findings}
     return Audit(estate, catalog, results, sorted(unique.values(), key=Finding.sort_key))
+
+
+def _blocking_problems(ctxs: list[OpContext]) -> list[Problem]:
+    """Problems that are defects of the estate itself, not limits of the source."""
+    seen: dict[Problem, None] = {}
+    for ctx in ctxs:
+        for route in ctx.routes:
+            for problem in route.eff.problems:
+                if problem.blocking:
+                    seen.setdefault(problem, None)
+    return list(seen)
 
 
 def _belongs_to(path: str | None, api: Api) -> bool:

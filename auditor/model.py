@@ -62,6 +62,10 @@ class Diagnostic:
     body_bytes: int
     """The largest request/response body size the diagnostic logs (0 = no body logging)."""
     location: Location
+    metrics_location: Location | None = None
+    """Where ``metrics`` is set (or, when it is absent, where the logger is named)."""
+    body_location: Location | None = None
+    """Where the first non-zero body size is set."""
 
 
 @dataclass(frozen=True, slots=True)

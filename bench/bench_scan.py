@@ -772,6 +772,25 @@ def version_wall(repeat: int, cwd: Path) -> tuple[float, str]:
     return best, shown
 
 
+def project_revision() -> str:
+    """Version and git commit of the auditor being measured (figures move with the code)."""
+    import auditor
+
+    rev = auditor.__version__
+    repo = Path(auditor.__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--",
+                                "auditor", "checks", "rules.yaml"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return rev
+    if head.returncode == 0:
+        rev += f" @ {head.stdout.strip()}" + (" (modified)" if dirty.stdout.strip() else "")
+    return rev
+
+
 def _fmt(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}f}"
 
@@ -792,6 +811,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     cores = os.cpu_count() or 1
     print(f"python {sys.version.split()[0]}, lxml {etree.__version__}, {cores} CPU(s), "
+          f"auditor {project_revision()}, "
           f"estates in {work}{'' if args.keep else ' (removed at exit)'}")
     results: list[Result] = []
     try:

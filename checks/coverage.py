@@ -55,8 +55,12 @@ def _why_missing(eff: Effective) -> tuple[str, Location | None]:
         if doc.root is None:
             continue
         for node in doc.root.iter():
-            if not local_name(node) and any(t in (node.text or "") for t in TOKEN_METRIC):
-                loc = doc.location(node)
+            text = node.text or ""
+            hits = [text.find(t) for t in TOKEN_METRIC if t in text]
+            if not local_name(node) and hits:
+                start = doc.location(node)
+                line = start.line + text.count("\n", 0, min(hits)) if start.line else None
+                loc = Location(start.path, line)
                 return f"a token-metric policy is commented out at {loc}", loc
     return "no token-metric policy (or usage-carrying log) runs in the effective policy", None
 
@@ -126,12 +130,25 @@ def product_only_metering(ctx: OpContext) -> CheckResult:
     for route in ctx.routes:
         if route.product is None and metered_products and meter_reach(route.eff) == "never":
             products = ", ".join(f"'{r.product}'" for r in metered_products)
-            where = next((s.location for r in metered_products for s in meters(r.eff)), None)
+            where = next((s.origin for r in metered_products for s in meters(r.eff)), None)
+            direct = [
+                s.location
+                for s in ctx.service.subscriptions
+                if s.active
+                and (
+                    s.scope_kind == "all-apis"
+                    or (
+                        s.scope_kind == "api"
+                        and (s.scope_name or "").lower() == ctx.api.name.lower()
+                    )
+                )
+            ]
             return failed(
                 f"{ctx.label}: metering comes only from the policy of product {products}; "
                 f"{route.label} are not metered",
                 where,
                 severity=route.severity,
+                evidence=direct,
             )
     return passed(f"{ctx.label}: metering does not depend on the product")
 
@@ -139,17 +156,18 @@ def product_only_metering(ctx: OpContext) -> CheckResult:
 @check("COV005")
 def metrics_do_not_land(ctx: ApiContext) -> CheckResult:
     """Token metrics need an App Insights logger and diagnostic with ``metrics: true``."""
-    native = [
-        s for op in ctx.ops for r in op.routes for s in r.eff.walk("inbound") if is_native_meter(s)
-    ]
-    if not native:
-        return passed(f"{ctx.api.name}: no token-metric policy whose metrics must land")
+    stmts = [(s, r.eff) for op in ctx.ops for r in op.routes for s in r.eff.walk()]
+    native = [s for s, _ in stmts if is_native_meter(s)]
+    if not native and any(is_custom_meter(s, eff) for s, eff in stmts):
+        return passed(f"{ctx.api.name}: metered by custom logs only; no token metric must land")
+    # NOTE: with no metering at all (COV001 fails) the diagnostic is still judged: once metering
+    # is restored, its metrics must land too.
     diag = next((d for d in covering_diagnostics(ctx) if d.name == "applicationinsights"), None)
     if diag is None:
         return failed(
             f"{ctx.api.name}: no 'applicationinsights' diagnostic covers the API, so "
             "token metrics are never sent",
-            native[0].location,
+            native[0].location if native else ctx.api.location,
         )
     logger = ctx.service.loggers.get(diag.logger or "")
     if logger is None:
@@ -169,7 +187,7 @@ def metrics_do_not_land(ctx: ApiContext) -> CheckResult:
         return failed(
             f"{ctx.api.name}: 'metrics' {state} on diagnostic {diag.location.path}; "
             "token metrics are dropped",
-            diag.location,
+            diag.metrics_location or diag.location,
         )
     return passed(
         f"{ctx.api.name}: metrics land through diagnostic {diag.location.path}", diag.location

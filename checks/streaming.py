@@ -147,7 +147,7 @@ def body_logging_breaks_streams(ctx: ApiContext) -> CheckResult:
         failed(
             f"{ctx.api.name}: diagnostic '{d.name}' logs {d.body_bytes} body bytes; body "
             "logging buffers streamed responses",
-            d.location,
+            d.body_location or d.location,
         )
         for d in covering_diagnostics(ctx)
         if d.body_bytes > 0

@@ -8,6 +8,8 @@ read for their names only. Non-current revisions (``apis/<name>;rev=N``) are ski
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -91,19 +93,25 @@ class _Reader:
 
     def json(self, path: Path) -> dict[str, Any]:
         """The ``properties`` object of an information file ({} when missing or broken)."""
+        return self.json_and_text(path)[0]
+
+    def json_and_text(self, path: Path) -> tuple[dict[str, Any], str]:
+        """``properties`` and the file's text (for line numbers); ({}, "") when unreadable."""
         if not path.is_file():
-            return {}
+            return {}, ""
         try:
-            text = read_bounded(path, MAX_JSON_BYTES).decode("utf-8-sig")
+            raw = read_bounded(path, MAX_JSON_BYTES)
+            text = raw.decode("utf-8-sig")
             data = json.loads(text)
         except PolicyReadError as exc:
             self.errors.append(ReadError(Location(self.shown(path)), exc.message))
-            return {}
+            return {}, ""
         except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
             self.errors.append(
-                ReadError(Location(self.shown(path)), f"not UTF-8 text: {exc.reason}")
+                ReadError(Location(self.shown(path), line), f"not UTF-8 text: {exc.reason}")
             )
-            return {}
+            return {}, ""
         except json.JSONDecodeError as exc:
             self.errors.append(
                 ReadError(
@@ -111,26 +119,40 @@ class _Reader:
                     f"invalid JSON: {exc.msg} (column {exc.colno})",
                 )
             )
-            return {}
+            return {}, ""
         except OSError as exc:
             self.errors.append(ReadError(Location(self.shown(path)), f"cannot read: {exc}"))
-            return {}
+            return {}, ""
         if not isinstance(data, dict):
             self.errors.append(ReadError(Location(self.shown(path), 1), "expected a JSON object"))
-            return {}
+            return {}, ""
         props = data.get("properties", data)
-        return props if isinstance(props, dict) else {}
+        return (props if isinstance(props, dict) else {}), text
 
     def policy(self, folder: Path, scope: str) -> PolicyDoc | None:
         file = folder / "policy.xml"
-        if not file.is_file():
-            return None
-        return read_policy_file(file, scope=scope, shown_as=self.shown(file))
+        if file.is_file():
+            return read_policy_file(file, scope=scope, shown_as=self.shown(file))
+        if file.is_symlink() or file.exists():
+            # NOTE: a dangling link, a folder or a FIFO named policy.xml hides a policy: never
+            # treat it as absent (that would be a silent pass).
+            kind = "a dangling link" if file.is_symlink() and not file.exists() else "not a file"
+            return PolicyDoc(scope, self.shown(file), None, f"{kind}; the policy cannot be read")
+        return None
 
     def subdirs(self, folder: Path) -> list[Path]:
         if not folder.is_dir():
             return []
-        return sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: p.name)
+        out = []
+        for p in sorted(folder.iterdir(), key=lambda p: p.name):
+            if p.is_symlink() and p.is_dir():
+                # NOTE: links are not followed (loops, trees outside the source); say so.
+                self.errors.append(
+                    ReadError(Location(self.shown(p)), "symbolic link to a folder; not followed")
+                )
+            elif p.is_dir():
+                out.append(p)
+        return out
 
     def service(self, name: str) -> Service:
         root = self.root
@@ -261,8 +283,17 @@ class _Reader:
         out = []
         for d in self.subdirs(folder):
             info = d / "diagnosticInformation.json"
-            props = self.json(info)
-            out.append(diagnostic_from_properties(d.name, props, Location(self.shown(info))))
+            props, text = self.json_and_text(info)
+            diag = diagnostic_from_properties(d.name, props, Location(self.shown(info)))
+            line = _key_line(text, "metrics") or _key_line(text, "loggerId")
+            body = _key_line(text, "bytes", nonzero=True)
+            out.append(
+                replace(
+                    diag,
+                    metrics_location=Location(diag.location.path, line),
+                    body_location=Location(diag.location.path, body) if body else None,
+                )
+            )
         return tuple(out)
 
     def loggers(self, root: Path) -> dict[str, Logger]:
@@ -283,15 +314,12 @@ class _Reader:
         for d in self.subdirs(root / "backends"):
             info = d / "backendInformation.json"
             props = self.json(info)
-            pool = props.get("pool") or {}
-            members = (
-                tuple(
-                    str(m.get("id", "")).rstrip("/").rsplit("/", 1)[-1]
-                    for m in (pool.get("services") or [])
-                    if isinstance(m, dict)
-                )
-                if isinstance(pool, dict)
-                else ()
+            pool = props.get("pool")
+            services = pool.get("services") if isinstance(pool, dict) else None
+            members = tuple(
+                str(m.get("id", "")).rstrip("/").rsplit("/", 1)[-1]
+                for m in (services if isinstance(services, list) else [])
+                if isinstance(m, dict)
             )
             out[d.name] = Backend(
                 d.name, _str(props.get("url")), members, Location(self.shown(info))
@@ -315,6 +343,13 @@ class _Reader:
                 )
             )
         return tuple(out)
+
+
+def _key_line(text: str, key: str, *, nonzero: bool = False) -> int | None:
+    """1-based line of the first ``"key":`` in a JSON text (with a non-zero number if asked)."""
+    value = r"\s*[1-9]" if nonzero else ""
+    m = re.search(rf'"{re.escape(key)}"\s*:{value}', text)
+    return text.count("\n", 0, m.start()) + 1 if m else None
 
 
 def subscription_scope(scope: str) -> tuple[str, str | None]:
@@ -349,8 +384,9 @@ def diagnostic_from_properties(name: str, props: dict[str, Any], loc: Location) 
             msg = block.get(part) or {}
             if not isinstance(msg, dict):
                 continue
-            if part == "request":
-                headers.extend(str(h).lower() for h in msg.get("headers") or [])
+            names = msg.get("headers")
+            if part == "request" and isinstance(names, list):
+                headers.extend(str(h).lower() for h in names)
             b = msg.get("body") or {}
             if isinstance(b, dict) and isinstance(b.get("bytes"), int):
                 body = max(body, b["bytes"])
