@@ -135,7 +135,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     write_atomic(md, RENDERERS["md"](report))
     write_atomic(js, RENDERERS["json"](report))
     sys.stdout.write(RENDERERS["text"](report))
-    print(f"\nwrote {md} and {js}")
+    print(f"wrote {md} and {js}", file=sys.stderr)
     return 0
 
 

@@ -464,7 +464,7 @@ def test_demo_command_writes_reports_under_cwd(tmp_path: Path) -> None:
     assert report["schema_version"] == 1
     assert str(DEMO) not in js.read_text(encoding="utf-8"), "machine-specific path in report"
     assert md.read_text(encoding="utf-8").startswith("# ")
-    assert "reports/demo-gap-report.md" in proc.stdout
+    assert "reports/demo-gap-report.md" in proc.stderr
     everything = proc.stdout + proc.stderr + md.read_text() + js.read_text()
     assert CANARY not in everything
 

@@ -43,8 +43,9 @@ def render(report: dict[str, Any]) -> str:
         f"- Tool: attribution-auditor {report['tool']['version']} (report schema "
         f"{report['schema_version']})",
         f"- APIs: {len(report['apis'])}, of which {len(llm)} judged as LLM APIs",
-        f"- **Attribution score: {report['score']}/100** (share of API x signal verdicts "
-        "that pass)",
+        f"- **Attribution score: {report['score']}/100** (share of API x signal verdicts that pass)"
+        if llm
+        else "- **Attribution score: n/a** (no API fronts an LLM)",
         "",
         "## Signals",
         "",

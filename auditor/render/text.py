@@ -33,9 +33,9 @@ def render(report: dict[str, Any]) -> str:
     src = report["source"]
     llm = [a for a in report["apis"] if a["llm"]]
     out.append(f"attribution-auditor {report['tool']['version']}  {src['kind']}: {src['location']}")
+    score = f"{report['score']}/100" if llm else "n/a (no API fronts an LLM)"
     out.append(
-        f"{len(report['apis'])} APIs, {len(llm)} judged as LLM APIs.  "
-        f"Attribution score: {report['score']}/100"
+        f"{len(report['apis'])} APIs, {len(llm)} judged as LLM APIs.  Attribution score: {score}"
     )
     out.append("")
     out.append(f"  {'signal':<12} {'status':<8} {'score':>5}  pass  fail  unknown")
