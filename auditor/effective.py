@@ -149,9 +149,8 @@ class _Builder:
         if doc not in self.docs:
             self.docs.append(doc)
         if not doc.ok or doc.root is None:
-            self.problems.append(
-                Problem(f"{doc.scope} policy cannot be read: {doc.error}", doc.location())
-            )
+            verb = "is not visible" if doc.unseen else "cannot be read"
+            self.problems.append(Problem(f"{doc.scope} policy {verb}: {doc.error}", doc.location()))
             return []
         if doc.root.tag != "policies":
             self._problem(
@@ -226,9 +225,8 @@ class _Builder:
         if frag not in self.docs:
             self.docs.append(frag)
         if not frag.ok or frag.root is None:
-            self.problems.append(
-                Problem(f"fragment '{fid}' cannot be read: {frag.error}", frag.location())
-            )
+            verb = "is not visible" if frag.unseen else "cannot be read"
+            self.problems.append(Problem(f"fragment '{fid}' {verb}: {frag.error}", frag.location()))
             return []
         if frag.root.tag != "fragment":
             self._problem(

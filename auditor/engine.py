@@ -293,7 +293,7 @@ def run(estate: Estate, catalog: Catalog) -> Audit:
             mine: list[Finding] = []
             blocked = False
             for doc in _docs_of(service, api):
-                if doc.ok or UNREADABLE_POLICY not in source_rule:
+                if doc.ok or doc.unseen or UNREADABLE_POLICY not in source_rule:
                     continue
                 blocked = True
                 reported_docs.add(id(doc))
@@ -379,7 +379,7 @@ def _orphans(service: Service, reported: set[int], source_rule: dict[str, Rule])
         docs += [api.policy, *(op.policy for op in api.operations)]
     out = []
     for doc in docs:
-        if doc is None or doc.ok or id(doc) in reported:
+        if doc is None or doc.ok or doc.unseen or id(doc) in reported:
             continue
         reported.add(id(doc))
         out.append(

@@ -24,6 +24,7 @@ CAPABILITIES = (
     "fragments",  # policy fragments
     "ai_accounts",  # Azure OpenAI / AI Services accounts (auth, network)
     "diagnostic_settings",  # Azure Monitor diagnostic settings of those accounts
+    "app_insights",  # Application Insights components (custom metrics opt-in)
 )
 
 
@@ -185,6 +186,17 @@ class DiagnosticSetting:
 
 
 @dataclass(frozen=True, slots=True)
+class AppInsights:
+    """An Application Insights component that APIM loggers may write to."""
+
+    name: str
+    resource_id: str
+    custom_metrics: str | None
+    """``CustomMetricsOptedInType``: ``WithDimensions`` keeps token-metric dimensions."""
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
 class Estate:
     """Everything one source showed, plus what it could not see or read."""
 
@@ -195,4 +207,5 @@ class Estate:
     read_errors: tuple[ReadError, ...] = ()
     ai_accounts: tuple[AiAccount, ...] = ()
     diagnostic_settings: tuple[DiagnosticSetting, ...] = ()
+    app_insights: tuple[AppInsights, ...] = ()
     notes: tuple[str, ...] = ()

@@ -31,6 +31,11 @@ class PolicyDoc:
     error_line: int | None = None
     line_offset: int = 0
     """Added to lxml line numbers when the XML is embedded in a larger file."""
+    unseen: bool = False
+    """The source does not hold the content (a linked policy, an unresolved expression): the
+    document is unknown, not broken, so dependent verdicts are unknown without an error."""
+    text: str | None = None
+    """The source text, kept for snapshots."""
 
     @property
     def ok(self) -> bool:
@@ -67,7 +72,7 @@ def read_policy_text(text: str, *, scope: str, path: str | None, line_offset: in
     try:
         root = parse_policy(text)
     except PolicyReadError as exc:
-        return PolicyDoc(scope, path, None, exc.message, exc.line, line_offset)
+        return PolicyDoc(scope, path, None, exc.message, exc.line, line_offset, text=text)
     if root.tag not in ("policies", "fragment"):
         return PolicyDoc(
             scope,
@@ -76,8 +81,9 @@ def read_policy_text(text: str, *, scope: str, path: str | None, line_offset: in
             f"root element is <{root.tag!s}>, not <policies> or <fragment>",
             root.sourceline,
             line_offset,
+            text=text,
         )
-    return PolicyDoc(scope, path, root, None, None, line_offset)
+    return PolicyDoc(scope, path, root, None, None, line_offset, text=text)
 
 
 def read_policy_file(file: Path, *, scope: str, shown_as: str) -> PolicyDoc:

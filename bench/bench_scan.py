@@ -776,8 +776,8 @@ def project_revision() -> str:
     """Version and git commit of the auditor being measured (figures move with the code)."""
     import auditor
 
-    rev = auditor.__version__
     repo = Path(auditor.__file__).resolve().parents[1]
+    rev = f"{auditor.__version__} from {repo}"
     try:
         head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True, timeout=10)
