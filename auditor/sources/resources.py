@@ -23,6 +23,7 @@ from typing import Any
 from auditor.model import (
     AiAccount,
     Api,
+    AppInsights,
     Backend,
     DiagnosticSetting,
     Estate,
@@ -102,9 +103,26 @@ def build(
     built = [_service(name, by_type) for name in services]
     accounts = tuple(_account(r) for r in by_type.get(ACCOUNTS, []))
     settings = tuple(s for r in by_type.get(DIAG_SETTINGS, []) if (s := _setting(r)))
+    components = tuple(_component(r) for r in by_type.get(COMPONENTS, []))
     return Estate(
-        kind, location, tuple(built), provides, tuple(errors), accounts, settings, tuple(notes)
+        kind,
+        location,
+        tuple(built),
+        provides,
+        tuple(errors),
+        accounts,
+        settings,
+        components,
+        tuple(notes),
     )
+
+
+def _component(res: Mapping[str, Any]) -> AppInsights:
+    props = _props(res)
+    name = _parts(res)[-1] if _parts(res) else ""
+    rid = str(res.get("id") or f"/providers/microsoft.insights/components/{name}")
+    opted = props.get("CustomMetricsOptedInType") or props.get("customMetricsOptedInType")
+    return AppInsights(name, rid, opted if isinstance(opted, str) else None, _origin(res))
 
 
 def _mine(
