@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +95,13 @@ def to_dict(audit: Audit) -> dict[str, Any]:
     }
 
 
+def fingerprint(f: Finding) -> str:
+    """A stable id of a finding: the same gap keeps it when lines move or wording changes."""
+    path = f.location.path if f.location else ""
+    key = "|".join([f.rule, f.service or "", f.api or "", f.target, path or "", f.status])
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
 def finding_dict(f: Finding) -> dict[str, Any]:
     """One finding as JSON."""
     return {
@@ -110,6 +118,8 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         else None,
         "evidence": [{"path": e.path, "line": e.line} for e in f.evidence],
         "fix": f.fix,
+        "fingerprint": fingerprint(f),
+        "suppression": None,
     }
 
 
