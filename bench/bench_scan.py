@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the policy templates keep realistic, long rawxml lines)
 """Benchmark ``auditor scan`` on generated APIOps estates of N APIs.
 
 Usage::
@@ -54,16 +55,31 @@ REGIONS = ("eastus", "westus", "swedencentral")
 
 # (operationId, method, url template, summary)
 BASE_OPERATIONS = (
-    ("chat-completions-create", "post", "/deployments/{deployment-id}/chat/completions",
-     "Creates a completion for the chat message"),
-    ("completions-create", "post", "/deployments/{deployment-id}/completions",
-     "Creates a completion for the provided prompt"),
-    ("embeddings-create", "post", "/deployments/{deployment-id}/embeddings",
-     "Get a vector representation of a given input"),
-    ("image-generations-create", "post", "/deployments/{deployment-id}/images/generations",
-     "Generates a batch of images from a text caption"),
-    ("responses-create", "post", "/responses",
-     "Creates a model response"),
+    (
+        "chat-completions-create",
+        "post",
+        "/deployments/{deployment-id}/chat/completions",
+        "Creates a completion for the chat message",
+    ),
+    (
+        "completions-create",
+        "post",
+        "/deployments/{deployment-id}/completions",
+        "Creates a completion for the provided prompt",
+    ),
+    (
+        "embeddings-create",
+        "post",
+        "/deployments/{deployment-id}/embeddings",
+        "Get a vector representation of a given input",
+    ),
+    (
+        "image-generations-create",
+        "post",
+        "/deployments/{deployment-id}/images/generations",
+        "Generates a batch of images from a text caption",
+    ),
+    ("responses-create", "post", "/responses", "Creates a model response"),
 )
 
 GLOBAL_POLICY = """<policies>
@@ -300,7 +316,7 @@ def api_policy(i: int, team: str) -> str:
 	</inbound>
 {_tail()}"""
     # variant 5: metering only for non-streamed calls, retry container in backend
-    return f"""<policies>
+    return """<policies>
 	<inbound>
 		<base />
 		<set-header name="x-correlation-id" exists-action="override">
@@ -611,8 +627,14 @@ def generate(root: Path, n_apis: int, n_ops: int) -> None:
             root / "subscriptions" / sub / "subscriptionInformation.json",
             {"properties": {"displayName": sub, "scope": scope, "state": "active"}},
         )
-    for nv in ("environment-name", "tenant-id", "client-app-id", "usage-hub-connection",
-               "Logger-Credentials--appinsights", *(f"aoai-{r}-key" for r in REGIONS)):
+    for nv in (
+        "environment-name",
+        "tenant-id",
+        "client-app-id",
+        "usage-hub-connection",
+        "Logger-Credentials--appinsights",
+        *(f"aoai-{r}-key" for r in REGIONS),
+    ):
         _json(
             root / "named values" / nv / "namedValueInformation.json",
             {"properties": {"displayName": nv, "secret": nv.endswith(("key", "connection"))}},
@@ -717,7 +739,11 @@ def in_process(root: Path, res: Result) -> None:
     RENDERERS["text"](report)  # the CLI also prints the text summary when -o is given
     t5 = time.perf_counter()
     res.rules, res.load, res.run, res.report, res.text_render = (
-        t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4
+        t1 - t0,
+        t2 - t1,
+        t3 - t2,
+        t4 - t3,
+        t5 - t4,
     )
     res.foreign_modules = _foreign(set(sys.modules))  # the bench itself imports neither
     res.apis = sum(len(s.apis) for s in estate.services)
@@ -779,11 +805,28 @@ def project_revision() -> str:
     repo = Path(auditor.__file__).resolve().parents[1]
     rev = f"{auditor.__version__} from {repo}"
     try:
-        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--",
-                                "auditor", "checks", "rules.yaml"],
-                               capture_output=True, text=True, timeout=10)
+        head = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        dirty = subprocess.run(
+            [
+                "git",
+                "-C",
+                str(repo),
+                "status",
+                "--porcelain",
+                "--",
+                "auditor",
+                "checks",
+                "rules.yaml",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return rev
     if head.returncode == 0:
@@ -806,13 +849,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", type=Path, help="generate into DIR and keep it (default: temp dir)")
     ap.add_argument("--repeat", type=int, default=3, help="subprocess scan runs, best kept")
     args = ap.parse_args(argv)
+    if args.ops < 1 or args.repeat < 1 or min(args.sizes) < 1:
+        ap.error("--sizes, --ops and --repeat must be at least 1")
 
     work = args.keep.resolve() if args.keep else Path(tempfile.mkdtemp(prefix="auditor-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     cores = os.cpu_count() or 1
-    print(f"python {sys.version.split()[0]}, lxml {etree.__version__}, {cores} CPU(s), "
-          f"auditor {project_revision()}, "
-          f"estates in {work}{'' if args.keep else ' (removed at exit)'}")
+    print(
+        f"python {sys.version.split()[0]}, lxml {etree.__version__}, {cores} CPU(s), "
+        f"auditor {project_revision()}, "
+        f"estates in {work}{'' if args.keep else ' (removed at exit)'}"
+    )
     results: list[Result] = []
     try:
         for n in args.sizes:
@@ -820,23 +867,43 @@ def main(argv: list[str] | None = None) -> int:
             if not root.is_dir():
                 t0 = time.perf_counter()
                 generate(root, n, args.ops)
-                print(f"[N={n}] generated in {time.perf_counter() - t0:.1f}s (not timed)",
-                      flush=True)
+                print(
+                    f"[N={n}] generated in {time.perf_counter() - t0:.1f}s (not timed)", flush=True
+                )
             else:
                 print(f"[N={n}] reusing {root}", flush=True)
             res = Result(n)
             out = root.parent / "out.json"
-            cmd = [sys.executable, "-m", "auditor", "scan", str(root), "--format", "json",
-                   "-o", str(out), "--fail-on", "never"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "auditor",
+                "scan",
+                str(root),
+                "--format",
+                "json",
+                "-o",
+                str(out),
+                "--fail-on",
+                "never",
+            ]
             res.scan_wall, res.scan_walls = best_wall(cmd, args.repeat, root.parent)
-            print(f"[N={n}] subprocess scan: "
-                  + ", ".join(_fmt(t, 2) for t in res.scan_walls) + " s", flush=True)
+            print(
+                f"[N={n}] subprocess scan: " + ", ".join(_fmt(t, 2) for t in res.scan_walls) + " s",
+                flush=True,
+            )
             in_process(root, res)
-            print(f"[N={n}] in-process: rules {_fmt(res.rules)} load {_fmt(res.load)} "
-                  f"run {_fmt(res.run)} report {_fmt(res.report)} s", flush=True)
+            print(
+                f"[N={n}] in-process: rules {_fmt(res.rules)} load {_fmt(res.load)} "
+                f"run {_fmt(res.run)} report {_fmt(res.report)} s",
+                flush=True,
+            )
             parse_floor(root, res, args.repeat)
-            print(f"[N={n}] parse: bare {_fmt(res.bare_parse)} s, escape+parse "
-                  f"{_fmt(res.esc_parse)} s", flush=True)
+            print(
+                f"[N={n}] parse: bare {_fmt(res.bare_parse)} s, escape+parse "
+                f"{_fmt(res.esc_parse)} s",
+                flush=True,
+            )
             results.append(res)
         version_s, version_cmd = version_wall(5, work)
     finally:
@@ -845,36 +912,58 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- table
     cols = [
-        ("N", 7), ("APIs", 6), ("ops", 7), ("policy files", 12), ("scan wall s", 11),
-        ("load s", 8), ("run s", 8), ("report s", 8), ("bare parse s", 12),
-        ("esc+parse s", 11), ("scan/bare", 9), ("per-API ms", 10),
+        ("N", 7),
+        ("APIs", 6),
+        ("ops", 7),
+        ("policy files", 12),
+        ("scan wall s", 11),
+        ("load s", 8),
+        ("run s", 8),
+        ("report s", 8),
+        ("bare parse s", 12),
+        ("esc+parse s", 11),
+        ("scan/bare", 9),
+        ("per-API ms", 10),
     ]
     print()
     print("  ".join(name.rjust(w) for name, w in cols))
     for r in results:
         cells = [
-            f"{r.n:,}", f"{r.apis:,}", f"{r.ops:,}", f"{r.policy_files:,}", _fmt(r.scan_wall, 2),
-            _fmt(r.load), _fmt(r.run), _fmt(r.report), _fmt(r.bare_parse), _fmt(r.esc_parse),
-            f"{r.scan_wall / r.bare_parse:.1f}x", _fmt(1000 * r.scan_wall / r.n, 2),
+            f"{r.n:,}",
+            f"{r.apis:,}",
+            f"{r.ops:,}",
+            f"{r.policy_files:,}",
+            _fmt(r.scan_wall, 2),
+            _fmt(r.load),
+            _fmt(r.run),
+            _fmt(r.report),
+            _fmt(r.bare_parse),
+            _fmt(r.esc_parse),
+            f"{r.scan_wall / r.bare_parse:.1f}x",
+            _fmt(1000 * r.scan_wall / r.n, 2),
         ]
         print("  ".join(c.rjust(w) for c, (_, w) in zip(cells, cols, strict=True)))
     print()
     for r in results:
-        print(f"N={r.n:,}: {r.llm_apis:,} LLM APIs; findings {r.findings}; unreadable "
-              f"(AUD001/AUD002) {r.unreadable}; rules catalog {_fmt(r.rules)} s; text summary "
-              f"render {_fmt(r.text_render)} s; {r.raw_bare_failures:,}/{r.policy_files:,} raw "
-              "policy files fail a bare lxml parse without escaping")
+        print(
+            f"N={r.n:,}: {r.llm_apis:,} LLM APIs; findings {r.findings}; unreadable "
+            f"(AUD001/AUD002) {r.unreadable}; rules catalog {_fmt(r.rules)} s; text summary "
+            f"render {_fmt(r.text_render)} s; {r.raw_bare_failures:,}/{r.policy_files:,} raw "
+            "policy files fail a bare lxml parse without escaping"
+        )
 
     # ---- growth
-    for a, b in zip(results, results[1:]):
+    for a, b in zip(results, results[1:], strict=False):
         f = b.n / a.n
 
         def g(x: float, y: float) -> str:
             return f"{y / x:.1f}x" if x > 0 else "n/a"
 
-        print(f"growth {a.n:,} -> {b.n:,} (linear = ~{f:.0f}x): scan wall {g(a.scan_wall, b.scan_wall)}, "
-              f"load {g(a.load, b.load)}, run {g(a.run, b.run)}, report {g(a.report, b.report)}, "
-              f"bare parse {g(a.bare_parse, b.bare_parse)}, escape+parse {g(a.esc_parse, b.esc_parse)}")
+        print(
+            f"growth {a.n:,} -> {b.n:,} (linear = ~{f:.0f}x): scan wall {g(a.scan_wall, b.scan_wall)}, "
+            f"load {g(a.load, b.load)}, run {g(a.run, b.run)}, report {g(a.report, b.report)}, "
+            f"bare parse {g(a.bare_parse, b.bare_parse)}, escape+parse {g(a.esc_parse, b.esc_parse)}"
+        )
 
     # ---- targets
     print()
@@ -883,17 +972,26 @@ def main(argv: list[str] | None = None) -> int:
     if target is None:
         print(f"  N={TARGET_N:,} scan targets: n/a (size not run)")
     else:
-        print(f"  N={TARGET_N:,} scan wall < {TARGET_SCAN_S} s: {_fmt(target.scan_wall, 2)} s  "
-              f"{_mark(target.scan_wall < TARGET_SCAN_S)}")
+        print(
+            f"  N={TARGET_N:,} scan wall < {TARGET_SCAN_S} s: {_fmt(target.scan_wall, 2)} s  "
+            f"{_mark(target.scan_wall < TARGET_SCAN_S)}"
+        )
         ratio = target.scan_wall / target.bare_parse
-        print(f"  N={TARGET_N:,} scan within {TARGET_SCAN_OVER_PARSE}x bare parse: {ratio:.1f}x "
-              f"({_fmt(target.scan_wall, 2)} s vs {_fmt(target.bare_parse)} s)  "
-              f"{_mark(ratio <= TARGET_SCAN_OVER_PARSE)}")
-    print(f"  auditor --version < {TARGET_VERSION_S} s: {_fmt(version_s)} s best of 5 "
-          f"({version_cmd})  {_mark(version_s < TARGET_VERSION_S)}")
+        print(
+            f"  N={TARGET_N:,} scan within {TARGET_SCAN_OVER_PARSE}x bare parse: {ratio:.1f}x "
+            f"({_fmt(target.scan_wall, 2)} s vs {_fmt(target.bare_parse)} s)  "
+            f"{_mark(ratio <= TARGET_SCAN_OVER_PARSE)}"
+        )
+    print(
+        f"  auditor --version < {TARGET_VERSION_S} s: {_fmt(version_s)} s best of 5 "
+        f"({version_cmd})  {_mark(version_s < TARGET_VERSION_S)}"
+    )
     foreign = sorted({m for r in results for m in r.foreign_modules})
-    print("  azure/textual modules imported by an in-process scan: "
-          + (", ".join(foreign) if foreign else "none") + f"  {_mark(not foreign)}")
+    print(
+        "  azure/textual modules imported by an in-process scan: "
+        + (", ".join(foreign) if foreign else "none")
+        + f"  {_mark(not foreign)}"
+    )
     return 0
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from auditor.model import (
@@ -25,6 +26,7 @@ from auditor.model import (
     Api,
     AppInsights,
     Backend,
+    Diagnostic,
     DiagnosticSetting,
     Estate,
     Location,
@@ -72,6 +74,11 @@ def _policy(res: Mapping[str, Any], scope: str) -> PolicyDoc:
             where.line,
             unseen=True,
         )
+    if isinstance(props.get("error"), str):
+        line = props.get("errorLine")
+        return PolicyDoc(
+            scope, where.path, None, props["error"], line if isinstance(line, int) else None
+        )
     if "unresolved" in props or not isinstance(props.get("value"), str):
         reason = str(props.get("unresolved") or "the policy content is not given")
         return PolicyDoc(scope, where.path, None, reason, where.line, unseen=True)
@@ -97,10 +104,9 @@ def build(
     by_type: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for res in resources:
         by_type[str(res.get("type") or "").lower()].append(res)
-    services = sorted(
-        {_parts(r)[0] for t, rs in by_type.items() if t.startswith(APIM) for r in rs if _parts(r)}
-    )
-    built = [_service(name, by_type) for name in services]
+    apim = [r for t, rs in by_type.items() if t.startswith(APIM) for r in rs]
+    services = sorted({_parts(r)[0] for r in apim if _parts(r)})
+    built = [_service(name, apim) for name in services]
     accounts = tuple(_account(r) for r in by_type.get(ACCOUNTS, []))
     settings = tuple(s for r in by_type.get(DIAG_SETTINGS, []) if (s := _setting(r)))
     components = tuple(_component(r) for r in by_type.get(COMPONENTS, []))
@@ -125,87 +131,120 @@ def _component(res: Mapping[str, Any]) -> AppInsights:
     return AppInsights(name, rid, opted if isinstance(opted, str) else None, _origin(res))
 
 
-def _mine(
-    by_type: dict[str, list[Mapping[str, Any]]], suffix: str, service: str, depth: int
-) -> list[tuple[list[str], Mapping[str, Any]]]:
-    """Resources of ``service/<suffix>`` whose name has ``depth`` parts, with their parts."""
-    out = []
-    for res in by_type.get(f"{APIM}/{suffix}" if suffix else APIM, []):
+@dataclass(frozen=True, slots=True)
+class _Res:
+    """An APIM child resource, with its workspace lifted out of the name."""
+
+    kind: str
+    """Type below ``service/`` with any ``workspaces/`` prefix removed (``apis/policies``)."""
+    workspace: str | None
+    names: tuple[str, ...]
+    """Name segments below the service (and workspace): ``(api, "policy")``."""
+    raw: Mapping[str, Any]
+
+
+def _children(resources: list[Mapping[str, Any]], service: str) -> dict[str, list[_Res]]:
+    out: dict[str, list[_Res]] = defaultdict(list)
+    for res in resources:
+        rtype = str(res.get("type") or "").lower()
         parts = _parts(res)
-        if len(parts) == depth and parts[0] == service:
-            out.append((parts, res))
-    return sorted(out, key=lambda x: x[0])
+        if not rtype.startswith(APIM + "/") or not parts or parts[0] != service:
+            continue
+        kind, names, ws = rtype[len(APIM) + 1 :], tuple(parts[1:]), None
+        if kind.startswith("workspaces/") and names:
+            kind, ws, names = kind[len("workspaces/") :], names[0], names[1:]
+        out[kind].append(_Res(kind, ws, names, res))
+    for items in out.values():
+        items.sort(key=lambda r: (r.workspace or "", r.names))
+    return out
 
 
-def _service(name: str, by_type: dict[str, list[Mapping[str, Any]]]) -> Service:
-    def policies(suffix: str, depth: int, scope: str) -> dict[tuple[str, ...], PolicyDoc]:
-        return {tuple(p[1:-1]): _policy(r, scope) for p, r in _mine(by_type, suffix, name, depth)}
+def _service(name: str, resources: list[Mapping[str, Any]]) -> Service:
+    kids = _children(resources, name)
 
-    global_policy = policies("policies", 2, "global").get(())
-    api_policies = policies("apis/policies", 3, "api")
-    op_policies = policies("apis/operations/policies", 4, "operation")
-    product_policies = policies("products/policies", 3, "product")
-    ws_policies = {k[0]: v for k, v in policies("workspaces/policies", 3, "workspace").items()}
-    links: dict[str, set[str]] = defaultdict(set)
-    for p, _r in _mine(by_type, "products/apis", name, 3):
-        links[p[2]].add(p[1])
-    for _p, r in _mine(by_type, "products/apilinks", name, 3):
-        api_id = str(_props(r).get("apiId") or "")
-        if api_id:
-            links[api_id.rstrip("/").rsplit("/", 1)[-1]].add(_p[1])
-    products = {
-        p[1]: Product(
-            p[1],
-            str(_props(r).get("displayName") or p[1]),
-            _bool(_props(r).get("subscriptionRequired"), default=True),
-            product_policies.get((p[1],)),
-            _origin(r),
-        )
-        for p, r in _mine(by_type, "products", name, 2)
+    def of(kind: str, depth: int) -> list[_Res]:
+        return [r for r in kids.get(kind, []) if len(r.names) == depth]
+
+    def key(r: _Res, n: int) -> tuple[str | None, tuple[str, ...]]:
+        return r.workspace, r.names[:n]
+
+    def product_name(r: _Res) -> str:
+        return f"{r.workspace}/{r.names[0]}" if r.workspace else r.names[0]
+
+    global_policy = next(
+        (_policy(r.raw, "global") for r in of("policies", 1) if r.workspace is None), None
+    )
+    ws_policies = {
+        r.workspace: _policy(r.raw, "workspace") for r in of("policies", 1) if r.workspace
     }
-    ops: dict[str, list[Operation]] = defaultdict(list)
-    for p, r in _mine(by_type, "apis/operations", name, 3):
-        props = _props(r)
-        ops[p[1]].append(
-            Operation(
-                p[2],
-                _str(props.get("method")),
-                _str(props.get("urlTemplate")),
-                op_policies.get((p[1], p[2])),
-            )
+    api_policies = {key(r, 1): _policy(r.raw, "api") for r in of("apis/policies", 2)}
+    op_policies = {
+        key(r, 2): _policy(r.raw, "operation") for r in of("apis/operations/policies", 3)
+    }
+    product_policies = {
+        product_name(r): _policy(r.raw, "product") for r in of("products/policies", 2)
+    }
+    links: dict[tuple[str | None, str], set[str]] = defaultdict(set)
+    for r in of("products/apis", 2):
+        links[(r.workspace, r.names[1])].add(product_name(r))
+    for r in of("products/apilinks", 2):
+        api_id = str(_props(r.raw).get("apiId") or "")
+        if api_id:
+            links[(r.workspace, api_id.rstrip("/").rsplit("/", 1)[-1])].add(product_name(r))
+    products = {
+        product_name(r): Product(
+            product_name(r),
+            str(_props(r.raw).get("displayName") or r.names[0]),
+            _bool(_props(r.raw).get("subscriptionRequired"), default=True),
+            product_policies.get(product_name(r)),
+            _origin(r.raw),
         )
-    for (api, op), doc in op_policies.items():
-        if not any(o.name == op for o in ops[api]):
-            ops[api].append(Operation(op, None, None, doc))
-    api_diags: dict[str, list[Any]] = defaultdict(list)
-    for p, r in _mine(by_type, "apis/diagnostics", name, 3):
-        api_diags[p[1]].append(diagnostic_from_properties(p[2], _props(r), _origin(r)))
+        for r in of("products", 1)
+    }
+    ops: dict[tuple[str | None, str], dict[str, Operation]] = defaultdict(dict)
+    for r in of("apis/operations", 2):
+        props = _props(r.raw)
+        ops[(r.workspace, r.names[0])][r.names[1]] = Operation(
+            r.names[1],
+            _str(props.get("method")),
+            _str(props.get("urlTemplate")),
+            op_policies.get(key(r, 2)),
+        )
+    for (ws, names), doc in op_policies.items():
+        ops[(ws, names[0])].setdefault(names[1], Operation(names[1], None, None, doc))
+    api_diags: dict[tuple[str | None, str], list[Diagnostic]] = defaultdict(list)
+    for r in of("apis/diagnostics", 2):
+        api_diags[(r.workspace, r.names[0])].append(_diagnostic(r.names[1], r.raw))
     apis = []
-    for p, r in _mine(by_type, "apis", name, 2):
-        props = _props(r)
-        if props.get("isCurrent") is False or ";rev=" in p[1]:
+    for r in of("apis", 1):
+        props = _props(r.raw)
+        api = r.names[0]
+        if props.get("isCurrent") is False or ";rev=" in api:
             continue
         apis.append(
             Api(
-                name=p[1],
-                display_name=str(props.get("displayName") or p[1]),
+                name=api,
+                display_name=str(props.get("displayName") or api),
                 path=_str(props.get("path")),
                 service_url=_str(props.get("serviceUrl")),
                 subscription_required=_bool(props.get("subscriptionRequired"), default=True),
-                products=tuple(sorted(links.get(p[1], ()))),
-                operations=tuple(sorted(ops.get(p[1], []), key=lambda o: o.name)),
-                policy=api_policies.get((p[1],)),
-                diagnostics=tuple(api_diags.get(p[1], [])),
-                location=_origin(r),
+                products=tuple(sorted(links.get((r.workspace, api), ()))),
+                operations=tuple(
+                    sorted(ops.get((r.workspace, api), {}).values(), key=lambda o: o.name)
+                ),
+                policy=api_policies.get(key(r, 1)),
+                diagnostics=tuple(api_diags.get((r.workspace, api), [])),
+                location=_origin(r.raw),
+                workspace=r.workspace,
                 api_type=_str(props.get("type")),
             )
         )
-    fragments = {
-        p[1]: _policy(r, "fragment") for p, r in _mine(by_type, "policyfragments", name, 2)
-    }
+    fragments: dict[str, PolicyDoc] = {}
+    for r in of("policyfragments", 1):
+        fragments.setdefault(r.names[0], _policy(r.raw, "fragment"))
     backends = {}
-    for p, r in _mine(by_type, "backends", name, 2):
-        props = _props(r)
+    for r in of("backends", 1):
+        props = _props(r.raw)
         pool = props.get("pool")
         services = pool.get("services") if isinstance(pool, dict) else None
         members = tuple(
@@ -213,36 +252,38 @@ def _service(name: str, by_type: dict[str, list[Mapping[str, Any]]]) -> Service:
             for m in (services if isinstance(services, list) else [])
             if isinstance(m, dict)
         )
-        backends[p[1]] = Backend(p[1], _str(props.get("url")), members, _origin(r))
+        backends[r.names[0]] = Backend(r.names[0], _str(props.get("url")), members, _origin(r.raw))
     loggers = {
-        p[1]: Logger(
-            p[1], _str(_props(r).get("loggerType")), _str(_props(r).get("resourceId")), _origin(r)
+        r.names[0]: Logger(
+            r.names[0],
+            _str(_props(r.raw).get("loggerType")),
+            _str(_props(r.raw).get("resourceId")),
+            _origin(r.raw),
         )
-        for p, r in _mine(by_type, "loggers", name, 2)
+        for r in of("loggers", 1)
     }
     diags = tuple(
-        diagnostic_from_properties(p[1], _props(r), _origin(r))
-        for p, r in _mine(by_type, "diagnostics", name, 2)
+        _diagnostic(r.names[0], r.raw) for r in of("diagnostics", 1) if r.workspace is None
     )
     subs = []
-    for p, r in _mine(by_type, "subscriptions", name, 2):
-        props = _props(r)
+    for r in of("subscriptions", 1):
+        props = _props(r.raw)
         kind, target = subscription_scope(str(props.get("scope") or ""))
         state = str(props.get("state") or "active").lower()
         subs.append(
             Subscription(
-                p[1],
+                r.names[0],
                 kind,
                 target,
                 state not in ("cancelled", "expired", "rejected", "suspended"),
-                _origin(r),
+                _origin(r.raw),
             )
         )
-    named = tuple(p[1] for p, _ in _mine(by_type, "namedvalues", name, 2))
+    named = tuple(sorted({r.names[0] for r in of("namedvalues", 1)}))
     return Service(
         name,
         global_policy,
-        tuple(apis),
+        tuple(sorted(apis, key=lambda a: (a.workspace or "", a.name))),
         products,
         fragments,
         backends,
@@ -254,12 +295,28 @@ def _service(name: str, by_type: dict[str, list[Mapping[str, Any]]]) -> Service:
     )
 
 
+def _diagnostic(name: str, res: Mapping[str, Any]) -> Diagnostic:
+    diag = diagnostic_from_properties(name, _props(res), _origin(res))
+    lines = res.get("_lines") if isinstance(res.get("_lines"), dict) else {}
+    path = diag.location.path
+
+    def at(key: str) -> Location | None:
+        line = lines.get(key) if isinstance(lines, dict) else None
+        return Location(path, line) if isinstance(line, int) else None
+
+    return replace(diag, metrics_location=at("metrics") or diag.location, body_location=at("body"))
+
+
 def _hosts(props: Mapping[str, Any], name: str) -> tuple[str, ...]:
     hosts = set()
-    for value in [props.get("endpoint"), *(props.get("endpoints") or {}).values()]:
+    endpoints = props.get("endpoints")
+    for value in [
+        props.get("endpoint"),
+        *(endpoints.values() if isinstance(endpoints, dict) else []),
+    ]:
         if isinstance(value, str) and (m := re.match(r"https?://([^/:]+)", value)):
             hosts.add(m.group(1).lower())
-    sub = props.get("customSubDomainName") or name
+    sub = props.get("customSubDomainName")
     if isinstance(sub, str) and sub:
         hosts |= {
             f"{sub.lower()}.openai.azure.com",
