@@ -25,18 +25,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"attribution-auditor {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    scan = sub.add_parser("scan", help="audit an APIOps tree or a single policy file")
-    scan.add_argument(
-        "source",
-        type=Path,
-        help="APIOps artifacts folder (or a repo holding one), or one policy/fragment XML file",
-    )
+    scan = sub.add_parser("scan", help="audit an estate and gate on its findings")
+    _source_options(scan)
     _output_options(scan)
-    scan.add_argument(
-        "--include-revisions",
-        action="store_true",
-        help="also audit non-current API revisions (apis/<name>;rev=N)",
-    )
+
+    snap = sub.add_parser("snapshot", help="store an estate as a replayable JSON snapshot")
+    _source_options(snap)
+    snap.add_argument("-o", "--output", type=Path, required=True, help="snapshot file to write")
 
     demo = sub.add_parser("demo", help="audit the bundled demo estate and write its gap report")
     demo.add_argument(
@@ -51,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
         "effective",
         help="print the effective policy of an API operation, each statement with its origin",
     )
-    eff.add_argument("source", type=Path, help="APIOps folder or policy file")
+    _source_options(eff)
     eff.add_argument("api", help="API name (as in the report)")
     eff.add_argument("operation", nargs="?", help="operation name (default: every operation)")
     eff.add_argument("--product", help="route through this product (default: every route)")
@@ -66,10 +61,34 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+SOURCE_TYPES = ("auto", "apiops", "arm", "bicep", "terraform", "snapshot", "file")
+FORMATS = ("text", "md", "json", "sarif", "junit", "html", "csv")
+
+
+def _source_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "source",
+        type=Path,
+        help="APIOps tree, ARM/Bicep/Terraform files or a repo holding them, a snapshot, "
+        "or one policy/fragment XML file",
+    )
+    p.add_argument(
+        "--source-type",
+        choices=SOURCE_TYPES,
+        default="auto",
+        help="what SOURCE is (default: detect)",
+    )
+    p.add_argument(
+        "--include-revisions",
+        action="store_true",
+        help="also audit non-current API revisions (apis/<name>;rev=N)",
+    )
+
+
 def _output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--format",
-        choices=("text", "md", "json"),
+        choices=FORMATS,
         help="output format (default: text, or from the -o file extension)",
     )
     p.add_argument("-o", "--output", type=Path, help="write the report to this file (atomically)")
@@ -80,28 +99,61 @@ def _output_options(p: argparse.ArgumentParser) -> None:
         help="lowest severity of a failing finding that fails the gate (default: high)",
     )
     p.add_argument("--rules", type=Path, help="rule catalog (default: the bundled rules.yaml)")
+    p.add_argument(
+        "--waivers",
+        type=Path,
+        help="YAML file of accepted findings (rule, target, reason, owner, expires)",
+    )
+    p.add_argument(
+        "--baseline", type=Path, help="fingerprints of known findings: only new ones fail"
+    )
+    p.add_argument(
+        "--write-baseline",
+        type=Path,
+        metavar="FILE",
+        help="write the fingerprints of this run's failing findings to FILE",
+    )
 
 
-def _report(
-    source: Path, rules_file: Path | None, include_revisions: bool = False
-) -> dict[str, Any]:
-    from auditor import engine, rules, sources
+def _load_estate(args: argparse.Namespace) -> Any:
+    from auditor import sources
+
+    return sources.load(
+        args.source, kind=args.source_type, include_revisions=args.include_revisions
+    )
+
+
+def _report(args: argparse.Namespace) -> dict[str, Any]:
+    """Load, audit with suppressions, and return the JSON report (plus gate notes)."""
+    from auditor import engine, rules, suppress
     from auditor.report import to_dict
 
-    catalog = rules.load(rules_file)
-    estate = sources.load(source, include_revisions=include_revisions)
-    return to_dict(engine.run(estate, catalog))
+    catalog = rules.load(args.rules)
+    estate = _load_estate(args)
+    sup = suppress.Suppressor(
+        waivers=suppress.load_waivers(args.waivers) if args.waivers else [],
+        ignores=suppress.inline_ignores(estate),
+        baseline=suppress.load_baseline(args.baseline) if args.baseline else frozenset(),
+    )
+    report = to_dict(engine.run(estate, catalog, sup.apply))
+    report["warnings"] = sup.warnings()
+    report["expired_waivers"] = [
+        {"rule": w.rule, "target": w.target, "owner": w.owner, "expires": w.expires.isoformat()}
+        for w in sup.expired()
+    ]
+    return report
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
     from auditor.files import write_atomic
     from auditor.render import EXTENSIONS, RENDERERS
     from auditor.report import gate_failures
+    from auditor.suppress import baseline_text
 
     fmt = args.format
     if fmt is None:
         fmt = EXTENSIONS.get(args.output.suffix.lower(), "text") if args.output else "text"
-    report = _report(args.source, args.rules, args.include_revisions)
+    report = _report(args)
     text = RENDERERS[fmt](report)
     if args.output:
         write_atomic(args.output, text)
@@ -110,15 +162,42 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             sys.stdout.write(RENDERERS["text"](report))
     else:
         sys.stdout.write(text)
+    if args.write_baseline:
+        write_atomic(args.write_baseline, baseline_text(report["findings"]))
+        print(f"wrote baseline {args.write_baseline}", file=sys.stderr)
+    for warning in report["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     blocking = gate_failures(report, args.fail_on)
-    if blocking:
+    expired = report["expired_waivers"] if args.fail_on != "never" else []
+    for w in expired:
         print(
-            f"gate: FAILED ({len(blocking)} finding(s) at or above '{args.fail_on}', "
-            "or unreadable input)",
+            f"gate: waiver {w['rule']} '{w['target']}' (owner {w['owner']}) expired on "
+            f"{w['expires']}",
+            file=sys.stderr,
+        )
+    if blocking or expired:
+        print(
+            f"gate: FAILED ({len(blocking)} finding(s) at or above '{args.fail_on}' or "
+            f"unreadable input, {len(expired)} expired waiver(s))",
             file=sys.stderr,
         )
         return 1
     print("gate: passed", file=sys.stderr)
+    return 0
+
+
+def _cmd_snapshot(args: argparse.Namespace) -> int:
+    from auditor.files import write_atomic
+    from auditor.sources import snapshot
+
+    estate = _load_estate(args)
+    write_atomic(args.output, snapshot.dumps(estate))
+    apis = sum(len(s.apis) for s in estate.services)
+    print(
+        f"wrote {args.output}: {len(estate.services)} service(s), {apis} API(s) "
+        f"from {estate.source_kind}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -127,7 +206,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from auditor.render import RENDERERS
     from auditor.sources import demo_path
 
-    report = _report(demo_path(), args.rules)
+    report = _report(
+        argparse.Namespace(
+            source=demo_path(),
+            source_type="apiops",
+            include_revisions=False,
+            rules=args.rules,
+            waivers=None,
+            baseline=None,
+        )
+    )
     # NOTE: the bundled path is machine-specific; the report names the demo instead.
     report["source"]["location"] = "bundled demo estate (contoso-ai-gateway)"
     md = args.out_dir / "demo-gap-report.md"
@@ -140,12 +228,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_effective(args: argparse.Namespace) -> int:
-    from auditor import sources
     from auditor.engine import routes_for
     from auditor.model import Operation
     from auditor.render.effective import render
 
-    estate = sources.load(args.source)
+    estate = _load_estate(args)
     apis = [(s, a) for s in estate.services for a in s.apis if a.name == args.api]
     if not apis:
         known = ", ".join(sorted(a.name for s in estate.services for a in s.apis))
@@ -224,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         "rules": _cmd_rules,
         "explain": _cmd_explain,
         "effective": _cmd_effective,
+        "snapshot": _cmd_snapshot,
     }
     try:
         return commands[args.command](args)

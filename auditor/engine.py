@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from auditor.checking import REGISTRY, ApiContext, OpContext, Outcome, Route
@@ -34,6 +35,8 @@ class Finding:
     location: Location | None
     fix: str
     evidence: tuple[Location, ...] = ()
+    suppression: dict[str, str | None] | None = None
+    """Set when a waiver, an inline ignore or the baseline accepts the finding."""
 
     def sort_key(self) -> tuple[str, ...]:
         """Stable order: service, API, signal, rule, target, then text."""
@@ -59,10 +62,14 @@ class ApiResult:
     llm: bool
     evidence: list[str]
     verdicts: dict[str, str] = field(default_factory=dict)
+    single_file: bool = False
+    """The source is one policy file: its service is the file itself, not worth repeating."""
 
     @property
     def id(self) -> str:
         """``service/api`` (workspace APIs: ``service/workspace/api``)."""
+        if self.single_file:
+            return self.api.name
         parts = [self.service, self.api.workspace, self.api.name]
         return "/".join(p for p in parts if p)
 
@@ -244,10 +251,22 @@ def _run_rule(rule: Rule, api_ctx: ApiContext, service: Service) -> list[Finding
     return [_finding(rule, o, target, api.name, service.name) for target, o in pairs]
 
 
+def fingerprint(f: Finding) -> str:
+    """A stable id of a finding: the same gap keeps it when lines move or wording changes."""
+    path = f.location.path if f.location else ""
+    key = "|".join([f.rule, f.service or "", f.api or "", f.target, path or "", f.status])
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def accepted(f: Finding) -> bool:
+    """Waived or ignored inline: a human accepted it, so it no longer counts."""
+    return f.suppression is not None and f.suppression.get("kind") in ("waiver", "inline")
+
+
 def _verdicts(findings: Iterable[Finding], api_blocked: bool) -> dict[str, str]:
     verdicts = {}
     for signal in SIGNALS:
-        mine = [f for f in findings if f.signal == signal]
+        mine = [f for f in findings if f.signal == signal and not accepted(f)]
         if any(f.status == "fail" and severity_rank(f.severity) >= 2 for f in mine):
             verdicts[signal] = "fail"
         elif api_blocked or any(f.status in ("skip", "error") for f in mine):
@@ -265,8 +284,16 @@ def _docs_of(service: Service, api: Api) -> list[PolicyDoc]:
     return [d for d in docs if d is not None]
 
 
-def run(estate: Estate, catalog: Catalog) -> Audit:
-    """Evaluate every rule on every LLM API of the estate."""
+def run(
+    estate: Estate,
+    catalog: Catalog,
+    suppress: Callable[[list[Finding]], list[Finding]] | None = None,
+) -> Audit:
+    """Evaluate every rule on every LLM API of the estate.
+
+    ``suppress`` marks accepted findings (waivers, inline ignores, baseline) before the verdicts
+    are taken, so accepted findings stop counting but stay in the report.
+    """
     results: list[ApiResult] = []
     findings: list[Finding] = []
     source_rule = {r.id: r for r in catalog.rules if r.signal is None}
@@ -280,7 +307,9 @@ def run(estate: Estate, catalog: Catalog) -> Audit:
             llm = bool(evidence) if decided is None else decided
             if decided is not None:
                 evidence.append(f"{'included' if decided else 'excluded'} by rules.yaml scope")
-            result = ApiResult(service.name, api, llm, evidence)
+            result = ApiResult(
+                service.name, api, llm, evidence, single_file=estate.source_kind == "file"
+            )
             results.append(result)
             if not llm:
                 continue
@@ -338,10 +367,14 @@ def run(estate: Estate, catalog: Catalog) -> Audit:
                         ctx.params = rule.parameters
                     api_ctx.params = rule.parameters
                     mine.extend(_run_rule(rule, api_ctx, service))
+            if suppress is not None:
+                mine = suppress(mine)
             result.verdicts = _verdicts(mine, blocked)
             findings.extend(mine)
-        findings.extend(_orphans(service, reported_docs, source_rule))
-    findings.extend(_orphan_files(estate, results, source_rule))
+        orphans = _orphans(service, reported_docs, source_rule)
+        findings.extend(suppress(orphans) if suppress else orphans)
+    files = _orphan_files(estate, results, source_rule)
+    findings.extend(suppress(files) if suppress else files)
     unique = {(f.sort_key(), f.severity): f for f in findings}
     return Audit(estate, catalog, results, sorted(unique.values(), key=Finding.sort_key))
 

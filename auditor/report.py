@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 from auditor import __version__
-from auditor.engine import Audit, Finding
+from auditor.engine import Audit, Finding, fingerprint
 from auditor.rules import SIGNALS, severity_rank
 
 SCHEMA_VERSION = 1
@@ -95,13 +94,6 @@ def to_dict(audit: Audit) -> dict[str, Any]:
     }
 
 
-def fingerprint(f: Finding) -> str:
-    """A stable id of a finding: the same gap keeps it when lines move or wording changes."""
-    path = f.location.path if f.location else ""
-    key = "|".join([f.rule, f.service or "", f.api or "", f.target, path or "", f.status])
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
-
-
 def finding_dict(f: Finding) -> dict[str, Any]:
     """One finding as JSON."""
     return {
@@ -119,7 +111,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "evidence": [{"path": e.path, "line": e.line} for e in f.evidence],
         "fix": f.fix,
         "fingerprint": fingerprint(f),
-        "suppression": None,
+        "suppression": dict(f.suppression) if f.suppression else None,
     }
 
 
@@ -131,6 +123,9 @@ def gate_failures(report: dict[str, Any], fail_on: str) -> list[dict[str, Any]]:
     return [
         f
         for f in report["findings"]
-        if f["status"] == "error"
-        or (f["status"] == "fail" and severity_rank(f["severity"]) >= floor)
+        if not f.get("suppression")
+        and (
+            f["status"] == "error"
+            or (f["status"] == "fail" and severity_rank(f["severity"]) >= floor)
+        )
     ]

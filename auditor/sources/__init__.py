@@ -1,4 +1,10 @@
-"""Sources: everything that turns something on disk into an Estate."""
+"""Sources: everything that turns something on disk into an Estate.
+
+``load`` detects what a path holds (APIOps trees, ARM templates, Bicep, Terraform, a snapshot or a
+single policy file) unless told. A folder may hold several kinds (APIOps for the APIs, Bicep for
+the Azure OpenAI accounts): they are combined into one estate, and the estate's notes say what was
+used. Source modules are imported only when needed.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +13,146 @@ from pathlib import Path
 from auditor.errors import SourceError
 from auditor.model import Estate
 
-
-def load(path: Path, *, include_revisions: bool = False) -> Estate:
-    """Detect the kind of source at ``path`` and load it."""
-    if not path.exists():
-        raise SourceError(f"{path}: no such file or folder")
-    if path.is_dir():
-        from auditor.sources import apiops
-
-        return apiops.load(path, include_revisions=include_revisions)
-    if path.is_file():
-        from auditor.sources import single
-
-        return single.load(path)
-    raise SourceError(f"{path}: not a regular file or folder")
+KINDS = ("apiops", "arm", "bicep", "terraform", "snapshot", "file")
 
 
 def demo_path() -> Path:
     """The bundled demo APIOps estate."""
     return Path(__file__).resolve().parents[1] / "demo" / "contoso-ai-gateway"
+
+
+def _file_kind(path: Path) -> str:
+    from auditor.sources import snapshot
+
+    suffix = path.suffix.lower()
+    if snapshot.is_snapshot(path):
+        return "snapshot"
+    if suffix == ".tf":
+        return "terraform"
+    if suffix == ".bicep":
+        return "bicep"
+    if suffix == ".json":
+        return "arm"
+    return "file"
+
+
+def _load_one(kind: str, path: Path, include_revisions: bool) -> Estate:
+    if kind == "apiops":
+        from auditor.sources import apiops
+
+        return apiops.load(path, include_revisions=include_revisions)
+    if kind == "snapshot":
+        from auditor.sources import snapshot
+
+        return snapshot.load(path)
+    if kind == "file":
+        from auditor.sources import single
+
+        if path.is_dir():
+            raise SourceError(f"{path}: a folder, not a policy file")
+        return single.load(path)
+    if kind == "arm":
+        from auditor.sources import arm
+
+        return arm.load(path)
+    if kind == "bicep":
+        from auditor.sources import bicep
+
+        return bicep.load(path)
+    if kind == "terraform":
+        from auditor.sources import terraform
+
+        return terraform.load(path)
+    raise SourceError(f"unknown source type '{kind}'")
+
+
+def _kinds_in(folder: Path) -> list[str]:
+    """The kinds of IaC a folder holds (APIOps first)."""
+    from auditor.sources import apiops
+
+    found = []
+    if apiops.find_roots(folder):
+        found.append("apiops")
+    files = [p for p in _walk(folder) if p.suffix.lower() in (".json", ".bicep", ".tf")]
+    if any(p.suffix.lower() == ".json" and _is_template(p) for p in files):
+        found.append("arm")
+    if any(p.suffix.lower() == ".bicep" for p in files):
+        found.append("bicep")
+    if any(p.suffix.lower() == ".tf" for p in files):
+        found.append("terraform")
+    return found
+
+
+def _walk(folder: Path, depth: int = 8) -> list[Path]:
+    out: list[Path] = []
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return out
+    for p in entries:
+        if p.name.startswith(".") or p.name in ("node_modules", "__pycache__") or p.is_symlink():
+            continue
+        if p.is_dir() and depth > 0:
+            out += _walk(p, depth - 1)
+        elif p.is_file():
+            out.append(p)
+    return out
+
+
+def _is_template(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096).decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    return "deploymentTemplate.json" in head or (
+        '"resources"' in head and '"contentVersion"' in head
+    )
+
+
+def load(path: Path, *, kind: str = "auto", include_revisions: bool = False) -> Estate:
+    """Load ``path`` as ``kind`` (``auto``: detect; a folder may combine several kinds)."""
+    if not path.exists():
+        raise SourceError(f"{path}: no such file or folder")
+    if not (path.is_dir() or path.is_file()):
+        raise SourceError(f"{path}: not a regular file or folder")
+    if kind != "auto":
+        return _load_one(kind, path, include_revisions)
+    if path.is_file():
+        return _load_one(_file_kind(path), path, include_revisions)
+    kinds = _kinds_in(path)
+    if not kinds:
+        raise SourceError(
+            f"{path}: no APIOps artifacts, ARM templates, Bicep or Terraform files found "
+            "(use --source-type to say what it is)"
+        )
+    estates = [_load_one(k, path, include_revisions) for k in kinds]
+    return estates[0] if len(estates) == 1 else combine(estates, str(path))
+
+
+def combine(estates: list[Estate], location: str) -> Estate:
+    """One estate from several sources of the same repo; what each saw stays visible in notes."""
+    services = tuple(s for e in estates for s in e.services)
+    names = [s.name for s in services]
+    notes = [
+        f"used {e.source_kind}: {len(e.services)} service(s), "
+        f"{sum(len(s.apis) for s in e.services)} API(s)"
+        for e in estates
+    ]
+    if len(set(names)) < len(names):
+        notes.append("the same service name appears in several sources; each is audited as found")
+    provides = frozenset().union(*(e.provides for e in estates))
+    return Estate(
+        "+".join(e.source_kind for e in estates),
+        location,
+        services,
+        provides,
+        tuple(err for e in estates for err in e.read_errors),
+        tuple(a for e in estates for a in e.ai_accounts),
+        tuple(d for e in estates for d in e.diagnostic_settings),
+        tuple(c for e in estates for c in e.app_insights),
+        tuple(n for e in estates for n in e.notes) + tuple(notes),
+    )
+
+
+__all__ = ["KINDS", "combine", "demo_path", "load"]

@@ -227,7 +227,11 @@ def _service(name: str, resources: list[Mapping[str, Any]]) -> Service:
                 display_name=str(props.get("displayName") or api),
                 path=_str(props.get("path")),
                 service_url=_str(props.get("serviceUrl")),
-                subscription_required=_bool(props.get("subscriptionRequired"), default=True),
+                # NOTE: ARM defaults subscriptionRequired to true; an explicit null means unknown.
+                subscription_required=_bool(
+                    props.get("subscriptionRequired"),
+                    default=None if "subscriptionRequired" in props else True,
+                ),
                 products=tuple(sorted(links.get((r.workspace, api), ()))),
                 operations=tuple(
                     sorted(ops.get((r.workspace, api), {}).values(), key=lambda o: o.name)

@@ -23,7 +23,7 @@ def load(file: Path) -> Estate:
     notes: list[str] = []
     if doc.is_fragment:
         # NOTE: a fragment is judged as if its API included it at the top of <inbound>.
-        frag = PolicyDoc("fragment", doc.path, doc.root)
+        frag = PolicyDoc("fragment", doc.path, doc.root, text=doc.text)
         fragments[name] = frag
         doc = read_policy_text(
             f'<policies><inbound><base /><include-fragment fragment-id="{name}" /></inbound>'
@@ -45,5 +45,5 @@ def load(file: Path) -> Estate:
         diagnostics=(),
         location=Location(shown),
     )
-    service = Service(name="", policy=None, apis=(api,), fragments=fragments)
+    service = Service(name=name, policy=None, apis=(api,), fragments=fragments)
     return Estate("file", str(file), (service,), PROVIDES, notes=tuple(notes))
