@@ -45,10 +45,11 @@ class Stmt:
         """Where the statement enters this scope: the include for fragments, else itself."""
         return self.via or self.location
 
-    @property
-    def tag(self) -> str:
-        """The policy name (element tag)."""
-        return local_name(self.el)
+    tag: str = field(init=False)
+    """The policy name (element tag)."""
+
+    def __post_init__(self) -> None:
+        self.tag = local_name(self.el)
 
     @property
     def location(self) -> Location:
@@ -102,12 +103,17 @@ class Effective:
     dead: list[Stmt] = field(default_factory=list)
     memo: dict[tuple[object, ...], object] = field(default_factory=dict)
     """Per-route cache for checks (traced payloads); the policy does not change during a run."""
+    _flat: dict[tuple[str | None, bool], list[Stmt]] = field(default_factory=dict)
 
     def walk(self, section: str | None = None, *, reachable_only: bool = True) -> Iterator[Stmt]:
         """Every statement (branches and containers included), in document order."""
-        names = SECTIONS if section is None else (section,)
-        for name in names:
-            yield from _walk(self.sections.get(name, ()), reachable_only)
+        key = (section, reachable_only)
+        flat = self._flat.get(key)
+        if flat is None:
+            names = SECTIONS if section is None else (section,)
+            flat = [s for name in names for s in _walk(self.sections.get(name, ()), reachable_only)]
+            self._flat[key] = flat
+        return iter(flat)
 
     def find(self, *tags: str, section: str | None = None) -> list[Stmt]:
         """Reachable statements with one of the given tags."""

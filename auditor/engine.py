@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from auditor.checking import REGISTRY, ApiContext, OpContext, Outcome, Route
-from auditor.effective import Problem, build_effective
+from auditor.effective import Effective, Problem, build_effective
 from auditor.llm import in_scope, llm_evidence
 from auditor.model import Api, Estate, Location, Operation, Service
 from auditor.policy import PolicyDoc
@@ -84,7 +84,13 @@ class Audit:
     findings: list[Finding]
 
 
-def routes_for(service: Service, api: Api, op: Operation, estate: Estate) -> list[Route]:
+def routes_for(
+    service: Service,
+    api: Api,
+    op: Operation,
+    estate: Estate,
+    cache: dict[tuple[int, ...], Effective] | None = None,
+) -> list[Route]:
     """Every way a call reaches the operation, each with its effective policy.
 
     A product policy only runs for calls made with a subscription to that product. Calls made with
@@ -96,9 +102,15 @@ def routes_for(service: Service, api: Api, op: Operation, estate: Estate) -> lis
 
     def effective(product_doc: PolicyDoc | None) -> Route:
         chain = [service.policy, ws_doc, product_doc, api.policy, op.policy]
-        return Route(
-            None, "", build_effective(chain, service.fragments, fragments_known=fragments_known)
-        )
+        # NOTE: operations without a policy of their own share their API's effective policy;
+        # computing it once per chain keeps large estates linear in documents, not operations.
+        key = tuple(id(d) for d in chain)
+        eff = cache.get(key) if cache is not None else None
+        if eff is None:
+            eff = build_effective(chain, service.fragments, fragments_known=fragments_known)
+            if cache is not None:
+                cache[key] = eff
+        return Route(None, "", eff)
 
     if "products" not in estate.provides:
         route = effective(None)
@@ -240,15 +252,28 @@ def _run_rule(rule: Rule, api_ctx: ApiContext, service: Service) -> list[Finding
                         break
         else:
             per_op = []
+            done: dict[tuple[int, ...], tuple[str, list[Outcome]]] = {}
             for ctx in api_ctx.ops:
+                key = tuple(id(r.eff) for r in ctx.routes)
+                if key in done:
+                    # Same effective policies as an earlier operation: same verdicts.
+                    label, outcomes = done[key]
+                    per_op.append((ctx, [_relabel(o, label, ctx.label) for o in outcomes]))
+                    continue
                 err = _uncertain(ctx) if "policies" in rule.requires else None
-                per_op.append((ctx, [err] if err else _as_list(fn(ctx))))
+                outcomes = [err] if err else _as_list(fn(ctx))
+                done[key] = (ctx.label, outcomes)
+                per_op.append((ctx, outcomes))
             pairs = _collapse(per_op, api.name)
     except Exception as exc:  # noqa: BLE001 - one broken check must not sink the report
         pairs = [
             (api.name, Outcome("error", f"check {rule.id} failed: {type(exc).__name__}: {exc}"))
         ]
     return [_finding(rule, o, target, api.name, service.name) for target, o in pairs]
+
+
+def _relabel(o: Outcome, old: str, new: str) -> Outcome:
+    return Outcome(o.status, o.message.replace(old, new), o.location, o.severity, o.evidence)
 
 
 def fingerprint(f: Finding) -> str:
@@ -314,8 +339,9 @@ def run(
             if not llm:
                 continue
             ops = list(api.operations) or [Operation("*", None, None, None)]
+            cache: dict[tuple[int, ...], Effective] = {}
             op_ctxs = [
-                OpContext(estate, service, api, op, routes_for(service, api, op, estate))
+                OpContext(estate, service, api, op, routes_for(service, api, op, estate, cache))
                 for op in ops
             ]
             api_ctx = ApiContext(estate, service, api, op_ctxs)

@@ -8,6 +8,7 @@ variable nothing sets is ``untraced`` (unknown, never trusted).
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -72,6 +73,11 @@ def validated_token_sources(
 
     Returns (output variable names, header names lower-cased).
     """
+    key = ("tokens", id(before))
+    if key in eff.memo:
+        cached = eff.memo[key]
+        assert isinstance(cached, tuple)
+        return cached
     variables: set[str] = set()
     headers: set[str] = set()
     for stmt in eff.walk("inbound"):
@@ -82,18 +88,35 @@ def validated_token_sources(
         if out := stmt.el.get("output-token-variable-name"):
             variables.add(out)
         headers.add((stmt.el.get("header-name") or "Authorization").lower())
+    eff.memo[key] = (variables, headers)
     return variables, headers
 
 
 def setters(eff: Effective, name: str) -> list[Stmt]:
     """Reachable ``set-variable`` statements that set variable ``name``."""
-    return [s for s in eff.walk() if s.tag == "set-variable" and s.el.get("name") == name]
+    cached = eff.memo.get(("setters",))
+    if isinstance(cached, dict):
+        return list(cached.get(name, []))
+    index: dict[str, list[Stmt]] = {}
+    for s in eff.walk():
+        if s.tag == "set-variable":
+            index.setdefault(s.el.get("name") or "", []).append(s)
+    eff.memo[("setters",)] = index
+    return list(index.get(name, []))
 
 
 def classify(
     expr: str, eff: Effective, *, depth: int = 0, info: ValueInfo | None = None
 ) -> ValueInfo:
     """Classify what an expression (attribute value or element text) reads."""
+    if info is None and depth == 0:
+        key = ("classify", expr)
+        cached = eff.memo.get(key)
+        if isinstance(cached, ValueInfo):
+            return copy.deepcopy(cached)
+        result = classify(expr, eff, depth=0, info=ValueInfo())
+        eff.memo[key] = result
+        return copy.deepcopy(result)
     info = info if info is not None else ValueInfo()
     text = expr or ""
     token_vars, token_headers = validated_token_sources(eff)

@@ -93,19 +93,29 @@ def reach(stmts: Sequence[Stmt], pred: Callable[[Stmt], bool]) -> str:
 
 def meter_reach(eff: Effective) -> str:
     """How unconditionally a route is metered, across all sections."""
+    cached = eff.memo.get(("meter_reach",))
+    if isinstance(cached, str):
+        return cached
     best = "never"
     for section in ("inbound", "backend", "outbound", "on-error"):
         r = reach(eff.sections.get(section, ()), lambda s: is_meter(s, eff))
         if r == "always":
-            return "always"
+            best = "always"
+            break
         if r == "partial":
             best = "partial"
+    eff.memo[("meter_reach",)] = best
     return best
 
 
 def meters(eff: Effective) -> list[Stmt]:
     """Every reachable metering statement of a route."""
-    return [s for s in eff.walk() if is_meter(s, eff)]
+    cached = eff.memo.get(("meters",))
+    if isinstance(cached, list):
+        return list(cached)
+    found = [s for s in eff.walk() if is_meter(s, eff)]
+    eff.memo[("meters",)] = found
+    return list(found)
 
 
 def dedupe(outcomes: list[Outcome]) -> list[Outcome]:

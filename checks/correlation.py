@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from auditor.checking import (
     ApiContext,
     CheckResult,
@@ -44,9 +46,14 @@ def _norm(name: str) -> str:
     return low[1:] if low.startswith("x") and low[1:] in _BARE else low
 
 
+@functools.lru_cache(maxsize=64)
+def _normed(names: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(_norm(n) for n in names)
+
+
 def is_id_header(name: str | None, names: tuple[str, ...]) -> bool:
     """True when ``name`` is one of the correlation header names (spelling-insensitive)."""
-    return name is not None and _norm(name) in {_norm(n) for n in names}
+    return name is not None and _norm(name) in _normed(names)
 
 
 def _setters(eff: Effective, names: tuple[str, ...]) -> list[Stmt]:

@@ -66,6 +66,15 @@ def _dimension(el_name: str, value: str | None, eff: Effective, loc: Location) -
 
 def payers_of(stmt: Stmt, eff: Effective) -> list[Payer]:
     """The dimensions of a token-metric policy, or the fields of a custom metering record."""
+    key = ("payers", id(stmt.el))
+    cached = eff.memo.get(key)
+    if isinstance(cached, list):
+        return cached
+    eff.memo[key] = found = _payers(stmt, eff)
+    return found
+
+
+def _payers(stmt: Stmt, eff: Effective) -> list[Payer]:
     if is_native_meter(stmt):
         out = []
         for dim in stmt.el:

@@ -34,8 +34,9 @@ def test_demo_report_matches_golden(demo_reports: dict[str, str], ext: str) -> N
 
 
 def test_golden_files_are_lf_only() -> None:
-    for file in GOLDEN.iterdir():
-        assert b"\r\n" not in file.read_bytes(), file
+    for file in GOLDEN.rglob("*"):
+        if file.is_file():
+            assert b"\r\n" not in file.read_bytes(), file
 
 
 def test_demo_verdicts(demo_reports: dict[str, str]) -> None:
