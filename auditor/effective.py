@@ -144,11 +144,35 @@ class _Builder:
         self.problems: list[Problem] = []
         self.drops: list[Drop] = []
         self.docs: list[PolicyDoc] = []
+        self.shared: dict[tuple[object, ...], _Resolved] | None = None
 
     def section(self, name: str, level: int) -> list[Stmt]:
         """Resolved statements of a section at chain position ``level`` (including parents)."""
         if level < 0:
             return []
+        if self.shared is None or level == len(self.chain) - 1:
+            return self._section(name, level)
+        # NOTE: the parents of every operation of an API resolve to the same statements; they
+        # are expanded once and cloned (reachability is marked per effective policy).
+        key = (
+            name,
+            self.fragments_known,
+            id(self.fragments),
+            *(id(d) for d in self.chain[: level + 1]),
+        )
+        hit = self.shared.get(key)
+        if hit is None:
+            problems, drops, docs = len(self.problems), len(self.drops), len(self.docs)
+            stmts = self._section(name, level)
+            hit = _Resolved(stmts, self.problems[problems:], self.drops[drops:], self.docs[docs:])
+            self.shared[key] = hit
+            return [_clone(s) for s in stmts]
+        self.problems.extend(hit.problems)
+        self.drops.extend(hit.drops)
+        self.docs.extend(d for d in hit.docs if d not in self.docs)
+        return [_clone(s) for s in hit.stmts]
+
+    def _section(self, name: str, level: int) -> list[Stmt]:
         doc = self.chain[level]
         if doc is None:
             return self.section(name, level - 1)
@@ -282,6 +306,32 @@ class _At:
     via: Location | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    stmts: list[Stmt]
+    problems: list[Problem]
+    drops: list[Drop]
+    docs: list[PolicyDoc]
+
+
+def _clone(stmt: Stmt) -> Stmt:
+    return Stmt(
+        stmt.el,
+        stmt.section,
+        stmt.scope,
+        stmt.doc,
+        stmt.conditions,
+        True,
+        tuple(
+            Branch(b.condition, tuple(_clone(s) for s in b.stmts), b.location)
+            for b in stmt.branches
+        ),
+        tuple(_clone(s) for s in stmt.children),
+        stmt.fragment,
+        stmt.via,
+    )
+
+
 def _with_conditions(stmts: list[Stmt], conditions: tuple[str, ...]) -> list[Stmt]:
     if not conditions:
         return stmts
@@ -353,9 +403,14 @@ def build_effective(
     fragments: Mapping[str, PolicyDoc],
     *,
     fragments_known: bool = True,
+    shared: dict[tuple[object, ...], _Resolved] | None = None,
 ) -> Effective:
-    """Compute the effective policy for a scope chain ordered from global to operation."""
+    """Compute the effective policy for a scope chain ordered from global to operation.
+
+    ``shared`` (one dict per API, say) lets chains with common parents reuse their resolution.
+    """
     builder = _Builder(chain, fragments, fragments_known)
+    builder.shared = shared
     sections = {name: builder.section(name, len(chain) - 1) for name in SECTIONS}
     dead: list[Stmt] = []
     alive = _mark_reachability(sections["inbound"], dead)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from auditor.checking import REGISTRY, ApiContext, OpContext, Outcome, Route
-from auditor.effective import Effective, Problem, build_effective
+from auditor.effective import Problem, build_effective
 from auditor.llm import in_scope, llm_evidence
 from auditor.model import Api, Estate, Location, Operation, Service
 from auditor.policy import PolicyDoc
@@ -89,7 +90,7 @@ def routes_for(
     api: Api,
     op: Operation,
     estate: Estate,
-    cache: dict[tuple[int, ...], Effective] | None = None,
+    cache: dict[tuple[object, ...], Any] | None = None,
 ) -> list[Route]:
     """Every way a call reaches the operation, each with its effective policy.
 
@@ -104,10 +105,12 @@ def routes_for(
         chain = [service.policy, ws_doc, product_doc, api.policy, op.policy]
         # NOTE: operations without a policy of their own share their API's effective policy;
         # computing it once per chain keeps large estates linear in documents, not operations.
-        key = tuple(id(d) for d in chain)
+        key = ("effective", *(id(d) for d in chain))
         eff = cache.get(key) if cache is not None else None
         if eff is None:
-            eff = build_effective(chain, service.fragments, fragments_known=fragments_known)
+            eff = build_effective(
+                chain, service.fragments, fragments_known=fragments_known, shared=cache
+            )
             if cache is not None:
                 cache[key] = eff
         return Route(None, "", eff)
@@ -339,7 +342,7 @@ def run(
             if not llm:
                 continue
             ops = list(api.operations) or [Operation("*", None, None, None)]
-            cache: dict[tuple[int, ...], Effective] = {}
+            cache: dict[tuple[object, ...], Any] = {}
             op_ctxs = [
                 OpContext(estate, service, api, op, routes_for(service, api, op, estate, cache))
                 for op in ops

@@ -8,7 +8,6 @@ variable nothing sets is ``untraced`` (unknown, never trusted).
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -113,10 +112,10 @@ def classify(
         key = ("classify", expr)
         cached = eff.memo.get(key)
         if isinstance(cached, ValueInfo):
-            return copy.deepcopy(cached)
+            return cached  # shared: callers only read it
         result = classify(expr, eff, depth=0, info=ValueInfo())
         eff.memo[key] = result
-        return copy.deepcopy(result)
+        return result
     info = info if info is not None else ValueInfo()
     text = expr or ""
     token_vars, token_headers = validated_token_sources(eff)

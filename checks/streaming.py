@@ -42,6 +42,14 @@ def runs_for_streams(stmt: Stmt) -> bool:
 
 def streaming_handled(eff: Effective) -> tuple[bool, str]:
     """Streamed calls are rejected, forced to non-streaming, or carry real usage."""
+    cached = eff.memo.get(("streaming_handled",))
+    if isinstance(cached, tuple):
+        return cached
+    eff.memo[("streaming_handled",)] = result = _streaming_handled(eff)
+    return result
+
+
+def _streaming_handled(eff: Effective) -> tuple[bool, str]:
     for stmt in eff.walk("inbound"):
         if stmt.tag == "choose":
             for branch in stmt.branches:

@@ -8,6 +8,7 @@ from typing import Any
 from auditor.rules import SIGNALS, severity_rank
 
 TOP_GAPS = 12
+MAX_MATRIX_ROWS = 40
 _MARK = {"pass": "pass", "fail": "FAIL", "unknown": "unknown"}
 
 
@@ -45,13 +46,22 @@ def render(report: dict[str, Any]) -> str:
             f"{s['failed']:>4}  {s['unknown']:>7}"
         )
     if llm:
-        width = min(48, max(len(a["id"]) for a in llm))
+        shown = llm
+        if len(llm) > MAX_MATRIX_ROWS:
+            # NOTE: a terminal cannot show thousands of rows; failing APIs first, the rest counted.
+            shown = [a for a in llm if "fail" in a["signals"].values()][:MAX_MATRIX_ROWS]
+        width = min(48, max(len(a["id"]) for a in shown or llm))
         out.append("")
         out.append("  " + "API".ljust(width) + "  " + "  ".join(f"{s:<11}" for s in SIGNALS))
-        for a in llm:
+        for a in shown:
             cells = "  ".join(f"{_MARK[a['signals'][s]]:<11}" for s in SIGNALS)
             name = a["id"] if len(a["id"]) <= width else a["id"][: width - 3] + "..."
             out.append(f"  {name.ljust(width)}  {cells}".rstrip())
+        if len(shown) < len(llm):
+            out.append(
+                f"  ... {len(llm) - len(shown)} more APIs (all of them are in the report "
+                "file: -o report.md / .json / .html)"
+            )
     gaps = failing(report)
     if gaps:
         out.append("")

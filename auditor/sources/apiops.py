@@ -8,6 +8,7 @@ read for their names only. Non-current revisions (``apis/<name>;rev=N``) are ski
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -84,6 +85,27 @@ class _Reader:
         self.base = shown_base
         self.include_revisions = include_revisions
         self.errors: list[ReadError] = []
+        self._listings: dict[Path, dict[str, os.DirEntry[str]]] = {}
+
+    def listing(self, folder: Path) -> dict[str, os.DirEntry[str]]:
+        """The folder's entries by name, read once (large trees are mostly stat calls)."""
+        cached = self._listings.get(folder)
+        if cached is None:
+            try:
+                with os.scandir(folder) as it:
+                    cached = {e.name: e for e in it}
+            except OSError:
+                cached = {}
+            self._listings[folder] = cached
+        return cached
+
+    def has_file(self, path: Path) -> bool:
+        """``path`` is a regular file (links followed), from the cached listing."""
+        entry = self.listing(path.parent).get(path.name)
+        try:
+            return entry is not None and entry.is_file()
+        except OSError:
+            return False
 
     def shown(self, path: Path) -> str:
         try:
@@ -97,7 +119,7 @@ class _Reader:
 
     def json_and_text(self, path: Path) -> tuple[dict[str, Any], str]:
         """``properties`` and the file's text (for line numbers); ({}, "") when unreadable."""
-        if not path.is_file():
+        if not self.has_file(path):
             return {}, ""
         try:
             raw = read_bounded(path, MAX_JSON_BYTES)
@@ -131,9 +153,9 @@ class _Reader:
 
     def policy(self, folder: Path, scope: str) -> PolicyDoc | None:
         file = folder / "policy.xml"
-        if file.is_file():
+        if self.has_file(file):
             return read_policy_file(file, scope=scope, shown_as=self.shown(file))
-        if file.is_symlink() or file.exists():
+        if "policy.xml" in self.listing(folder):
             # NOTE: a dangling link, a folder or a FIFO named policy.xml hides a policy: never
             # treat it as absent (that would be a silent pass).
             kind = "a dangling link" if file.is_symlink() and not file.exists() else "not a file"
@@ -141,17 +163,23 @@ class _Reader:
         return None
 
     def subdirs(self, folder: Path) -> list[Path]:
-        if not folder.is_dir():
-            return []
         out = []
-        for p in sorted(folder.iterdir(), key=lambda p: p.name):
-            if p.is_symlink() and p.is_dir():
+        for name, entry in sorted(self.listing(folder).items()):
+            try:
+                is_dir = entry.is_dir()
+                is_link = entry.is_symlink()
+            except OSError:
+                continue
+            if is_link and is_dir:
                 # NOTE: links are not followed (loops, trees outside the source); say so.
                 self.errors.append(
-                    ReadError(Location(self.shown(p)), "symbolic link to a folder; not followed")
+                    ReadError(
+                        Location(self.shown(folder / name)),
+                        "symbolic link to a folder; not followed",
+                    )
                 )
-            elif p.is_dir():
-                out.append(p)
+            elif is_dir:
+                out.append(folder / name)
         return out
 
     def service(self, name: str) -> Service:
@@ -204,7 +232,7 @@ class _Reader:
                 display_name=str(props.get("displayName") or folder.name),
                 subscription_required=_bool(props.get("subscriptionRequired")),
                 policy=self.policy(folder, "product"),
-                location=Location(self.shown(info_file if info_file.is_file() else folder)),
+                location=Location(self.shown(info_file if self.has_file(info_file) else folder)),
             )
         return out
 
@@ -216,7 +244,7 @@ class _Reader:
             for link in self.subdirs(folder / "apis"):
                 links.setdefault(link.name, set()).add(pname)
             legacy = folder / "apis.json"
-            if legacy.is_file():
+            if self.has_file(legacy):
                 for entry in self._json_list(legacy):
                     name = entry.get("name") if isinstance(entry, dict) else entry
                     if isinstance(name, str):
@@ -266,7 +294,7 @@ class _Reader:
             operations=tuple(sorted(ops.values(), key=lambda o: o.name)),
             policy=self.policy(folder, "api"),
             diagnostics=self.diagnostics(folder / "diagnostics"),
-            location=Location(self.shown(info_file if info_file.is_file() else folder)),
+            location=Location(self.shown(info_file if self.has_file(info_file) else folder)),
             workspace=workspace,
             api_type=_str(props.get("type")),
         )

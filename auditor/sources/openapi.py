@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,90 @@ _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 MAX_SPEC_BYTES = 16 * 1024 * 1024
 #: YAML aliases multiply content (the "billion laughs" of YAML); real specs use few.
 MAX_YAML_ALIASES = 200
+
+
+_KEY = re.compile(r"""^( *)(?:'([^']*)'|"([^"]*)"|([^\s:#'"][^:#]*?)) *:(?: +(.*?))? *$""")
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
+def quick_operations(text: str) -> list[tuple[str, str, str]] | None:
+    """(operationId, METHOD, path) from block-style YAML, or None when the text needs a full parse.
+
+    NOTE: building the whole YAML tree costs ~2 ms a spec (most of a large scan); only the
+    paths -> method -> operationId skeleton is needed. Anything unusual (flow style, anchors,
+    tabs, multi-document) falls back to the full parser.
+    """
+    if "\t" in text or "\n---" in text or "<<:" in text:
+        return None
+    out: list[tuple[str, str, str]] = []
+    in_paths = False
+    path_indent = method_indent = -1
+    path = method = ""
+    named = False
+    child_indent = -1
+
+    def flush() -> None:
+        if method and not named:
+            out.append((f"{method}-{path}", method.upper(), path))
+
+    for raw in text.splitlines():
+        if not raw.strip() or raw.lstrip().startswith(("#", "- ")):
+            continue
+        m = _KEY.match(raw)
+        if m is None:
+            continue
+        indent = len(m.group(1))
+        key = next(g for g in (m.group(2), m.group(3), m.group(4)) if g is not None)
+        value = m.group(5) or ""
+        if indent == 0:
+            if in_paths:
+                flush()
+                method = ""
+            in_paths = key == "paths"
+            if in_paths and value:
+                return None
+            path_indent = method_indent = -1
+            continue
+        if not in_paths:
+            continue
+        if path_indent < 0 or indent == path_indent:
+            if value:
+                return None
+            flush()
+            path_indent, path, method, method_indent = indent, key, "", -1
+        elif indent < path_indent:
+            return None
+        elif method_indent < 0 or indent == method_indent:
+            if value:
+                return None
+            flush()
+            method_indent, named, child_indent = indent, False, -1
+            method = key.lower() if key.lower() in _METHODS else ""
+        elif child_indent < 0 or indent == child_indent:
+            child_indent = indent
+            if not (method and not named and key == "operationId" and value):
+                continue
+            if value.startswith(("&", "*", "{", "[", "|", ">")):
+                return None
+            out.append((_unquote(value), method.upper(), path))
+            named = True
+    if in_paths:
+        flush()
+    return out
+
+
+def _quick_from_file(file: Path) -> list[tuple[str, str, str]] | None:
+    try:
+        text = read_bounded(file, MAX_SPEC_BYTES).decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError, PolicyReadError):
+        return None  # the full path reports the error with its location
+    return quick_operations(text)
 
 
 def _load(file: Path) -> Any:
@@ -43,6 +128,13 @@ def read_operations(
             break
     else:
         return []
+    if file.suffix != ".json":
+        quick = _quick_from_file(file)
+        if quick is not None:
+            return [
+                Operation(op_id, method, path, None)
+                for op_id, method, path in {q[0]: q for q in quick}.values()
+            ]
     try:
         spec = _load(file)
     except json.JSONDecodeError as exc:
