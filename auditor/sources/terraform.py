@@ -1,0 +1,700 @@
+"""Terraform configurations (azurerm 4.x/5.x and azapi) as ARM-shaped resources.
+
+Every ``*.tf`` file below the folder is parsed with python-hcl2; each folder is one Terraform
+module with its own variables, locals and resource addresses. APIM, Azure OpenAI account,
+diagnostic-setting and Application Insights resources become the ARM resource dicts of
+:mod:`auditor.sources.resources`, which builds the estate.
+
+Nothing is planned or applied: values are evaluated statically. Literals, variable defaults,
+locals, ``path.module``, other resources' names/ids/arguments, ``file()``, ``templatefile()`` and
+``jsonencode()`` are resolved; anything else (module inputs without defaults, data sources,
+function calls, ``each.key``) is not. A policy whose text cannot be resolved gets
+``properties.unresolved`` (its verdicts become unknown, never pass); a name that cannot be
+resolved keeps its raw expression text and a note says so. Secrets (subscription keys, logger
+credentials, named values, backend credentials, sensitive variables) are never read into the
+resources, and references to them are refused.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import textwrap
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hcl2
+from hcl2.rules.base import AttributeRule, BlockRule
+from lark.exceptions import LarkError
+
+from auditor.errors import SourceError
+from auditor.model import Estate, Location, ReadError
+from auditor.policy import read_bounded
+from auditor.sources import resources
+from auditor.xmlread import PolicyReadError, decode_policy_bytes
+
+# fmt: off
+PROVIDES = frozenset({"policies", "products", "subscriptions", "diagnostics", "loggers", "backends",
+                      "fragments", "ai_accounts", "diagnostic_settings", "app_insights"})
+# fmt: on
+MAX_TF_BYTES = 8 * 1024 * 1024
+_MAX_VALUE = 4 * 1024 * 1024  # characters of one evaluated string (a policy is at most 4 MiB)
+# NOTE: v8 defaults keep quotes and add __is_block__/comment keys. Heredocs are kept raw (with
+# their markers) so that they can be told from quoted strings and found in the file.
+_OPTS = hcl2.SerializationOptions(
+    strip_string_quotes=True, explicit_blocks=False, with_comments=False, preserve_heredocs=True
+)
+_APIM = "Microsoft.ApiManagement/service"
+_ACCOUNT = "Microsoft.CognitiveServices/accounts"
+# Terraform type (less azurerm_), ARM type (``~`` = the APIM service), and the parts of the nested
+# ARM name: an argument, ``@svc`` (api_management_name or _id), ``@account``
+# (cognitive_account_id) or ``=text``.
+_TABLE = """
+api_management                      ~                          name
+api_management_policy               ~/policies                 @svc =policy
+api_management_api                  ~/apis                     @svc name
+api_management_api_policy           ~/apis/policies            @svc api_name =policy
+api_management_api_operation        ~/apis/operations          @svc api_name operation_id
+api_management_api_operation_policy ~/apis/operations/policies @svc api_name operation_id =policy
+api_management_product              ~/products                 @svc product_id
+api_management_product_policy       ~/products/policies        @svc product_id =policy
+api_management_product_api          ~/products/apis            @svc product_id api_name
+api_management_subscription         ~/subscriptions            @svc subscription_id
+api_management_policy_fragment      ~/policyFragments          @svc name
+api_management_diagnostic           ~/diagnostics              @svc identifier
+api_management_api_diagnostic       ~/apis/diagnostics         @svc api_name identifier
+api_management_logger               ~/loggers                  @svc name
+api_management_backend              ~/backends                 @svc name
+api_management_named_value          ~/namedValues              @svc name
+cognitive_account           Microsoft.CognitiveServices/accounts              name
+ai_services                 Microsoft.CognitiveServices/accounts              name
+cognitive_deployment        Microsoft.CognitiveServices/accounts/deployments  @account name
+monitor_diagnostic_setting  Microsoft.Insights/diagnosticSettings             name
+application_insights        Microsoft.Insights/components                     name
+"""
+_SPEC = {
+    f"azurerm_{tf}": (arm.replace("~", _APIM), tuple(parts))
+    for tf, arm, *parts in (line.split() for line in _TABLE.strip().splitlines())
+}
+_AZAPI_TYPES = (_APIM.lower(), _ACCOUNT.lower(), "microsoft.insights/")
+# Names that hold secrets: never resolved through a reference, never copied.
+_SECRETS = re.compile(
+    r"(?i)^(value|.*_?key|.*connection_?string|credentials|password|.*secret.*|sas.*|token)$"
+)
+_REF = re.compile(r"(?P<addr>(?:data\.)?[A-Za-z]\w*\.[\w-]+)(?:\[[^\]]*\])?\.(?P<attr>\w+)")
+_INTERP = re.compile(r"\$\$\{|%%\{|\$\{")
+
+
+class _Unresolved(Exception):
+    """A value that cannot be known without running Terraform; the message says why."""
+
+
+class _Text(str):
+    """Text whose first line has a known place: a heredoc body or a file read by file()."""
+
+    origin: dict[str, Any]
+
+    def __new__(cls, text: str, path: str, line: int | None) -> _Text:
+        obj = super().__new__(cls, text)
+        obj.origin = {"path": path, "line": line}
+        return obj
+
+
+@dataclass
+class _Src:
+    """Where a value is written: its file, the file's text, and where to look for heredocs."""
+
+    file: Path
+    text: str
+    offset: int = 0
+
+
+@dataclass
+class _Decl:
+    """One resource, data source or variable block."""
+
+    kind: str
+    label: str
+    body: dict[str, Any]
+    src: _Src
+    line: int
+    attrs: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (line, offset)
+
+    def at(self, key: str) -> tuple[int, _Src]:
+        """The line of an argument and a source positioned at it."""
+        line, offset = self.attrs.get(key, (self.line, self.src.offset))
+        return line, _Src(self.src.file, self.src.text, offset)
+
+
+@dataclass
+class _Module:
+    """One folder: addresses (``type.label``, ``data.type.label``), variables and locals."""
+
+    decls: dict[str, _Decl] = field(default_factory=dict)
+    variables: dict[str, _Decl] = field(default_factory=dict)
+    locals: dict[str, tuple[Any, _Src]] = field(default_factory=dict)
+
+
+def find_files(path: Path) -> list[Path]:
+    """The ``*.tf`` files at or under ``path``, sorted; hidden folders (``.terraform``) skipped.
+
+    Links to folders are not followed; a linked file is read only when its target is inside
+    ``path`` (a link must not pull in files from outside the source).
+    """
+    if path.is_file():
+        return [path] if path.suffix == ".tf" else []
+    root = path.resolve()
+    out: list[Path] = []
+    for folder, dirs, files in os.walk(path):  # followlinks=False: linked folders not entered
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            file = Path(folder) / name
+            inside = not file.is_symlink() or file.resolve().is_relative_to(root)
+            if name.endswith(".tf") and not name.startswith(".") and file.is_file() and inside:
+                out.append(file)
+    return sorted(out)
+
+
+def load_resources(path: Path) -> tuple[list[dict[str, Any]], list[ReadError], list[str]]:
+    """ARM-shaped resources of every module at or under ``path``, read errors, and notes."""
+    root = (path if path.is_dir() else path.parent).resolve()
+    errors: list[ReadError] = []
+    notes: list[str] = []
+    modules: dict[Path, _Module] = {}
+    for found in find_files(path):
+        file = found.resolve()
+        _read(file, root, modules.setdefault(file.parent, _Module()), errors)
+    out: list[dict[str, Any]] = []
+    for module in modules.values():
+        ev = _Eval(root, module, notes)
+        for address, decl in module.decls.items():
+            if not address.startswith("data."):
+                out.extend(ev.resource(decl))
+    return out, errors, list(dict.fromkeys(notes))
+
+
+def load(path: Path) -> Estate:
+    """Load the Terraform configuration at ``path`` (a folder or one ``.tf`` file)."""
+    if not path.exists():
+        raise SourceError(f"{path}: no such file or folder")
+    if not find_files(path):
+        raise SourceError(f"{path}: no Terraform (*.tf) files found")
+    found, errors, notes = load_resources(path)
+    return resources.build(
+        found, kind="terraform", location=str(path), provides=PROVIDES, errors=errors, notes=notes
+    )
+
+
+def _shown(file: Path, root: Path) -> str:
+    try:
+        return file.relative_to(root).as_posix()
+    except ValueError:
+        return file.as_posix()
+
+
+def _read(file: Path, root: Path, module: _Module, errors: list[ReadError]) -> None:
+    """Parse one file into ``module``; a problem becomes a read error and the scan goes on."""
+    shown = _shown(file, root)
+    line: int | None = None
+    try:
+        text = read_bounded(file, MAX_TF_BYTES).decode("utf-8-sig").replace("\r\n", "\n")
+        tree = hcl2.parses(text)
+        blocks = [_block(b, text) for b in tree.body.children if isinstance(b, BlockRule)]
+    except PolicyReadError as exc:
+        message = exc.message
+    except UnicodeDecodeError as exc:
+        message = f"not UTF-8 text: {exc.reason}"
+    except OSError as exc:
+        message = f"cannot read: {exc.strerror or exc}"
+    except LarkError as exc:
+        line = getattr(exc, "line", None)
+        message = f"invalid HCL: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}"
+    except (RecursionError, ValueError, TypeError, AttributeError, KeyError) as exc:
+        # NOTE: the parser's own failures on hostile input must not stop the scan either.
+        message = f"cannot parse HCL: {type(exc).__name__}"
+    else:
+        for labels, body, attrs, offset, start in blocks:
+            src = _Src(file, text, offset)
+            if labels[0] == "locals":
+                module.locals.update(
+                    {k: (body[k], _Src(file, text, o)) for k, (_, o) in attrs.items()}
+                )
+            elif labels[0] == "variable" and len(labels) == 2:
+                module.variables[labels[1]] = _Decl("variable", labels[1], body, src, start, attrs)
+            elif labels[0] in ("resource", "data") and len(labels) == 3:
+                prefix = "data." if labels[0] == "data" else ""
+                decl = _Decl(labels[1], labels[2], body, src, start, attrs)
+                module.decls[f"{prefix}{labels[1]}.{labels[2]}"] = decl
+        return
+    errors.append(ReadError(Location(shown, line), message))
+
+
+def _block(
+    block: BlockRule, text: str
+) -> tuple[list[str], dict[str, Any], dict[str, tuple[int, int]], int, int]:
+    """Labels, serialized body, (line, offset) of each argument, offset and line of a block."""
+    labels = [str(lb.serialize(_OPTS)) for lb in block.labels]
+    body: dict[str, Any] = block.body.serialize(_OPTS)
+    attrs: dict[str, tuple[int, int]] = {}
+    for a in block.body.children:
+        if isinstance(a, AttributeRule):
+            meta, key = a.expression._meta, str(a.identifier.serialize(_OPTS))
+            attrs[key] = (getattr(meta, "line", 0), getattr(meta, "start_pos", 0))
+            body[key] = _jsonencode(
+                body.get(key), text[attrs[key][1] : getattr(meta, "end_pos", 0)]
+            )
+    meta = block._meta
+    return labels, body, attrs, getattr(meta, "start_pos", 0), getattr(meta, "line", 1)
+
+
+def _jsonencode(value: Any, source: str) -> Any:
+    """``jsonencode({...})`` as the object it encodes, parsed again from the source text.
+
+    python-hcl2 serializes the call back to one line of HCL, which breaks heredocs inside it, so
+    the argument is cut from the original text instead.
+    """
+    if not (isinstance(value, str) and value.startswith("${jsonencode(")):
+        return value
+    m = re.fullmatch(r"\s*jsonencode\((.*)\)\s*", source, re.S)
+    try:
+        return hcl2.loads(f"x = {m[1]}\n", serialization_options=_OPTS)["x"] if m else value
+    except (LarkError, RecursionError, ValueError, KeyError):
+        return value
+
+
+def _heredoc(raw: str) -> str | None:
+    """The body of a raw ``<<TAG`` / ``<<-TAG`` heredoc (indent stripped for ``<<-``)."""
+    lines = raw.split("\n")
+    m = re.fullmatch(r"<<(-?)([A-Za-z_][\w-]*)", lines[0])
+    if not m or len(lines) < 2 or lines[-1].strip() != m[2]:
+        return None
+    body = "\n".join(lines[1:-1])
+    return textwrap.dedent(body) if m[1] else body
+
+
+def _split(s: str) -> list[tuple[bool, str]]:
+    """Literal and ``${...}`` parts of a template; ``$${`` and ``%%{`` are escapes."""
+    out: list[tuple[bool, str]] = []
+    buf, pos = "", 0
+    while m := _INTERP.search(s, pos):
+        buf, pos = buf + s[pos : m.start()], m.end()
+        if m[0] != "${":
+            buf += m[0][1:]
+            continue
+        depth, end = 1, m.end()
+        while end < len(s) and depth:
+            depth += {"{": 1, "}": -1}.get(s[end], 0)
+            end += 1
+        if depth:  # unbalanced: the rest is literal text
+            pos = m.start()
+            break
+        out += [(False, buf)] if buf else []
+        out.append((True, s[m.end() : end - 1]))
+        buf, pos = "", end
+    buf += s[pos:]
+    return out + [(False, buf)] if buf else out
+
+
+def _first_arg(args: str) -> str:
+    depth = 0
+    for i, ch in enumerate(args):
+        depth += 1 if ch in "([{" else -1 if ch in ")]}" else 0
+        if ch == "," and depth == 0:
+            return args[:i]
+    return args
+
+
+def _id_names(arm_id: str) -> tuple[str, list[str]] | None:
+    """ARM type and nested name parts of an ARM id (``;rev=N`` dropped from names)."""
+    at = arm_id.lower().rfind("/providers/")
+    segs = [s for s in arm_id[at + len("/providers/") :].split("/") if s] if at >= 0 else []
+    if len(segs) < 3:
+        return None
+    names = [n.split(";rev=")[0] for n in segs[2::2]]
+    return "/".join([segs[0], *segs[1::2]][: len(names) + 1]), names
+
+
+def _arm_id(arm_type: str, names: list[str]) -> str:
+    ns, *types = arm_type.split("/")
+    return f"/providers/{ns}/" + "/".join(f"{t}/{n}" for t, n in zip(types, names, strict=False))
+
+
+def _join(parts: Iterable[str]) -> str:
+    out: list[str] = []
+    size = 0
+    for part in parts:
+        size += len(part)
+        if size > _MAX_VALUE:
+            raise _Unresolved("the value grows over 4 MiB; not evaluated")
+        out.append(part)
+    return "".join(out)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None or isinstance(value, dict | list):
+        raise _Unresolved("a null or collection value inside a string")
+    return str(value)
+
+
+class _Eval:
+    """Static evaluation of one module's expressions, and its resources as ARM dicts."""
+
+    def __init__(self, root: Path, module: _Module, notes: list[str]) -> None:
+        self.root, self.module, self.notes = root, module, notes
+        self.busy: set[str] = set()
+        self.cache: dict[str, Any] = {}
+
+    def where(self, decl: _Decl, key: str | None = None) -> str:
+        return f"{_shown(decl.src.file, self.root)}:{decl.at(key)[0] if key else decl.line}"
+
+    def value(self, raw: Any, src: _Src) -> Any:
+        """A serialized HCL value, evaluated; raises _Unresolved."""
+        if isinstance(raw, list):
+            return [self.value(v, src) for v in raw]
+        if isinstance(raw, dict):
+            return {k: self.value(v, src) for k, v in raw.items() if k != "__is_block__"}
+        if not isinstance(raw, str):
+            return raw
+        body = _heredoc(raw)
+        if body is None:
+            parts = _split(raw)
+            if len(parts) == 1 and parts[0][0]:
+                return self.expr(parts[0][1], src)
+            return _join(_fmt(self.expr(t, src)) if e else t for e, t in parts)
+        pos = src.text.find(raw, src.offset)
+        line = src.text.count("\n", 0, pos) + 2 if pos >= 0 else None  # the line after <<TAG
+        return _Text(_join(self.filled(body, src, line)), _shown(src.file, self.root), line)
+
+    def filled(self, body: str, src: _Src, line: int | None) -> Iterator[str]:
+        """A heredoc's text with its interpolations; what cannot be resolved is kept as text."""
+        for is_expr, t in _split(body):
+            try:
+                yield _fmt(self.expr(t, src)) if is_expr else t
+            except _Unresolved as exc:
+                # NOTE: like a templatefile() placeholder: the XML still parses, and a note says.
+                where = f"{_shown(src.file, self.root)}:{line}"
+                self.notes.append(f"{where}: ${{{t}}} kept as text in a heredoc ({exc})")
+                yield f"${{{t}}}"
+
+    def expr(self, e: str, src: _Src) -> Any:
+        """One expression (the inside of ``${...}``)."""
+        e = e.strip()
+        if m := re.fullmatch(r'"((?:[^"\\]|\\.)*)"', e):
+            text = re.sub(r'\\(["\\nt])', lambda x: {"n": "\n", "t": "\t"}.get(x[1], x[1]), m[1])
+            return self.value(text, src)
+        if re.fullmatch(r"-?\d+", e):
+            return int(e)
+        if e in ("true", "false", "null"):
+            return None if e == "null" else e == "true"
+        if e == "path.module":
+            return src.file.parent.as_posix()
+        if m := re.fullmatch(r"var\.([\w-]+)", e):
+            return self.var(m[1])
+        if m := re.fullmatch(r"local\.([\w-]+)", e):
+            return self.guarded(f"local.{m[1]}", self.local, m[1])
+        if m := re.fullmatch(r"(file|templatefile)\((.*)\)", e, re.S):
+            return self.read(m[1], m[2], src)
+        if (m := _REF.fullmatch(e)) and m["addr"] in self.module.decls:
+            return self.guarded(e, self.attr, self.module.decls[m["addr"]], m["attr"])
+        raise _Unresolved(f"`{e}` is not evaluated statically")
+
+    def guarded(self, key: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` evaluated once per module, refusing a cycle (``local.a = local.a``)."""
+        # NOTE: the cache keeps a fan-out of references (a = b+b, b = c+c ...) linear, not
+        # exponential; _join caps how large a value may grow.
+        if key in self.busy:
+            raise _Unresolved(f"`{key}` refers to itself")
+        if key not in self.cache:
+            self.busy.add(key)
+            try:
+                self.cache[key] = fn(*args)
+            except _Unresolved as exc:
+                self.cache[key] = exc
+            finally:
+                self.busy.discard(key)
+        if isinstance(self.cache[key], _Unresolved):
+            raise self.cache[key]
+        return self.cache[key]
+
+    def var(self, name: str) -> Any:
+        decl = self.module.variables.get(name)
+        if decl is None:
+            raise _Unresolved(f"var.{name} is not declared in this module")
+        if decl.body.get("sensitive") is True or _SECRETS.match(name):
+            raise _Unresolved(f"var.{name} is (or looks) sensitive; not read")
+        if "default" not in decl.body:
+            raise _Unresolved(f"var.{name} has no default (set by the caller or a .tfvars file)")
+        return self.value(decl.body["default"], decl.src)
+
+    def local(self, name: str) -> Any:
+        if name not in self.module.locals:
+            raise _Unresolved(f"local.{name} is not declared in this module")
+        raw, src = self.module.locals[name]
+        return self.value(raw, src)
+
+    def attr(self, decl: _Decl, attr: str) -> Any:
+        """An attribute of another resource: its id, name, endpoint or a (non-secret) argument."""
+        spec = _SPEC.get(decl.kind)
+        if attr in ("id", "name") and (spec or decl.kind == "azapi_resource"):
+            if spec is None:
+                arm_type, names = self.azapi_names(decl)
+            else:
+                arm_type, names = spec[0], self.names(decl, spec[1])
+            return _arm_id(arm_type, names) if attr == "id" else names[-1]
+        if attr == "endpoint" and spec and spec[0] == _ACCOUNT:
+            sub = self.value(decl.body.get("custom_subdomain_name"), decl.src)
+            kind = self.value(decl.body.get("kind"), decl.src)
+            host = "openai" if kind == "OpenAI" else "cognitiveservices"
+            if isinstance(sub, str) and sub:
+                return f"https://{sub}.{host}.azure.com/"
+        if _SECRETS.match(attr):
+            raise _Unresolved(f"`{decl.kind}.{decl.label}.{attr}` is a secret; not read")
+        if attr in decl.body:
+            return self.value(decl.body[attr], decl.at(attr)[1])
+        raise _Unresolved(f"`{decl.kind}.{decl.label}.{attr}` is known only after apply")
+
+    def read(self, fn: str, args: str, src: _Src) -> _Text:
+        """``file()`` / ``templatefile()``: the file's text, read relative to the .tf folder."""
+        target = self.expr(_first_arg(args), src)
+        if not isinstance(target, str):
+            raise _Unresolved(f"{fn}() path is not a string")
+        file = (src.file.parent / target).resolve()
+        if not file.is_relative_to(self.root):
+            raise _Unresolved(f"{fn}() path {target!r} is outside the scanned folder; not read")
+        shown = _shown(file, self.root)
+        if not file.is_file():
+            raise _Unresolved(f"{fn}() target {shown} not found (or not a regular file)")
+        try:
+            text = decode_policy_bytes(read_bounded(file))
+        except PolicyReadError as exc:
+            raise _Unresolved(f"{fn}() target {shown}: {exc.message}") from None
+        except OSError as exc:
+            raise _Unresolved(f"{fn}() target {shown} cannot be read: {exc.strerror}") from None
+        if fn == "templatefile" and re.search(r"[$%]\{", text):
+            self.notes.append(f"{shown}: templatefile() placeholders are kept as text")
+        return _Text(text, shown, 1)
+
+    def name(self, decl: _Decl, key: str) -> str:
+        """A name argument (an ARM id gives its last part); the raw text when not resolved."""
+        raw = decl.body.get(key)
+        try:
+            value = self.value(raw, decl.at(key)[1])
+            if isinstance(value, str | int) and str(value):
+                value = str(value)
+                return value.rstrip("/").rsplit("/", 1)[-1] if value.startswith("/") else value
+            reason = "it is empty"
+        except _Unresolved as exc:
+            reason = str(exc)
+        self.notes.append(
+            f"{self.where(decl, key)}: {key} of {decl.kind}.{decl.label} cannot be resolved "
+            f"statically ({reason}); its raw text is used as the name"
+        )
+        # NOTE: "/" separates the parts of a nested ARM name, so it cannot stay in one part.
+        return str(raw).replace("/", "_") if raw is not None else decl.label
+
+    def names(self, decl: _Decl, spec: tuple[str, ...]) -> list[str]:
+        """The nested ARM name parts of a mapped resource."""
+        out = []
+        for part in spec:
+            if part.startswith("="):
+                out.append(part[1:])
+            elif part == "@account":
+                out.append(self.name(decl, "cognitive_account_id"))
+            elif part == "@svc" and "api_management_name" not in decl.body:
+                ids = _id_names(str(self.lenient(decl.body.get("api_management_id"), decl)))
+                out.append(ids[1][0] if ids else self.name(decl, "api_management_id"))
+            else:
+                key = "api_management_name" if part == "@svc" else part
+                out.append(self.name(decl, key) if key in decl.body else decl.label)
+        return out
+
+    def lenient(self, raw: Any, decl: _Decl) -> Any:
+        """Evaluate, keeping the raw text of what cannot be resolved; secrets are dropped."""
+        if isinstance(raw, dict):
+            return {k: self.lenient(v, decl) for k, v in raw.items() if not _SECRETS.match(k)}
+        if isinstance(raw, list):
+            return [self.lenient(v, decl) for v in raw]
+        try:
+            return self.value(raw, decl.src)
+        except _Unresolved:
+            return raw
+
+    def get(self, decl: _Decl, key: str, default: Any = None) -> Any:
+        """An argument's value; ``default`` when absent, ``None`` (with a note) when unknown."""
+        if key not in decl.body:
+            return default
+        try:
+            return self.value(decl.body[key], decl.at(key)[1])
+        except _Unresolved as exc:
+            self.notes.append(f"{self.where(decl, key)}: {key}: {exc}")
+            return None
+
+    def policy(self, decl: _Decl, key: str, raw: Any, fmt: Any) -> tuple[dict[str, Any], Any]:
+        """Policy ``properties`` and ``_origin`` (the first line of the policy text)."""
+        line, src = decl.at(key)
+        origin: Any = {"path": _shown(decl.src.file, self.root), "line": line}
+        if raw is None and decl.body.get("xml_link"):
+            return {"format": "xml-link"}, origin  # linked: the content is not in the source
+        fmt = fmt if isinstance(fmt, str) else "xml"
+        if raw is None:
+            return {"format": fmt, "unresolved": f"the policy text ({key}) is not given"}, origin
+        try:
+            text = self.value(raw, src)
+        except _Unresolved as exc:
+            reason = f"the policy text ({key}) cannot be resolved statically: {exc}"
+            return {"format": fmt, "unresolved": reason}, origin
+        if not isinstance(text, str):
+            return {"format": fmt, "unresolved": f"the policy text ({key}) is not text"}, origin
+        return {"format": fmt, "value": str(text)}, getattr(text, "origin", origin)
+
+    def resource(self, decl: _Decl) -> list[dict[str, Any]]:
+        """The ARM-shaped resources of one Terraform resource block."""
+        spec = _SPEC.get(decl.kind)
+        if decl.kind != "azapi_resource" and spec is None:
+            return []
+        if "for_each" in decl.body or "count" in decl.body:
+            self.notes.append(
+                f"{self.where(decl)}: {decl.kind}.{decl.label} uses for_each/count; read as "
+                "one instance, not expanded"
+            )
+        if spec is None:
+            return self.azapi(decl)
+        names = self.names(decl, spec[1])
+        res: dict[str, Any] = {"type": spec[0], "name": "/".join(names)}
+        res["_origin"] = {"path": _shown(decl.src.file, self.root), "line": decl.line}
+        props = self.props(decl, res, names)
+        return [] if props is None else [{**res, "properties": props}]
+
+    def props(self, d: _Decl, res: dict[str, Any], names: list[str]) -> dict[str, Any] | None:
+        """``properties`` of an azurerm resource (None: not part of the estate)."""
+        k = d.kind.removeprefix("azurerm_").removeprefix("api_management_")
+        get = self.get
+        if k.endswith("policy"):
+            props, res["_origin"] = self.policy(d, "xml_content", d.body.get("xml_content"), None)
+            return props
+        if k == "policy_fragment":
+            props, res["_origin"] = self.policy(d, "value", d.body.get("value"), get(d, "format"))
+            return props
+        if k == "api":
+            source = _id_names(str(self.lenient(d.body.get("source_api_id"), d)))
+            if source and source[1][-1] == names[-1]:
+                self.notes.append(f"{self.where(d)}: {d.kind}.{d.label} is a revision; skipped")
+                return None
+            return {
+                "displayName": get(d, "display_name"),
+                "path": get(d, "path"),
+                "serviceUrl": get(d, "service_url"),
+                "subscriptionRequired": get(d, "subscription_required", True),
+                "apiRevision": get(d, "revision"),
+                "type": get(d, "api_type"),
+            }
+        if k == "api_operation":
+            return {"method": get(d, "method"), "urlTemplate": get(d, "url_template")}
+        if k == "product":
+            return {
+                "displayName": get(d, "display_name"),
+                "subscriptionRequired": get(d, "subscription_required", True),
+            }
+        if k == "subscription":  # no scope argument: all APIs; keys are never read
+            scope = self.lenient(d.body.get("api_id") or d.body.get("product_id") or "/apis", d)
+            return {"scope": str(scope), "state": get(d, "state", "submitted")}
+        if k in ("diagnostic", "api_diagnostic"):
+            return self.diagnostic(d)
+        if k == "logger":  # credentials (instrumentation key, connection string) never read
+            kind = "azureEventHub" if "eventhub" in d.body else None
+            kind = "applicationInsights" if "application_insights" in d.body else kind
+            return {"loggerType": kind, "resourceId": get(d, "resource_id")}
+        if k == "backend":  # credentials never read
+            return {"url": get(d, "url"), "protocol": get(d, "protocol")}
+        if k in ("cognitive_account", "ai_services"):
+            return self.account(d)
+        if k == "cognitive_deployment":
+            model = self.lenient(d.body.get("model"), d)
+            return {"model": model[0] if isinstance(model, list) and model else model}
+        if k == "monitor_diagnostic_setting":
+            return self.setting(d, res)
+        if k == "application_insights":  # no custom-metrics opt-in in azurerm: left absent
+            res["id"] = _arm_id(res["type"], names)
+        return {}  # the service, a product link or a named value: names only, never values
+
+    def diagnostic(self, d: _Decl) -> dict[str, Any]:
+        """An APIM diagnostic; azurerm has no ``metrics`` argument, so it stays absent."""
+        props: dict[str, Any] = {"loggerId": self.get(d, "api_management_logger_id")}
+        for side in ("frontend", "backend"):
+            for part in ("request", "response"):
+                blocks = self.lenient(d.body.get(f"{side}_{part}"), d)
+                block = blocks[0] if isinstance(blocks, list) and blocks else None
+                if isinstance(block, dict):
+                    msg = {"headers": block.get("headers_to_log") or []}
+                    if isinstance(block.get("body_bytes"), int):
+                        msg["body"] = {"bytes": block["body_bytes"]}
+                    props.setdefault(side, {})[part] = msg
+        return props
+
+    def account(self, d: _Decl) -> dict[str, Any] | None:
+        """An OpenAI / AIServices account (other kinds are not LLM backends)."""
+        kind = self.get(d, "kind", "AIServices" if d.kind == "azurerm_ai_services" else None)
+        if kind not in ("OpenAI", "AIServices"):
+            return None
+        local_auth = self.get(d, "local_auth_enabled", True)
+        public = self.get(d, "public_network_access_enabled", True)
+        acls = self.lenient(d.body.get("network_acls"), d)
+        acl = acls[0] if isinstance(acls, list) and acls and isinstance(acls[0], dict) else {}
+        return {
+            "kind": kind,
+            "customSubDomainName": self.get(d, "custom_subdomain_name"),
+            "disableLocalAuth": (not local_auth) if isinstance(local_auth, bool) else None,
+            "publicNetworkAccess": ("Enabled" if public else "Disabled")
+            if isinstance(public, bool)
+            else None,
+            "networkAcls": {"defaultAction": acl.get("default_action")} if acl else None,
+        }
+
+    def setting(self, d: _Decl, res: dict[str, Any]) -> dict[str, Any]:
+        """A diagnostic setting: its target becomes the top-level ``scope``."""
+        res["scope"] = self.get(d, "target_resource_id") or ""
+        if "dynamic" in d.body:
+            self.notes.append(f"{self.where(d)}: dynamic log blocks are not expanded")
+        logs = [
+            {
+                "category": b.get("category"),
+                "categoryGroup": b.get("category_group"),
+                "enabled": b.get("enabled", True) is not False,  # pre-4.0 ``log`` blocks
+            }
+            for key in ("enabled_log", "log")
+            for b in self.lenient(d.body.get(key), d) or []
+            if isinstance(b, dict)
+        ]
+        workspace = self.lenient(d.body.get("log_analytics_workspace_id"), d)
+        return {"logs": logs, "workspaceId": workspace}
+
+    def azapi_names(self, d: _Decl) -> tuple[str, list[str]]:
+        """ARM type and nested name of an ``azapi_resource`` (``type`` less its API version)."""
+        parent = _id_names(str(self.lenient(d.body.get("parent_id"), d)))
+        names = [*(parent[1] if parent else []), self.name(d, "name")]
+        return str(self.get(d, "type") or "").split("@")[0], names
+
+    def azapi(self, d: _Decl) -> list[dict[str, Any]]:
+        """An ``azapi_resource`` of an APIM / account / insights type: name, parent and body."""
+        arm_type, names = self.azapi_names(d)
+        if not arm_type.lower().startswith(_AZAPI_TYPES):
+            return []
+        res: dict[str, Any] = {"type": arm_type, "name": "/".join(names)}
+        res["_origin"] = {"path": _shown(d.src.file, self.root), "line": d.line}
+        raw = d.body.get("body")
+        raw = raw.get("properties") if isinstance(raw, dict) else None
+        raw = raw if isinstance(raw, dict) else {}
+        if arm_type.lower().endswith(("/policies", "/policyfragments")):
+            fmt = self.lenient(raw.get("format"), d)
+            res["properties"], res["_origin"] = self.policy(d, "body", raw.get("value"), fmt)
+            return [res]
+        props = self.lenient(raw, d)  # an unresolved body: its properties are unknown
+        if arm_type.lower().endswith("/namedvalues"):
+            props = {"displayName": props.get("displayName")}  # never the value
+        if arm_type.lower() == "microsoft.insights/diagnosticsettings":
+            res["scope"] = self.lenient(d.body.get("parent_id"), d)
+        return [{**res, "properties": props}]
