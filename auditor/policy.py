@@ -36,6 +36,9 @@ class PolicyDoc:
     document is unknown, not broken, so dependent verdicts are unknown without an error."""
     text: str | None = None
     """The source text, kept for snapshots."""
+    pinned: bool = False
+    """The XML sits inside one string of a larger file (a JSON value): every element is reported
+    at the line where that string starts, since the XML's own lines are not the file's."""
 
     @property
     def ok(self) -> bool:
@@ -54,6 +57,8 @@ class PolicyDoc:
                 line = self.error_line + self.line_offset if self.error_line else None
                 return Location(self.path, line)
             return Location(self.path, 1 + self.line_offset)
+        if self.pinned:
+            return Location(self.path, self.line_offset + 1)
         line = el.sourceline
         return Location(self.path, line + self.line_offset if line else None)
 

@@ -84,7 +84,40 @@ def _policy(res: Mapping[str, Any], scope: str) -> PolicyDoc:
         return PolicyDoc(scope, where.path, None, reason, where.line, unseen=True)
     offset = (where.line - 1) if where.line else 0
     doc = read_policy_text(props["value"], scope=scope, path=where.path, line_offset=offset)
+    origin = res.get("_origin")
+    if isinstance(origin, dict) and origin.get("pinned") is True:
+        doc = replace(doc, pinned=True)
     return doc
+
+
+_CAPABILITY_TYPES = {
+    "products": ("products",),
+    "subscriptions": ("subscriptions",),
+    "diagnostics": ("diagnostics", "apis/diagnostics"),
+    "loggers": ("loggers",),
+    "backends": ("backends",),
+    "fragments": ("policyfragments",),
+}
+
+
+def seen_capabilities(resources: Iterable[Mapping[str, Any]]) -> frozenset[str]:
+    """What an IaC source can be trusted to show: the kinds it declares at least once.
+
+    NOTE: a template with APIs but no diagnostics most likely leaves them to another repository;
+    judging "missing" there would be a false failure, so those rules are unknown instead.
+    Diagnostic settings count as shown wherever the AI account itself is declared.
+    """
+    types = {str(r.get("type") or "").lower() for r in resources}
+    below = {
+        t[len(APIM) + 1 :].removeprefix("workspaces/") for t in types if t.startswith(APIM + "/")
+    }
+    seen = {"policies"} if any(t.startswith(APIM) for t in types) else set()
+    seen |= {cap for cap, kinds in _CAPABILITY_TYPES.items() if below & set(kinds)}
+    if ACCOUNTS in types:
+        seen |= {"ai_accounts", "diagnostic_settings"}
+    if COMPONENTS in types:
+        seen.add("app_insights")
+    return frozenset(seen)
 
 
 def _parts(res: Mapping[str, Any]) -> list[str]:

@@ -59,7 +59,8 @@ def _policy(rtype: str, name: str, doc: PolicyDoc) -> dict[str, Any]:
         "type": rtype,
         "name": name,
         "properties": props,
-        "_origin": {"path": doc.path, "line": doc.line_offset + 1},
+        "_origin": {"path": doc.path, "line": doc.line_offset + 1}
+        | ({"pinned": True} if doc.pinned else {}),
     }
 
 

@@ -183,7 +183,12 @@ def load(path: Path) -> Estate:
         raise SourceError(f"{path}: no Terraform (*.tf) files found")
     found, errors, notes = load_resources(path)
     return resources.build(
-        found, kind="terraform", location=str(path), provides=PROVIDES, errors=errors, notes=notes
+        found,
+        kind="terraform",
+        location=str(path),
+        provides=resources.seen_capabilities(found),
+        errors=errors,
+        notes=notes,
     )
 
 
