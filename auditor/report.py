@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from auditor import __version__
-from auditor.engine import Audit, Finding, fingerprint
+from auditor.engine import ApiResult, Audit, Finding, fingerprint
 from auditor.rules import SIGNALS, severity_rank
 
 SCHEMA_VERSION = 1
@@ -73,6 +73,7 @@ def to_dict(audit: Audit) -> dict[str, Any]:
                 "llm": a.llm,
                 "llm_evidence": a.evidence,
                 "signals": dict(a.verdicts) if a.llm else {},
+                "unknown_because": _unknown_because(a, audit.findings),
             }
             for a in sorted(audit.apis, key=lambda r: r.id)
         ],
@@ -92,6 +93,25 @@ def to_dict(audit: Audit) -> dict[str, Any]:
         ],
         "notes": list(audit.estate.notes),
     }
+
+
+def _unknown_because(api: ApiResult, findings: list[Finding]) -> dict[str, list[str]]:
+    """For each unknown verdict, the rules that could not be evaluated, with one reason each."""
+    out: dict[str, list[str]] = {}
+    mine = [
+        f
+        for f in findings
+        if f.api == api.api.name and f.service == api.service and f.status in ("skip", "error")
+    ]
+    for signal, verdict in api.verdicts.items():
+        if verdict != "unknown":
+            continue
+        reasons: dict[str, str] = {}
+        for f in mine:
+            if f.signal in (signal, None) and f.rule not in reasons:
+                reasons[f.rule] = f.message.split(": ", 1)[-1]
+        out[signal] = [f"{rule}: {why}" for rule, why in sorted(reasons.items())]
+    return out
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 from auditor.checking import ApiContext, OpContext, Outcome
 from auditor.effective import Effective, Stmt, terminates
+from auditor.llm import backend_urls, llm_host
 from auditor.model import Diagnostic, Location
 from auditor.policy import full_text
 from auditor.values import VAR_READ, setters
@@ -139,3 +140,21 @@ def covering_diagnostics(ctx: ApiContext) -> list[Diagnostic]:
     """Diagnostics that apply to the API: its own, and service ones it does not override."""
     names = {d.name for d in ctx.api.diagnostics}
     return [*ctx.api.diagnostics, *(d for d in ctx.service.diagnostics if d.name not in names)]
+
+
+def backend_hosts(ctx: ApiContext) -> set[str]:
+    """Hosts the API sends calls to: its serviceUrl and every set-backend-service target."""
+    hosts = set()
+    if h := llm_host(ctx.api.service_url):
+        hosts.add(h)
+    for op in ctx.ops:
+        for route in op.routes:
+            for stmt in route.eff.walk():
+                if stmt.tag != "set-backend-service":
+                    continue
+                urls = [
+                    stmt.el.get("base-url"),
+                    *backend_urls(ctx.service, stmt.el.get("backend-id") or ""),
+                ]
+                hosts.update(h for u in urls if (h := llm_host(u)))
+    return hosts

@@ -15,11 +15,10 @@ from auditor.checking import (
     skipped,
 )
 from auditor.effective import Effective, Stmt
-from auditor.llm import backend_urls, llm_host
 from auditor.model import Location
 from auditor.policy import local_name
 from auditor.values import classify
-from checks._common import covering_diagnostics, dedupe, inbound_location
+from checks._common import backend_hosts, covering_diagnostics, dedupe, inbound_location
 
 DEFAULT_HEADERS = (
     "x-attribution-id",
@@ -218,7 +217,7 @@ def correlation_header_not_logged(ctx: ApiContext) -> CheckResult:
 @check("COR005")
 def ai_account_logs_missing(ctx: ApiContext) -> CheckResult:
     """The Azure OpenAI account behind the API must send its logs to Log Analytics."""
-    hosts = _backend_hosts(ctx)
+    hosts = backend_hosts(ctx)
     accounts = [a for a in ctx.estate.ai_accounts if set(a.hosts) & hosts]
     if not accounts:
         return skipped(
@@ -246,20 +245,3 @@ def ai_account_logs_missing(ctx: ApiContext) -> CheckResult:
                 )
             )
     return out or passed(f"{ctx.api.name}: account logs reach Log Analytics")
-
-
-def _backend_hosts(ctx: ApiContext) -> set[str]:
-    hosts = set()
-    if h := llm_host(ctx.api.service_url):
-        hosts.add(h)
-    for op in ctx.ops:
-        for route in op.routes:
-            for stmt in route.eff.walk():
-                if stmt.tag != "set-backend-service":
-                    continue
-                urls = [
-                    stmt.el.get("base-url"),
-                    *backend_urls(ctx.service, stmt.el.get("backend-id") or ""),
-                ]
-                hosts.update(h for u in urls if (h := llm_host(u)))
-    return hosts

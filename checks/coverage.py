@@ -11,12 +11,14 @@ from auditor.checking import (
     check,
     failed,
     passed,
+    skipped,
 )
 from auditor.effective import Effective
-from auditor.model import Location
+from auditor.model import AiAccount, Location
 from auditor.policy import local_name
 from checks._common import (
     TOKEN_METRIC,
+    backend_hosts,
     covering_diagnostics,
     dedupe,
     inbound_location,
@@ -228,3 +230,75 @@ def double_metering(ctx: OpContext) -> CheckResult:
                 evidence=[s.location for s in native],
             )
     return passed(f"{ctx.label}: one token-metric policy per call")
+
+
+def _accounts_behind(ctx: ApiContext) -> list[AiAccount]:
+    hosts = backend_hosts(ctx)
+    return [a for a in ctx.estate.ai_accounts if set(a.hosts) & hosts]
+
+
+@check("COV008")
+def ai_account_bypass(ctx: ApiContext) -> CheckResult:
+    """Key auth or an open network on the Azure OpenAI account lets callers skip the gateway."""
+    accounts = _accounts_behind(ctx)
+    if not accounts:
+        return skipped(
+            f"{ctx.api.name}: the Azure OpenAI account behind the API is not in this source, "
+            "so a path around the gateway cannot be ruled out"
+        )
+    out: list[Outcome] = []
+    for acc in accounts:
+        ways = []
+        if acc.disable_local_auth is not True:
+            default = " (the default)" if acc.disable_local_auth is None else ""
+            ways.append(f"key authentication is enabled{default}")
+        public = (acc.public_network_access or "Enabled").lower() != "disabled"
+        if public and (acc.network_default_action or "Allow").lower() != "deny":
+            ways.append("public network access is open with no network rules")
+        if ways:
+            out.append(
+                failed(
+                    f"{ctx.api.name}: account '{acc.name}': "
+                    + " and ".join(ways)
+                    + "; anyone holding a key or reaching the endpoint calls the model unmetered",
+                    acc.location,
+                )
+            )
+    return out or passed(f"{ctx.api.name}: the account accepts neither keys nor open traffic")
+
+
+@check("COV009")
+def metric_dimensions_dropped(ctx: ApiContext) -> CheckResult:
+    """Application Insights keeps metric dimensions only with custom metrics 'WithDimensions'."""
+    native = any(is_native_meter(s) for op in ctx.ops for r in op.routes for s in r.eff.walk())
+    if not native:
+        return passed(f"{ctx.api.name}: no token metric whose dimensions must be kept")
+    diag = next((d for d in covering_diagnostics(ctx) if d.name == "applicationinsights"), None)
+    logger = ctx.service.loggers.get(diag.logger or "") if diag else None
+    if logger is None or not logger.resource_id:
+        return skipped(f"{ctx.api.name}: no Application Insights resource is named by the logger")
+    rid = logger.resource_id.rstrip("/").lower()
+    comp = next(
+        (
+            c
+            for c in ctx.estate.app_insights
+            if rid.endswith("/components/" + c.name.lower()) or c.resource_id.lower() == rid
+        ),
+        None,
+    )
+    if comp is None:
+        return skipped(
+            f"{ctx.api.name}: Application Insights '{rid.rsplit('/', 1)[-1]}' is not in this source"
+        )
+    if comp.custom_metrics is None:
+        return skipped(
+            f"{ctx.api.name}: the source does not show the custom metrics setting of '{comp.name}'",
+            comp.location,
+        )
+    if comp.custom_metrics.lower() != "withdimensions":
+        return failed(
+            f"{ctx.api.name}: Application Insights '{comp.name}' keeps custom metrics "
+            f"'{comp.custom_metrics}', so the payer and every other dimension are dropped",
+            comp.location,
+        )
+    return passed(f"{ctx.api.name}: '{comp.name}' keeps metric dimensions", comp.location)

@@ -166,12 +166,12 @@ def test_linked_and_unresolved_policies_are_unknown_never_pass() -> None:
     assert any("policyXml" in n for n in estate.notes)
     got = verdicts(estate)
     for api in ("apim-symbolic/completions", "apim-symbolic/embeddings"):
-        # The template declares no APIM diagnostics, so whether metrics land is not visible
-        # here (they may live in another repository): unknown, never pass.
+        # The policies are not visible: identity, streaming and correlation stay unknown.
+        assert {got[api][s] for s in ("identity", "streaming", "correlation")} == {"unknown"}
+        # Coverage fails all the same: the account behind the APIs takes keys and open traffic,
+        # a bypass that no policy can close (COV008).
+        assert got[api]["coverage"] == "fail"
         assert "diagnostics" not in estate.provides
-        assert {got[api][s] for s in ("coverage", "identity", "streaming", "correlation")} == {
-            "unknown"
-        }
     assert got["apim-symbolic/chat"]["identity"] == "pass"
 
 

@@ -124,8 +124,17 @@ def one(result: engine.Audit, rule: str) -> engine.Finding:
 
 # A full, realistic spec: everything coverage needs is visible and fine.
 GOOD_DIAGNOSTICS: dict[str, Any] = {
+    # Everything coverage needs to be proven: diagnostics with metrics, an App Insights that
+    # keeps dimensions, and a locked-down Azure OpenAI account behind the API.
     "diagnostics": [{"name": "applicationinsights", "loggerId": "/loggers/ai", "metrics": True}],
     "loggers": {"ai": "applicationInsights"},
+    "logger_resources": {"ai": "/providers/Microsoft.Insights/components/ai"},
+    "app_insights": [{"name": "ai", "custom_metrics": "WithDimensions"}],
+    "service_url": "https://contoso.openai.azure.com/openai",
+    "ai_accounts": [
+        {"name": "contoso", "hosts": ["contoso.openai.azure.com"], "disable_local_auth": True,
+         "public_network_access": "Disabled"}
+    ],
 }
 
 RAW_API_POLICY = """<policies>

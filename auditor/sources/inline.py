@@ -15,6 +15,7 @@ from typing import Any
 from auditor.model import (
     AiAccount,
     Api,
+    AppInsights,
     Backend,
     DiagnosticSetting,
     Estate,
@@ -122,6 +123,17 @@ def build(spec: dict[str, Any], *, api_name: str = "example-api") -> Estate:
     )
     if "ai_accounts" in spec:
         provides |= {"ai_accounts", "diagnostic_settings"}
+    components = tuple(
+        AppInsights(
+            str(c["name"]),
+            f"/providers/Microsoft.Insights/components/{c['name']}",
+            c.get("custom_metrics"),
+            Location(f"components/{c['name']}"),
+        )
+        for c in spec.get("app_insights") or []
+    )
+    if "app_insights" in spec:
+        provides.add("app_insights")
     service = Service(
         name="example",
         policy=_doc(spec.get("global"), "global", "global.xml"),
@@ -133,10 +145,12 @@ def build(spec: dict[str, Any], *, api_name: str = "example-api") -> Estate:
             for n, u in (spec.get("backends") or {}).items()
         },
         loggers={
-            n: Logger(n, t, None, Location(f"loggers/{n}"))
+            n: Logger(n, t, (spec.get("logger_resources") or {}).get(n), Location(f"loggers/{n}"))
             for n, t in (spec.get("loggers") or {}).items()
         },
         diagnostics=diags,
         subscriptions=tuple(subs),
     )
-    return Estate("inline", "example", (service,), frozenset(provides), (), accounts, settings)
+    return Estate(
+        "inline", "example", (service,), frozenset(provides), (), accounts, settings, components
+    )
