@@ -209,7 +209,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     report = _report(
         argparse.Namespace(
             source=demo_path(),
-            source_type="apiops",
+            source_type="auto",
             include_revisions=False,
             rules=args.rules,
             waivers=None,

@@ -54,5 +54,7 @@ def test_demo_verdicts(demo_reports: dict[str, str]) -> None:
     names = {a["name"]: a for a in report["apis"]}
     assert names["crm"]["llm"] is False
     assert "chat-finance;rev=2" not in names
-    # An APIOps tree cannot show Azure OpenAI diagnostic settings: never a correlation pass.
-    assert "pass" not in {v["correlation"] for v in verdicts.values()}
+    assert verdicts["completions-partner"]["correlation"] == "fail"  # COR005: no account logs
+    assert verdicts["chat-finance"] == {s: "pass" for s in verdicts["chat-finance"]}
+    assert verdicts["responses-entra"] == {s: "pass" for s in verdicts["responses-entra"]}
+    assert report["source"]["kind"] == "apiops+bicep"

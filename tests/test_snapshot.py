@@ -62,7 +62,7 @@ def test_snapshot_is_detected_and_broken_ones_are_usage_errors(
 ) -> None:
     snap = tmp_path / "estate.json"
     snap.write_text(snapshot.dumps(sources.load(sources.demo_path())), encoding="utf-8")
-    assert sources.load(snap).source_kind == "apiops"
+    assert sources.load(snap).source_kind == "apiops+bicep"
     broken = tmp_path / "broken.json"
     broken.write_text(
         '{"format": "attribution-auditor-snapshot", "version": 1,\n "resources": ', encoding="utf-8"
