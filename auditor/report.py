@@ -48,6 +48,10 @@ def to_dict(audit: Audit) -> dict[str, Any]:
     scores = [signal_score(s, [a.verdicts[s] for a in llm]) for s in SIGNALS]
     pairs = [v for a in llm for v in a.verdicts.values()]
     overall = round(100 * pairs.count("pass") / len(pairs)) if pairs else 0
+    unverified: dict[tuple[str | None, str | None], list[Finding]] = {}
+    for f in audit.findings:
+        if f.status in ("skip", "error"):
+            unverified.setdefault((f.service, f.api), []).append(f)
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "attribution-auditor", "version": __version__},
@@ -73,7 +77,7 @@ def to_dict(audit: Audit) -> dict[str, Any]:
                 "llm": a.llm,
                 "llm_evidence": a.evidence,
                 "signals": dict(a.verdicts) if a.llm else {},
-                "unknown_because": _unknown_because(a, audit.findings),
+                "unknown_because": _unknown_because(a, unverified.get((a.service, a.api.name), [])),
             }
             for a in sorted(audit.apis, key=lambda r: r.id)
         ],
@@ -95,14 +99,9 @@ def to_dict(audit: Audit) -> dict[str, Any]:
     }
 
 
-def _unknown_because(api: ApiResult, findings: list[Finding]) -> dict[str, list[str]]:
+def _unknown_because(api: ApiResult, mine: list[Finding]) -> dict[str, list[str]]:
     """For each unknown verdict, the rules that could not be evaluated, with one reason each."""
     out: dict[str, list[str]] = {}
-    mine = [
-        f
-        for f in findings
-        if f.api == api.api.name and f.service == api.service and f.status in ("skip", "error")
-    ]
     for signal, verdict in api.verdicts.items():
         if verdict != "unknown":
             continue
