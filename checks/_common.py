@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from auditor.checking import ApiContext, OpContext, Outcome
 from auditor.effective import Effective, Stmt, terminates
 from auditor.llm import backend_urls, llm_host
-from auditor.model import Diagnostic, Location
+from auditor.model import AiAccount, Diagnostic, Location
 from auditor.policy import full_text
 from auditor.values import VAR_READ, setters
 
@@ -158,3 +158,9 @@ def backend_hosts(ctx: ApiContext) -> set[str]:
                 ]
                 hosts.update(h for u in urls if (h := llm_host(u)))
     return hosts
+
+
+def accounts_behind(ctx: ApiContext) -> list[AiAccount]:
+    """The Azure OpenAI accounts an API calls, matched by backend host."""
+    hosts = backend_hosts(ctx)
+    return [a for a in ctx.estate.ai_accounts if set(a.hosts) & hosts]

@@ -18,7 +18,7 @@ from auditor.effective import Effective, Stmt
 from auditor.model import Location
 from auditor.policy import local_name
 from auditor.values import classify
-from checks._common import backend_hosts, covering_diagnostics, dedupe, inbound_location
+from checks._common import accounts_behind, covering_diagnostics, dedupe, inbound_location
 
 DEFAULT_HEADERS = (
     "x-attribution-id",
@@ -217,8 +217,7 @@ def correlation_header_not_logged(ctx: ApiContext) -> CheckResult:
 @check("COR005")
 def ai_account_logs_missing(ctx: ApiContext) -> CheckResult:
     """The Azure OpenAI account behind the API must send its logs to Log Analytics."""
-    hosts = backend_hosts(ctx)
-    accounts = [a for a in ctx.estate.ai_accounts if set(a.hosts) & hosts]
+    accounts = accounts_behind(ctx)
     if not accounts:
         return skipped(
             f"{ctx.api.name}: the Azure OpenAI account behind the API is not in this "

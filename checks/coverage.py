@@ -14,11 +14,11 @@ from auditor.checking import (
     skipped,
 )
 from auditor.effective import Effective
-from auditor.model import AiAccount, Location
+from auditor.model import Location
 from auditor.policy import local_name
 from checks._common import (
     TOKEN_METRIC,
-    backend_hosts,
+    accounts_behind,
     covering_diagnostics,
     dedupe,
     inbound_location,
@@ -232,15 +232,10 @@ def double_metering(ctx: OpContext) -> CheckResult:
     return passed(f"{ctx.label}: one token-metric policy per call")
 
 
-def _accounts_behind(ctx: ApiContext) -> list[AiAccount]:
-    hosts = backend_hosts(ctx)
-    return [a for a in ctx.estate.ai_accounts if set(a.hosts) & hosts]
-
-
 @check("COV008")
 def ai_account_bypass(ctx: ApiContext) -> CheckResult:
     """Key auth or an open network on the Azure OpenAI account lets callers skip the gateway."""
-    accounts = _accounts_behind(ctx)
+    accounts = accounts_behind(ctx)
     if not accounts:
         return skipped(
             f"{ctx.api.name}: the Azure OpenAI account behind the API is not in this source, "
