@@ -71,9 +71,12 @@ def _kinds_in(folder: Path) -> list[str]:
     from auditor.sources import apiops
 
     found = []
-    if apiops.find_roots(folder):
+    roots = apiops.find_roots(folder)
+    if roots:
         found.append("apiops")
-    files = [p for p in _walk(folder) if p.suffix.lower() in (".json", ".bicep", ".tf")]
+    # NOTE: APIOps collection folders hold thousands of JSON files that are never templates.
+    skip = {root / name for root in roots for name in apiops.COLLECTIONS}
+    files = [p for p in _walk(folder, skip=skip) if p.suffix.lower() in (".json", ".bicep", ".tf")]
     if any(p.suffix.lower() == ".json" and _is_template(p) for p in files):
         found.append("arm")
     if any(p.suffix.lower() == ".bicep" for p in files):
@@ -83,7 +86,9 @@ def _kinds_in(folder: Path) -> list[str]:
     return found
 
 
-def _walk(folder: Path, depth: int = 8) -> list[Path]:
+def _walk(
+    folder: Path, depth: int = 8, skip: frozenset[Path] | set[Path] = frozenset()
+) -> list[Path]:
     out: list[Path] = []
     try:
         entries = sorted(folder.iterdir())
@@ -92,8 +97,10 @@ def _walk(folder: Path, depth: int = 8) -> list[Path]:
     for p in entries:
         if p.name.startswith(".") or p.name in ("node_modules", "__pycache__") or p.is_symlink():
             continue
+        if p in skip:
+            continue
         if p.is_dir() and depth > 0:
-            out += _walk(p, depth - 1)
+            out += _walk(p, depth - 1, skip)
         elif p.is_file():
             out.append(p)
     return out

@@ -44,6 +44,17 @@ PROVIDES = frozenset(
     }
 )
 _MARKERS = ("apis", "products", "policy fragments", "loggers", "diagnostics", "backends")
+#: Folders of an artifacts root that hold APIOps resources (and nothing else).
+COLLECTIONS = (
+    *_MARKERS,
+    "named values",
+    "subscriptions",
+    "tags",
+    "version sets",
+    "gateways",
+    "groups",
+    "workspaces",
+)
 MAX_JSON_BYTES = 8 * 1024 * 1024
 
 
