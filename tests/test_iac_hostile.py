@@ -1,0 +1,119 @@
+"""Hostile IaC input, per format, through the CLI: a clear located error, nothing else lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+GOOD = {
+    "arm": (FIXTURES / "arm" / "estate" / "azuredeploy.json", "azuredeploy.json"),
+    "bicep": (FIXTURES / "parity" / "bicep" / "main.bicep", "main.bicep"),
+    "terraform": (FIXTURES / "terraform" / "unmetered" / "main.tf", "main.tf"),
+}
+SUFFIX = {"arm": ".json", "bicep": ".bicep", "terraform": ".tf"}
+BROKEN = {
+    "arm": '{\n  "$schema": "https://schema.management.azure.com/schemas/2019-04-01/'
+    'deploymentTemplate.json#",\n  "contentVersion": "1.0.0.0",\n  "resources": [\n    {,\n',
+    "bicep": "resource apim 'Microsoft.ApiManagement/service@2024-05-01' = {\n  name: 'x'\n"
+    "  properties: {\n    publisherName: \n",
+    "terraform": 'resource "azurerm_api_management" "x" {\n  name = "apim"\n  sku_name = \n',
+}
+
+
+def scan(folder: Path, kind: str) -> tuple[int, dict, str, float]:
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "auditor",
+            "scan",
+            str(folder),
+            "--source-type",
+            kind,
+            "--format",
+            "json",
+            "--fail-on",
+            "never",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    elapsed = time.perf_counter() - start
+    report = json.loads(proc.stdout) if proc.stdout.startswith("{") else {}
+    return proc.returncode, report, proc.stderr, elapsed
+
+
+def good_tree(tmp_path: Path, kind: str) -> Path:
+    src, name = GOOD[kind]
+    folder = tmp_path / kind
+    folder.mkdir()
+    (folder / name).write_bytes(src.read_bytes())
+    if kind == "bicep":
+        (folder / "policies").symlink_to(src.parent / "policies", target_is_directory=True)
+        # NOTE: a link to the fixture's policies keeps the test small; links to files are read
+    return folder
+
+
+def errors(report: dict) -> list[dict]:
+    return [f for f in report.get("findings", []) if f["status"] == "error"]
+
+
+@pytest.mark.parametrize("kind", sorted(GOOD))
+def test_broken_file_is_located_and_the_rest_still_loads(tmp_path: Path, kind: str) -> None:
+    folder = good_tree(tmp_path, kind)
+    baseline = scan(folder, kind)[1]
+    (folder / f"broken{SUFFIX[kind]}").write_text(BROKEN[kind], encoding="utf-8")
+    rc, report, err, _ = scan(folder, kind)
+    assert "Traceback" not in err
+    (error,) = [e for e in errors(report) if e["location"]["path"] == f"broken{SUFFIX[kind]}"]
+    assert error["location"]["line"] is not None and error["location"]["line"] >= 1
+    assert {a["name"] for a in report["apis"]} == {a["name"] for a in baseline["apis"]}
+
+
+@pytest.mark.parametrize("kind", sorted(GOOD))
+def test_huge_file_is_refused_quickly(tmp_path: Path, kind: str) -> None:
+    folder = good_tree(tmp_path, kind)
+    huge = folder / f"huge{SUFFIX[kind]}"
+    with huge.open("wb") as fh:
+        if kind == "arm":  # only JSON that looks like a template is read as one
+            fh.write(BROKEN["arm"].split('\n  "resources"')[0].encode() + b"\n")
+        fh.truncate(50 * 1024 * 1024)  # sparse: 50 MB, written instantly
+    rc, report, err, elapsed = scan(folder, kind)
+    assert elapsed < 20
+    assert "Traceback" not in err
+    assert any(e["location"] and e["location"]["path"] == huge.name for e in errors(report))
+    assert report["apis"], "the good file must still be audited"
+
+
+@pytest.mark.parametrize("kind", sorted(GOOD))
+def test_binary_garbage_is_an_error_not_a_crash(tmp_path: Path, kind: str) -> None:
+    folder = good_tree(tmp_path, kind)
+    (folder / f"garbage{SUFFIX[kind]}").write_bytes(os.urandom(4096) + b"\xff\xfe\x00")
+    rc, report, err, _ = scan(folder, kind)
+    assert rc in (0, 1) and "Traceback" not in err
+    assert report["apis"], "the good file must still be audited"
+    if kind == "arm":
+        return  # JSON that is not a template (package.json, garbage) is not ARM: not read
+    assert any(
+        e["location"] and e["location"]["path"] == f"garbage{SUFFIX[kind]}" for e in errors(report)
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(GOOD))
+def test_symlink_loops_do_not_hang(tmp_path: Path, kind: str) -> None:
+    folder = good_tree(tmp_path, kind)
+    (folder / "loop").symlink_to(folder, target_is_directory=True)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "up").symlink_to(folder, target_is_directory=True)
+    rc, report, err, elapsed = scan(folder, kind)
+    assert elapsed < 20 and rc in (0, 1) and "Traceback" not in err
+    assert report["apis"]
