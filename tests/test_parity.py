@@ -291,8 +291,9 @@ def test_form_is_detected_and_fully_resolved(
         "bicep": [],
         "terraform": ["azurerm_api_management_api.chat_finance_rev2 is a revision; skipped"],
         "snapshot": [
-            "used apiops: 1 service(s), 9 API(s)",
-            "used bicep: 0 service(s), 0 API(s)",
+            "used apiops: 1 APIM service(s), 9 API(s)",
+            "used bicep: 3 Azure OpenAI account(s), 2 diagnostic setting(s), "
+            "1 Application Insights",
             f"replayed from snapshot {snapshot_file}",
         ],
     }

@@ -137,15 +137,22 @@ def load(path: Path, *, kind: str = "auto", include_revisions: bool = False) -> 
     return estates[0] if len(estates) == 1 else combine(estates, str(path))
 
 
+def _contents(estate: Estate) -> str:
+    parts = [
+        (len(estate.services), "APIM service(s)"),
+        (sum(len(s.apis) for s in estate.services), "API(s)"),
+        (len(estate.ai_accounts), "Azure OpenAI account(s)"),
+        (len(estate.diagnostic_settings), "diagnostic setting(s)"),
+        (len(estate.app_insights), "Application Insights"),
+    ]
+    return ", ".join(f"{n} {what}" for n, what in parts if n) or "nothing the rules read"
+
+
 def combine(estates: list[Estate], location: str) -> Estate:
     """One estate from several sources of the same repo; what each saw stays visible in notes."""
     services = tuple(s for e in estates for s in e.services)
     names = [s.name for s in services]
-    notes = [
-        f"used {e.source_kind}: {len(e.services)} service(s), "
-        f"{sum(len(s.apis) for s in e.services)} API(s)"
-        for e in estates
-    ]
+    notes = [f"used {e.source_kind}: {_contents(e)}" for e in estates]
     if len(set(names)) < len(names):
         notes.append("the same service name appears in several sources; each is audited as found")
     provides = frozenset().union(*(e.provides for e in estates))
