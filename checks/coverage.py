@@ -14,7 +14,7 @@ from auditor.checking import (
     skipped,
 )
 from auditor.effective import Effective
-from auditor.model import Location
+from auditor.model import Diagnostic, Location
 from auditor.policy import local_name
 from checks._common import (
     TOKEN_METRIC,
@@ -63,7 +63,8 @@ def _why_missing(eff: Effective) -> tuple[str, Location | None]:
                 start = doc.location(node)
                 line = start.line + text.count("\n", 0, min(hits)) if start.line else None
                 loc = Location(start.path, line)
-                return f"a token-metric policy is commented out at {loc}", loc
+                where = f"at {loc}" if loc.path else f"in the {doc.scope} policy"
+                return f"a token-metric policy is commented out {where}", loc
     return "no token-metric policy (or usage-carrying log) runs in the effective policy", None
 
 
@@ -187,13 +188,17 @@ def metrics_do_not_land(ctx: ApiContext) -> CheckResult:
     if diag.metrics is not True:
         state = "is false" if diag.metrics is False else "is not set"
         return failed(
-            f"{ctx.api.name}: 'metrics' {state} on diagnostic {diag.location.path}; "
+            f"{ctx.api.name}: 'metrics' {state} on {_diag_name(ctx, diag)}; "
             "token metrics are dropped",
             diag.metrics_location or diag.location,
         )
-    return passed(
-        f"{ctx.api.name}: metrics land through diagnostic {diag.location.path}", diag.location
-    )
+    return passed(f"{ctx.api.name}: metrics land through {_diag_name(ctx, diag)}", diag.location)
+
+
+def _diag_name(ctx: ApiContext, diag: Diagnostic) -> str:
+    scope = "API" if diag in ctx.api.diagnostics else "service"
+    where = f" ({diag.location.path})" if diag.location.path else ""
+    return f"the {scope}-scope diagnostic '{diag.name}'{where}"
 
 
 @check("COV006")
