@@ -8,6 +8,7 @@ Heavy modules are imported inside the commands so ``auditor --version`` stays in
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,10 +47,16 @@ def _parser() -> argparse.ArgumentParser:
         "effective",
         help="print the effective policy of an API operation, each statement with its origin",
     )
-    _source_options(eff)
+    _source_options(eff, live=False)
     eff.add_argument("api", help="API name (as in the report)")
     eff.add_argument("operation", nargs="?", help="operation name (default: every operation)")
     eff.add_argument("--product", help="route through this product (default: every route)")
+
+    tui = sub.add_parser("tui", help="triage interactively (default: the bundled demo estate)")
+    _source_options(tui)
+    tui.add_argument("--rules", type=Path, help="rule catalog (default: the bundled rules.yaml)")
+    tui.add_argument("--waivers", type=Path, help="YAML file of accepted findings")
+    tui.add_argument("--baseline", type=Path, help="fingerprints of known findings")
 
     rules = sub.add_parser("rules", help="list the rules")
     rules.add_argument("--rules", type=Path, help="rule catalog (default: the bundled rules.yaml)")
@@ -65,13 +72,16 @@ SOURCE_TYPES = ("auto", "apiops", "arm", "bicep", "terraform", "snapshot", "file
 FORMATS = ("text", "md", "json", "sarif", "junit", "html", "csv")
 
 
-def _source_options(p: argparse.ArgumentParser) -> None:
+def _source_options(p: argparse.ArgumentParser, *, live: bool = True) -> None:
     p.add_argument(
         "source",
         type=Path,
+        nargs="?" if live else None,
         help="APIOps tree, ARM/Bicep/Terraform files or a repo holding them, a snapshot, "
-        "or one policy/fragment XML file",
+        "or one policy/fragment XML file" + (" (or --azure)" if live else ""),
     )
+    if live:
+        _live_options(p)
     p.add_argument(
         "--source-type",
         choices=SOURCE_TYPES,
@@ -82,6 +92,39 @@ def _source_options(p: argparse.ArgumentParser) -> None:
         "--include-revisions",
         action="store_true",
         help="also audit non-current API revisions (apis/<name>;rev=N)",
+    )
+
+
+def _live_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("live Azure scan (read-only; Reader role is enough)")
+    g.add_argument("--azure", action="store_true", help="scan Azure now instead of files")
+    g.add_argument(
+        "--subscription",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="subscription to scan (repeatable; default: every one you can read)",
+    )
+    g.add_argument("--resource-group", metavar="RG", help="only this resource group")
+    g.add_argument("--apim", metavar="NAME", help="only this API Management service")
+    g.add_argument("--tenant", metavar="ID", help="tenant to sign in to")
+    g.add_argument(
+        "--cloud",
+        choices=("public", "usgov", "china"),
+        default="public",
+        help="Azure cloud (default: public)",
+    )
+    g.add_argument(
+        "--arm-endpoint",
+        metavar="URL",
+        help="another Resource Manager endpoint (Azure Stack Hub, private clouds)",
+    )
+    g.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        metavar="N",
+        help="parallel requests to Resource Manager (default: 8)",
     )
 
 
@@ -117,7 +160,16 @@ def _output_options(p: argparse.ArgumentParser) -> None:
 
 def _load_estate(args: argparse.Namespace) -> Any:
     from auditor import sources
+    from auditor.errors import SourceError
 
+    if getattr(args, "azure", False):
+        if args.source is not None:
+            raise SourceError("give either SOURCE or --azure, not both")
+        from auditor.sources import live  # imported only here: offline runs never load azure
+
+        return live.load(live.LiveOptions.from_args(args))
+    if args.source is None:
+        raise SourceError("SOURCE is required (or --azure for a live scan)")
     return sources.load(
         args.source, kind=args.source_type, include_revisions=args.include_revisions
     )
@@ -125,10 +177,22 @@ def _load_estate(args: argparse.Namespace) -> Any:
 
 def _report(args: argparse.Namespace) -> dict[str, Any]:
     """Load, audit with suppressions, and return the JSON report (plus gate notes)."""
-    from auditor import engine, rules, suppress
-    from auditor.report import to_dict
+    from auditor import rules
 
     catalog = rules.load(args.rules)
+    # NOTE: a scan allocates millions of small objects that all live to the end; the cyclic
+    # collector only slows it down (25% at 10,000 APIs). Reference counting still frees.
+    gc.disable()
+    try:
+        return _audit(args, catalog)
+    finally:
+        gc.enable()
+
+
+def _audit(args: argparse.Namespace, catalog: Any) -> dict[str, Any]:
+    from auditor import engine, suppress
+    from auditor.report import to_dict
+
     estate = _load_estate(args)
     sup = suppress.Suppressor(
         waivers=suppress.load_waivers(args.waivers) if args.waivers else [],
@@ -257,6 +321,34 @@ def _cmd_effective(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_tui(args: argparse.Namespace) -> int:
+    import json
+
+    from auditor.sources import demo_path
+
+    if args.source is None and not args.azure:
+        args.source, args.source_type = demo_path(), "auto"
+    if args.source is not None and args.source.is_file() and args.source.suffix == ".json":
+        try:
+            saved = json.loads(args.source.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            saved = None
+        if isinstance(saved, dict) and saved.get("schema_version") == 1 and "apis" in saved:
+
+            def reload() -> dict[str, Any]:
+                return dict(json.loads(args.source.read_text(encoding="utf-8")))
+
+            return _run_tui(reload, str(args.source))
+    label = "Azure (live)" if args.azure else str(args.source)
+    return _run_tui(lambda: _report(args), label)
+
+
+def _run_tui(load: Any, label: str) -> int:
+    from auditor import tui  # imported only here: the core never loads textual
+
+    return int(tui.run(load, label))
+
+
 def _cmd_rules(args: argparse.Namespace) -> int:
     from auditor import rules
 
@@ -312,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         "explain": _cmd_explain,
         "effective": _cmd_effective,
         "snapshot": _cmd_snapshot,
+        "tui": _cmd_tui,
     }
     try:
         return commands[args.command](args)

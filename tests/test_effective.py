@@ -132,8 +132,12 @@ GOOD_DIAGNOSTICS: dict[str, Any] = {
     "app_insights": [{"name": "ai", "custom_metrics": "WithDimensions"}],
     "service_url": "https://contoso.openai.azure.com/openai",
     "ai_accounts": [
-        {"name": "contoso", "hosts": ["contoso.openai.azure.com"], "disable_local_auth": True,
-         "public_network_access": "Disabled"}
+        {
+            "name": "contoso",
+            "hosts": ["contoso.openai.azure.com"],
+            "disable_local_auth": True,
+            "public_network_access": "Disabled",
+        }
     ],
 }
 

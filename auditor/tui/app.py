@@ -1,0 +1,215 @@
+"""The App: state, key bindings, the load worker and the wiring between screens.
+
+The report is loaded by ``load()`` in a worker thread (a live scan can take minutes), which posts
+``ReportLoaded`` back; the app swaps the report in and bumps ``generation``, which every screen
+watches. Everything the screens show is computed by :mod:`auditor.tui.model`.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.reactive import reactive
+from textual.timer import Timer
+
+from auditor.tui import model
+from auditor.tui.evidence import EvidenceSource
+from auditor.tui.messages import ExportDone, LoadFailed, ReportLoaded
+from auditor.tui.screens import (
+    DetailScreen,
+    ExportScreen,
+    FindingsScreen,
+    HelpScreen,
+    OverviewScreen,
+)
+
+Loader = Callable[[], dict[str, Any]]
+THEMES = ("textual-dark", "textual-light")
+
+
+class AuditorApp(App[int]):
+    """Triage an attribution report: overview, findings, one finding's evidence."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "attribution-auditor"
+    MODES: ClassVar[dict[str, Any]] = {"overview": OverviewScreen, "findings": FindingsScreen}
+    DEFAULT_MODE = "overview"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help", tooltip="Show this list of keys"),
+        Binding("o,1", "mode('overview')", "Overview", tooltip="Score, signals, top gaps, estate"),
+        Binding("f,2", "mode('findings')", "Findings", tooltip="Every finding: filter and sort"),
+        Binding("r", "rescan", "Rescan", tooltip="Run the scan again (in the background)"),
+        Binding("e", "export", "Export", tooltip="Write the report as md, html, json, sarif, ..."),
+        Binding("n", "toggle_non_llm", "Non-LLM", tooltip="Show or hide APIs that front no LLM"),
+        Binding("t", "toggle_theme", "Theme", tooltip="Switch between dark and light"),
+    ]
+
+    generation: reactive[int] = reactive(0)
+    """Bumped each time a report is swapped in; screens redraw on it."""
+    loading: reactive[bool] = reactive(False)
+    show_non_llm: reactive[bool] = reactive(False)
+
+    def __init__(self, load: Loader, label: str, report: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.loader = load
+        self.label = label
+        self.report: dict[str, Any] | None = None
+        self.index: model.FindingIndex | None = None
+        self.evidence: EvidenceSource | None = None
+        self.pending_filter: tuple[str | None, str] | None = None
+        self._initial = report
+        self._started = 0.0
+        self._ticker: Timer | None = None
+        self.sub_title = label
+        self.theme = THEMES[0]
+
+    def on_mount(self) -> None:
+        if self._initial is not None:
+            self.set_report(self._initial)
+            self._initial = None
+        else:
+            self.action_rescan()
+
+    def set_report(self, report: dict[str, Any]) -> None:
+        self.report = report
+        self.index = model.FindingIndex(report["findings"])
+        self.evidence = EvidenceSource(report, self.label)
+        self.sub_title = self.label
+        self.generation += 1
+        self._prepare(self.index)
+
+    @work(thread=True, group="prepare")
+    def _prepare(self, index: model.FindingIndex) -> None:
+        """Build the search text, sort orders and filter sets off the UI thread."""
+        index.prepare()
+        # NOTE: the report and its index are a million long-lived objects and list slots for
+        # 100,000 findings; every full collection of the cyclic GC walks them all, a 100-300 ms
+        # pause in the middle of typing. Frozen, they are skipped; reference counting still
+        # frees them when a rescan drops them (they hold no reference cycles).
+        gc.freeze()
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def action_rescan(self) -> None:
+        if self.loading:
+            self.notify("A scan is already running.", severity="warning")
+            return
+        self.loading = True
+        self._started = time.monotonic()
+        self._tick()
+        self._ticker = self.set_interval(0.5, self._tick)
+        self._load()
+
+    def _tick(self) -> None:
+        elapsed = time.monotonic() - self._started
+        verb = "rescanning" if self.report is not None else "scanning"
+        self.sub_title = f"{self.label} · {verb}… {elapsed:.0f} s"
+
+    @work(thread=True, exclusive=True, group="load")
+    def _load(self) -> None:
+        started = time.monotonic()
+        try:
+            report = self.loader()
+        except Exception as exc:  # any failure of a scan is shown, not raised
+            self.post_message(LoadFailed(f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(ReportLoaded(report, time.monotonic() - started))
+
+    def _done_loading(self) -> None:
+        self.loading = False
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
+        self.sub_title = self.label
+
+    def on_report_loaded(self, message: ReportLoaded) -> None:
+        self._done_loading()
+        first = self.report is None
+        self.set_report(message.report)
+        if not first:
+            n = sum(1 for f in message.report["findings"] if model.is_open(f))
+            self.notify(f"Rescanned in {message.seconds:.1f} s: {n} open gaps.", title="Rescan")
+
+    def on_load_failed(self, message: LoadFailed) -> None:
+        self._done_loading()
+        self.notify(
+            f"{message.error}\nPress r to try again.",
+            title="Scan failed",
+            severity="error",
+            timeout=10,
+        )
+
+    # -- navigation --------------------------------------------------------------------------
+
+    async def action_mode(self, mode: str) -> None:
+        await self.switch_mode(mode)
+
+    def show_findings(self, api: str | None = None, text: str = "") -> None:
+        """Open the findings with a filter (from the estate tree)."""
+        self.pending_filter = (api, text)
+        if self.current_mode == "findings":
+            screen = self.screen
+            if isinstance(screen, FindingsScreen):
+                screen.apply_pending()
+        else:
+            self.switch_mode("findings")
+
+    def open_finding(self, finding: model.Finding, siblings: list[model.Finding]) -> None:
+        self.push_screen(DetailScreen(finding, siblings))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def copy_fix(self, finding: model.Finding) -> None:
+        self.copy_to_clipboard(str(finding.get("fix") or ""))
+        self.notify(f"The fix for {finding['rule']} is on the clipboard.", title="Copied")
+
+    def action_toggle_non_llm(self) -> None:
+        self.show_non_llm = not self.show_non_llm
+        shown = "shown" if self.show_non_llm else "hidden"
+        self.notify(f"APIs that front no LLM are {shown} in the estate tree.")
+
+    def action_toggle_theme(self) -> None:
+        self.theme = THEMES[1] if self.theme == THEMES[0] else THEMES[0]
+
+    def action_export(self) -> None:
+        if self.report is None:
+            self.notify("Nothing to export yet.", severity="warning")
+            return
+        if not isinstance(self.screen, ExportScreen):
+            self.push_screen(ExportScreen(), self._export_chosen)
+
+    def _export_chosen(self, choice: tuple[Path, str] | None) -> None:
+        if choice is not None and self.report is not None:
+            self._export(self.report, *choice)
+
+    @work(thread=True, group="export")
+    def _export(self, report: dict[str, Any], path: Path, fmt: str) -> None:
+        from auditor.files import write_atomic
+        from auditor.render import RENDERERS
+
+        try:
+            write_atomic(path, RENDERERS[fmt](report))
+        except OSError as exc:
+            self.post_message(ExportDone(str(path), exc.strerror or str(exc)))
+            return
+        self.post_message(ExportDone(str(path)))
+
+    def on_export_done(self, message: ExportDone) -> None:
+        if message.error:
+            self.notify(f"{message.path}: {message.error}", title="Export failed", severity="error")
+        else:
+            self.notify(f"Wrote {message.path}", title="Exported")

@@ -1,0 +1,81 @@
+"""Every key binding, read from the bindings themselves so the list cannot go stale."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from auditor.rules import SIGNALS
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+EXTRA = {
+    "Everywhere": [("tab / shift+tab", "Move between panes and filters")],
+    "Tables": [
+        ("↑ ↓ / j k", "Move the cursor"),
+        ("pgup pgdn home end", "Page, first, last"),
+        ("enter / click", "Open the finding (click a header to sort by it)"),
+    ],
+    "Estate tree": [
+        ("enter / click", "Show the findings of the API or operation"),
+        ("space", "Expand or collapse"),
+    ],
+}
+
+
+def binding_rows(app: App[object], bindings: list[BindingType]) -> list[tuple[str, str]]:
+    rows = []
+    for b in bindings:
+        if not isinstance(b, Binding):
+            continue
+        keys = " / ".join(
+            app.get_key_display(Binding(k.strip(), b.action)) for k in b.key.split(",")
+        )
+        rows.append((keys, b.tooltip or b.description))
+    return rows
+
+
+class HelpScreen(ModalScreen[None]):
+    """A modal list of the key bindings per screen, and the badge legend."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,q", "app.pop_screen", "Close help"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        from auditor.tui.app import AuditorApp
+        from auditor.tui.screens.detail import DetailScreen
+        from auditor.tui.screens.export import ExportScreen
+        from auditor.tui.screens.findings import FindingsScreen
+        from auditor.tui.screens.overview import OverviewScreen
+
+        groups = {
+            "Everywhere": binding_rows(self.app, AuditorApp.BINDINGS),
+            "Overview": binding_rows(self.app, OverviewScreen.BINDINGS),
+            "Findings": binding_rows(self.app, FindingsScreen.BINDINGS),
+            "Finding detail": binding_rows(self.app, DetailScreen.BINDINGS),
+            "Export dialog": binding_rows(self.app, ExportScreen.BINDINGS)
+            + [("enter", "Write the file")],
+        }
+        for name, rows in EXTRA.items():
+            groups.setdefault(name, []).extend(rows)
+        parts: list[Content] = []
+        for name, rows in groups.items():
+            parts.append(Content.styled(name, "bold $accent"))
+            parts.extend(Content.assemble((f"  {keys:<20}", "bold"), desc) for keys, desc in rows)
+            parts.append(Content(""))
+        plain = self.app.no_color
+        legend = "P pass, F fail, ? unknown" if plain else "✓ pass, ✗ fail, ? unknown"
+        parts.append(Content.styled("Badges", "bold $accent"))
+        parts.append(Content(f"  {legend}; in the order {', '.join(SIGNALS)}"))
+        with Vertical(id="help-dialog"):
+            yield Static("Keys  (escape or ? closes)", classes="pane-title")
+            with VerticalScroll(id="help-scroll"):
+                yield Static(Content("\n").join(parts), id="help-text")

@@ -1,0 +1,482 @@
+"""Behaviour of the TUI, driven headless with Textual's Pilot at 120x40 and 80x24."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.binding import Binding
+from textual.widgets import Input, Select, Static
+
+from auditor.tui import model
+from auditor.tui.app import AuditorApp
+from auditor.tui.screens import (
+    DetailScreen,
+    ExportScreen,
+    FindingsScreen,
+    HelpScreen,
+    OverviewScreen,
+)
+from auditor.tui.widgets import EstateTree, FindingsTable, PolicyView, SignalGauge
+
+Report = dict[str, Any]
+Make = Callable[..., AuditorApp]
+BIG = (120, 40)
+SMALL = (80, 24)
+
+
+def text_of(app: AuditorApp, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+def table(app: AuditorApp, selector: str = "#findings") -> FindingsTable:
+    return app.screen.query_one(selector, FindingsTable)
+
+
+async def settle(pilot: Any) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def api_nodes(app: AuditorApp) -> list[str]:
+    tree = app.screen.query_one(EstateTree)
+    return [str(n.label) for s in tree.root.children for n in s.children]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [BIG, SMALL])
+async def test_opens_on_the_demo_report(make: Make, demo_report: Report, size: Any) -> None:
+    app = make()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, OverviewScreen)
+        assert f"{demo_report['score']}/100" in text_of(app, "#score")
+        assert "13 open" in text_of(app, "#score")
+        gauges = app.screen.query(SignalGauge)
+        assert [g.row.id for g in gauges if g.row] == list(model.SIGNALS)
+        assert "62%" in str(app.screen.query_one("#gauge-coverage", SignalGauge).render())
+        gaps = table(app, "#gaps")
+        assert len(gaps.rows) == 13 and gaps.rows[0]["severity"] == "high"
+        assert len(api_nodes(app)) == 8
+        assert app.loader.calls == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.asyncio
+async def test_first_load_runs_in_a_worker(demo_report: Report, make_loader: Any) -> None:
+    from auditor.tui import make_app
+
+    load = make_loader(demo_report, hold=True)
+    app = make_app(load, "live")
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.pause()
+        # NOTE: the scan is still running, and the UI answers: help opens and closes.
+        assert app.loading and app.report is None
+        assert app.screen.query_one("#body").loading
+        assert "scanning" in app.sub_title
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        load.release.set()
+        await settle(pilot)
+        assert load.calls == 1 and app.report is not None and not app.loading
+        assert not app.screen.query_one("#body").loading
+        assert len(table(app, "#gaps").rows) == 13
+        assert app.sub_title == "live"
+
+
+@pytest.mark.asyncio
+async def test_rescan_calls_load_again(make: Make, loader: Any) -> None:
+    app = make()
+    async with app.run_test(size=BIG, notifications=True) as pilot:
+        await pilot.pause()
+        first = app.report
+        await pilot.press("r")
+        await settle(pilot)
+        assert loader.calls == 1 and app.report is not first and app.generation == 2
+        await pilot.press("f", "r")
+        await settle(pilot)
+        assert loader.calls == 2
+        assert len(table(app).rows) == 21
+
+
+@pytest.mark.asyncio
+async def test_a_failed_scan_keeps_the_report(
+    make: Make, demo_report: Report, make_loader: Any
+) -> None:
+    failing = make_loader(demo_report, fail=True)
+    app = make(load=failing)
+    notes: list[str] = []
+    async with app.run_test(size=SMALL) as pilot:
+        app.notify = lambda message, **kw: notes.append(str(message))  # type: ignore[method-assign]
+        await pilot.press("r")
+        await settle(pilot)
+        assert failing.calls == 1 and app.report is demo_report and not app.loading
+        assert any("Resource Manager said no" in n for n in notes)
+
+
+@pytest.mark.asyncio
+async def test_navigate_the_tree(make: Make, demo_report: Report) -> None:
+    app = make()
+    async with app.run_test(size=BIG) as pilot:
+        tree = app.screen.query_one(EstateTree)
+        tree.focus()
+        await pilot.press("down", "down")  # the service, then its first API
+        assert tree.cursor_node is not None and tree.cursor_node.data is not None
+        assert tree.cursor_node.data.api == "assistants-header-team"
+        await pilot.press("space")  # expand: its operations appear
+        assert [str(n.label) for n in tree.cursor_node.children] == ["chat-completions-create"]
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, FindingsScreen)
+        assert app.screen.query_one("#filter-api", Select).value == "assistants-header-team"
+        rows = table(app).rows
+        assert rows and {f["api"] for f in rows} == {"assistants-header-team"}
+        want = model.filter_findings(
+            demo_report["findings"], model.Filter(api="assistants-header-team")
+        )
+        assert len(rows) == len(want) == 2
+        # back to the tree, choose the operation: all its findings, by target
+        await pilot.press("o")
+        await pilot.pause()
+        tree = app.screen.query_one(EstateTree)
+        tree.focus()
+        assert tree.cursor_node is not None and tree.cursor_node.is_expanded
+        await pilot.press("down", "enter")  # its operation
+        await pilot.pause()
+        search = app.screen.query_one("#search", Input)
+        assert search.value == "assistants-header-team/chat-completions-create"
+        assert search.display
+        op = [f for f in demo_report["findings"] if f["target"] == search.value]
+        assert len(table(app).rows) == len(op) == 20
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [BIG, SMALL])
+async def test_filter_by_signal_and_search(make: Make, demo_report: Report, size: Any) -> None:
+    app = make()
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("f")
+        await pilot.pause()
+        assert len(table(app).rows) == 21  # open issues: fail, error, skip
+        await pilot.press("g")  # signal: coverage
+        assert app.screen.query_one("#filter-signal", Select).value == "coverage"
+        await pilot.pause()
+        coverage = model.filter_findings(demo_report["findings"], model.Filter(signal="coverage"))
+        assert len(table(app).rows) == len(coverage) == 6
+        await pilot.press("g")  # identity
+        await pilot.pause()
+        assert {f["signal"] for f in table(app).rows} == {"identity"}
+        await pilot.press("x")  # clear filters
+        await pilot.press("slash")
+        assert isinstance(app.focused, Input)
+        await pilot.press(*"idn00")
+        await pilot.pause()
+        some = model.filter_findings(demo_report["findings"], model.Filter(text="idn00"))
+        assert len(table(app).rows) == len(some) == 10
+        await pilot.press("2")
+        await pilot.pause()
+        assert len(table(app).rows) == 3
+        assert {f["rule"] for f in table(app).rows} == {"IDN002"}
+        assert "3 of 214 findings" in text_of(app, "#findings-status")
+        await pilot.press("enter")  # back to the table, filter kept
+        assert isinstance(app.focused, FindingsTable)
+        await pilot.press("escape")  # clears the search
+        await pilot.pause()
+        assert len(table(app).rows) == 21
+
+
+@pytest.mark.asyncio
+async def test_filter_with_the_select_and_the_mouse(make: Make) -> None:
+    app = make()
+    async with app.run_test(size=BIG) as pilot:
+        await pilot.press("f")
+        await pilot.click("#filter-severity")
+        await pilot.pause()
+        await pilot.press("down", "down", "enter")  # any -> critical -> high
+        await pilot.pause()
+        assert app.screen.query_one("#filter-severity", Select).value == "high"
+        assert {f["severity"] for f in table(app).rows} == {"high"}
+        assert len(table(app).rows) == 16
+
+
+@pytest.mark.asyncio
+async def test_sort_by_key_and_header_click(make: Make) -> None:
+    app = make()
+    async with app.run_test(size=BIG) as pilot:
+        await pilot.press("f")
+        await pilot.pause()
+        await pilot.press("s")  # severity -> rule
+        rules = [f["rule"] for f in table(app).rows]
+        assert rules == sorted(rules)
+        await pilot.press("S")  # reversed
+        rules = [f["rule"] for f in table(app).rows]
+        assert rules == sorted(rules, reverse=True)
+        # click the Status header (x = 1 + 10 + 1 + a few cells)
+        await pilot.click(FindingsTable, offset=(14, 0))
+        await pilot.pause()
+        assert app.screen.sort.key == "status"  # type: ignore[attr-defined]
+        statuses = [f["status"] for f in table(app).rows]
+        assert statuses.index("skip") > statuses.index("fail")
+        await pilot.click(FindingsTable, offset=(14, 0))
+        await pilot.pause()
+        assert app.screen.sort.descending  # type: ignore[attr-defined]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [BIG, SMALL])
+async def test_open_a_finding(make: Make, demo_report: Report, size: Any) -> None:
+    app = make()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        gap = model.top_gaps(demo_report)[0]
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, DetailScreen)
+        rule = model.rules_by_id(demo_report)[gap["rule"]]
+        title = text_of(app, "#detail-title")
+        assert gap["rule"] in title and rule["title"] in title and "1 of 13" in title
+        assert rule["why"] in text_of(app, "#detail-why")
+        assert gap["fix"] in text_of(app, "#detail-fix")
+        assert gap["message"] in text_of(app, "#detail-message")
+        facts = text_of(app, "#detail-facts")
+        assert model.location_text(gap) in facts and "Suppression none" in " ".join(facts.split())
+        policy = app.screen.query_one(PolicyView)
+        assert not policy.loading
+        assert policy.blocks and policy.blocks[0].hit_index is not None
+        assert "policy.xml" in text_of(app, "#policy-title") or policy.blocks[0].title
+        assert "+++ policy.xml (passes)" in text_of(app, "#detail-remediation")
+        await pilot.press("right_square_bracket")
+        await settle(pilot)
+        assert "2 of 13" in text_of(app, "#detail-title")
+        await pilot.press("escape")
+        assert isinstance(app.screen, OverviewScreen)
+
+
+@pytest.mark.asyncio
+async def test_detail_of_a_source_shows_the_effective_policy(
+    make: Make, demo_report: Report, demo_dir: Path
+) -> None:
+    app = make(label=str(demo_dir))
+    async with app.run_test(size=BIG) as pilot:
+        await pilot.press("f", "slash", *"COR002", "enter", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, DetailScreen)
+        blocks = app.screen.query_one(PolicyView).blocks
+        assert blocks[0].title.startswith("Effective policy of embeddings-spoofable")
+        hit = blocks[0].lines[blocks[0].hit_index or 0]
+        assert "set-header" in hit.text and hit.origin == "api"
+        assert "Effective policy" in text_of(app, "#policy-title")
+
+
+@pytest.mark.asyncio
+async def test_suppressed_finding_says_so(make: Make, demo_report: Report) -> None:
+    gap = model.top_gaps(demo_report)[0]
+    gap["suppression"] = {
+        "kind": "baseline",
+        "reason": "in the baseline",
+        "owner": None,
+        "expires": None,
+    }
+    app = make()
+    async with app.run_test(size=BIG) as pilot:
+        await pilot.press("f", "u", "u", "u", "u", "u")  # status: suppressed
+        await pilot.pause()
+        assert app.screen.query_one("#filter-status", Select).value == "suppressed"
+        assert table(app).rows == [gap]
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "FAIL (BASELINED)" in text_of(app, "#detail-title")
+        assert "baselined: in the baseline" in text_of(app, "#detail-facts")
+
+
+@pytest.mark.asyncio
+async def test_copy_the_fix(make: Make, demo_report: Report) -> None:
+    app = make()
+    notes: list[str] = []
+    copied: list[str] = []
+    async with app.run_test(size=BIG) as pilot:
+        app.notify = lambda message, **kw: notes.append(str(message))  # type: ignore[method-assign]
+        original = app.copy_to_clipboard
+
+        def spy(text: str) -> None:
+            copied.append(text)
+            original(text)
+
+        app.copy_to_clipboard = spy  # type: ignore[method-assign]
+        gap = model.top_gaps(demo_report)[0]
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("c")
+        assert copied == [gap["fix"]] and app.clipboard == gap["fix"]
+        assert notes and gap["rule"] in notes[-1] and "clipboard" in notes[-1]
+        await pilot.press("escape", "f", "c")  # also from the findings table
+        assert len(copied) == 2
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("fmt", ["json", "md", "sarif"])
+async def test_export(make: Make, tmp_path: Path, fmt: str) -> None:
+    app = make()
+    target = tmp_path / "out" / "report.md"
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, ExportScreen)
+        app.screen.query_one("#export-path", Input).value = str(target)
+        app.screen.query_one("#export-format", Select).value = fmt
+        await pilot.pause()
+        written = Path(app.screen.query_one("#export-path", Input).value)
+        assert written.suffix == {"json": ".json", "md": ".md", "sarif": ".sarif"}[fmt]
+        app.screen.query_one("#export-path", Input).focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not isinstance(app.screen, ExportScreen)
+    text = written.read_text(encoding="utf-8")
+    if fmt == "md":
+        assert text.startswith("# LLM cost-attribution gap report")
+    else:
+        data = json.loads(text)
+        assert data["schema_version" if fmt == "json" else "version"] in (1, "2.1.0")
+
+
+@pytest.mark.asyncio
+async def test_export_cancel_and_failure(make: Make, tmp_path: Path) -> None:
+    app = make()
+    notes: list[str] = []
+    async with app.run_test(size=SMALL) as pilot:
+        app.notify = lambda message, **kw: notes.append(str(message))  # type: ignore[method-assign]
+        await pilot.press("e", "escape")
+        assert not isinstance(app.screen, ExportScreen)
+        await pilot.press("e")
+        app.screen.query_one("#export-path", Input).value = str(tmp_path)  # a folder
+        await pilot.click("#export-ok")
+        await settle(pilot)
+        assert any("folder" in n for n in notes)
+
+
+@pytest.mark.asyncio
+async def test_toggle_non_llm_apis(make: Make) -> None:
+    app = make()
+    async with app.run_test(size=BIG) as pilot:
+        assert "crm" not in api_nodes(app)
+        await pilot.press("n")
+        await pilot.pause()
+        assert "crm" in api_nodes(app) and len(api_nodes(app)) == 9
+        await pilot.press("n")
+        await pilot.pause()
+        assert "crm" not in api_nodes(app)
+
+
+@pytest.mark.asyncio
+async def test_help_lists_every_binding(make: Make) -> None:
+    app = make()
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = text_of(app, "#help-text")
+        for screen in (AuditorApp, FindingsScreen, DetailScreen, OverviewScreen):
+            for binding in screen.BINDINGS:
+                assert isinstance(binding, Binding)
+                assert (binding.tooltip or binding.description) in text
+        await pilot.press("question_mark")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("question_mark", "escape")
+        assert isinstance(app.screen, OverviewScreen)
+
+
+@pytest.mark.asyncio
+async def test_theme_and_quit(make: Make) -> None:
+    app = make()
+    async with app.run_test(size=SMALL) as pilot:
+        assert app.theme == "textual-dark"
+        await pilot.press("t")
+        assert app.theme == "textual-light"
+        await pilot.press("t", "q")
+        assert app.theme == "textual-dark"
+    assert app.return_code == 0 or app.return_code is None
+
+
+@pytest.mark.asyncio
+async def test_no_color_badges_are_letters(make: Make, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make()
+    async with app.run_test(size=BIG) as pilot:
+        await pilot.pause()
+        tree = app.screen.query_one(EstateTree)
+        node = tree.root.children[0].children[0]
+        label = tree.render_label(node, tree.rich_style, tree.rich_style).plain
+        assert label.startswith("▶ PFPP assistants-header-team")
+
+
+@pytest.mark.asyncio
+async def test_mouse_opens_a_finding(make: Make) -> None:
+    app = make()
+    async with app.run_test(size=BIG) as pilot:
+        await pilot.press("f")
+        await pilot.pause()
+        await pilot.click(FindingsTable, offset=(5, 3))  # third row: moves the cursor
+        assert table(app).cursor == 2
+        await pilot.click(FindingsTable, offset=(5, 3))  # again: opens it
+        await settle(pilot)
+        assert isinstance(app.screen, DetailScreen)
+
+
+@pytest.mark.asyncio
+async def test_a_report_without_llm_apis_or_files(make: Make) -> None:
+    report: Report = {
+        "schema_version": 1,
+        "tool": {"name": "attribution-auditor", "version": "0"},
+        "source": {"kind": "file", "location": "nowhere"},
+        "score": 0,
+        "signals": [
+            {"id": s, "status": "unknown", "score": 0, "passed": 0, "failed": 0, "unknown": 0}
+            for s in model.SIGNALS
+        ],
+        "apis": [
+            {
+                "id": "svc/crm",
+                "name": "crm",
+                "service": "svc",
+                "llm": False,
+                "signals": {},
+                "llm_evidence": [],
+                "unknown_because": {},
+            }
+        ],
+        "findings": [
+            {
+                "rule": "AUD001",
+                "signal": None,
+                "severity": "high",
+                "status": "error",
+                "target": "estate",
+                "api": None,
+                "service": None,
+                "message": "cannot read x.xml",
+                "location": None,
+                "evidence": [],
+                "fix": "Fix the XML.",
+                "fingerprint": "f",
+                "suppression": None,
+            }
+        ],
+        "rules": [],
+        "warnings": ["waiver for RULE 'x' matched nothing"],
+    }
+    app = make(report=report)
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.pause()
+        assert "n/a (no API fronts an LLM)" in text_of(app, "#score")
+        assert "matched nothing" in text_of(app, "#warnings")
+        assert api_nodes(app) == []
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, DetailScreen)
+        assert "AUD001" in text_of(app, "#detail-title")
+        assert app.screen.query_one(PolicyView).blocks == []
+        await pilot.press("escape", "f", "g", "g", "g", "g", "g")  # signal: source
+        await pilot.pause()
+        assert [f["rule"] for f in table(app).rows] == ["AUD001"]
