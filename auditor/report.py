@@ -76,6 +76,7 @@ def to_dict(audit: Audit) -> dict[str, Any]:
                 "service": a.service,
                 "llm": a.llm,
                 "llm_evidence": a.evidence,
+                "operations": [op.name for op in a.api.operations],
                 "signals": dict(a.verdicts) if a.llm else {},
                 "unknown_because": _unknown_because(a, unverified.get((a.service, a.api.name), [])),
             }
