@@ -151,6 +151,12 @@ def _output_options(p: argparse.ArgumentParser) -> None:
         "--baseline", type=Path, help="fingerprints of known findings: only new ones fail"
     )
     p.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="processes for large estates (default: the available cores, at most 4)",
+    )
+    p.add_argument(
         "--write-baseline",
         type=Path,
         metavar="FILE",
@@ -199,7 +205,10 @@ def _audit(args: argparse.Namespace, catalog: Any) -> dict[str, Any]:
         ignores=suppress.inline_ignores(estate),
         baseline=suppress.load_baseline(args.baseline) if args.baseline else frozenset(),
     )
-    report = to_dict(engine.run(estate, catalog, sup.apply))
+    from auditor.parallel import default_workers
+
+    jobs = getattr(args, "jobs", None) or default_workers()
+    report = to_dict(engine.run(estate, catalog, sup.apply, workers=jobs))
     report["warnings"] = sup.warnings()
     report["expired_waivers"] = [
         {"rule": w.rule, "target": w.target, "owner": w.owner, "expires": w.expires.isoformat()}

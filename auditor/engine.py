@@ -316,96 +316,114 @@ def run(
     estate: Estate,
     catalog: Catalog,
     suppress: Callable[[list[Finding]], list[Finding]] | None = None,
+    *,
+    workers: int = 1,
 ) -> Audit:
     """Evaluate every rule on every LLM API of the estate.
 
     ``suppress`` marks accepted findings (waivers, inline ignores, baseline) before the verdicts
-    are taken, so accepted findings stop counting but stay in the report.
+    are taken, so accepted findings stop counting but stay in the report. ``workers`` > 1 spreads
+    the APIs over forked processes (see :mod:`auditor.parallel`); the result is the same.
     """
+    source_rule = {r.id: r for r in catalog.rules if r.signal is None}
+    pairs = [(service, api) for service in estate.services for api in service.apis]
+    from auditor import parallel
+
+    outcomes = parallel.map_apis(
+        lambda i: audit_api(estate, catalog, *pairs[i], source_rule), len(pairs), workers
+    )
     results: list[ApiResult] = []
     findings: list[Finding] = []
-    source_rule = {r.id: r for r in catalog.rules if r.signal is None}
     reported_docs: set[int] = set()
+    for (service, api), (llm, evidence, mine, blocked, reported) in zip(
+        pairs, outcomes, strict=True
+    ):
+        # Suppressions are applied here, in one process, so their use is tracked in one place.
+        if suppress is not None:
+            mine = suppress(mine)
+        verdicts = _verdicts(mine, blocked) if llm else {}
+        result = ApiResult(
+            service.name, api, llm, evidence, verdicts, single_file=estate.source_kind == "file"
+        )
+        results.append(result)
+        findings.extend(mine)
+        reported_docs |= reported
     for service in estate.services:
-        for api in service.apis:
-            evidence = llm_evidence(api, service)
-            if estate.source_kind == "file":
-                evidence = ["given as a single policy file", *evidence]
-            decided = in_scope(api.name, catalog.include, catalog.exclude)
-            llm = bool(evidence) if decided is None else decided
-            if decided is not None:
-                evidence.append(f"{'included' if decided else 'excluded'} by rules.yaml scope")
-            result = ApiResult(
-                service.name, api, llm, evidence, single_file=estate.source_kind == "file"
-            )
-            results.append(result)
-            if not llm:
-                continue
-            ops = list(api.operations) or [Operation("*", None, None, None)]
-            cache: dict[tuple[object, ...], Any] = {}
-            op_ctxs = [
-                OpContext(estate, service, api, op, routes_for(service, api, op, estate, cache))
-                for op in ops
-            ]
-            api_ctx = ApiContext(estate, service, api, op_ctxs)
-            mine: list[Finding] = []
-            blocked = False
-            for doc in _docs_of(service, api):
-                if doc.ok or doc.unseen or UNREADABLE_POLICY not in source_rule:
-                    continue
-                blocked = True
-                reported_docs.add(id(doc))
-                mine.append(
-                    _finding(
-                        source_rule[UNREADABLE_POLICY],
-                        Outcome(
-                            "error", f"policy document cannot be read: {doc.error}", doc.location()
-                        ),
-                        doc.path or api.name,
-                        api.name,
-                        service.name,
-                    )
-                )
-            for problem in _blocking_problems(op_ctxs):
-                if BROKEN_POLICY_CHAIN in source_rule:
-                    blocked = True
-                    mine.append(
-                        _finding(
-                            source_rule[BROKEN_POLICY_CHAIN],
-                            Outcome("error", problem.message, problem.location),
-                            str(problem.location),
-                            api.name,
-                            service.name,
-                        )
-                    )
-            for err in estate.read_errors:
-                if UNREADABLE_FILE in source_rule and _belongs_to(err.location.path, api):
-                    blocked = True
-                    mine.append(
-                        _finding(
-                            source_rule[UNREADABLE_FILE],
-                            Outcome("error", err.message, err.location),
-                            err.location.path or "",
-                            api.name,
-                            service.name,
-                        )
-                    )
-            for rule in catalog.rules:
-                if rule.signal is not None:
-                    for ctx in op_ctxs:
-                        ctx.params = rule.parameters
-                    api_ctx.params = rule.parameters
-                    mine.extend(_run_rule(rule, api_ctx, service))
-            if suppress is not None:
-                mine = suppress(mine)
-            result.verdicts = _verdicts(mine, blocked)
-            findings.extend(mine)
         orphans = _orphans(service, reported_docs, source_rule)
         findings.extend(suppress(orphans) if suppress else orphans)
     files = _orphan_files(estate, results, source_rule)
     findings.extend(suppress(files) if suppress else files)
     unique = {(f.sort_key(), f.severity): f for f in findings}
     return Audit(estate, catalog, results, sorted(unique.values(), key=Finding.sort_key))
+
+
+#: What auditing one API yields: llm, evidence, findings, blocked (an input could not be read),
+#: and the ids of the unreadable documents it reported.
+ApiOutcome = tuple[bool, list[str], list[Finding], bool, set[int]]
+
+
+def audit_api(
+    estate: Estate,
+    catalog: Catalog,
+    service: Service,
+    api: Api,
+    source_rule: dict[str, Rule],
+) -> ApiOutcome:
+    """LLM scoping and every rule for one API, as plain (picklable) data."""
+    evidence = llm_evidence(api, service)
+    if estate.source_kind == "file":
+        evidence = ["given as a single policy file", *evidence]
+    decided = in_scope(api.name, catalog.include, catalog.exclude)
+    llm = bool(evidence) if decided is None else decided
+    if decided is not None:
+        evidence.append(f"{'included' if decided else 'excluded'} by rules.yaml scope")
+    if not llm:
+        return False, evidence, [], False, set()
+    ops = list(api.operations) or [Operation("*", None, None, None)]
+    cache: dict[tuple[object, ...], Any] = {}
+    op_ctxs = [
+        OpContext(estate, service, api, op, routes_for(service, api, op, estate, cache))
+        for op in ops
+    ]
+    api_ctx = ApiContext(estate, service, api, op_ctxs)
+    mine: list[Finding] = []
+    reported: set[int] = set()
+
+    def add(rule_id: str, outcome: Outcome, target: str) -> None:
+        mine.append(_finding(source_rule[rule_id], outcome, target, api.name, service.name))
+
+    for doc in _docs_of(service, api):
+        if doc.ok or doc.unseen or UNREADABLE_POLICY not in source_rule:
+            continue
+        reported.add(id(doc))
+        add(
+            UNREADABLE_POLICY,
+            Outcome("error", f"policy document cannot be read: {doc.error}", doc.location()),
+            doc.path or api.name,
+        )
+    if BROKEN_POLICY_CHAIN in source_rule:
+        for problem in _blocking_problems(op_ctxs):
+            add(
+                BROKEN_POLICY_CHAIN,
+                Outcome("error", problem.message, problem.location),
+                str(problem.location),
+            )
+    if UNREADABLE_FILE in source_rule:
+        for err in estate.read_errors:
+            if _belongs_to(err.location.path, api):
+                add(
+                    UNREADABLE_FILE,
+                    Outcome("error", err.message, err.location),
+                    err.location.path or "",
+                )
+    blocked = bool(mine)
+    for rule in catalog.rules:
+        if rule.signal is not None:
+            for ctx in op_ctxs:
+                ctx.params = rule.parameters
+            api_ctx.params = rule.parameters
+            mine.extend(_run_rule(rule, api_ctx, service))
+    return True, evidence, mine, blocked, reported
 
 
 def _blocking_problems(ctxs: list[OpContext]) -> list[Problem]:
