@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -48,6 +49,10 @@ def map_apis(job: Callable[[int], T], count: int, workers: int) -> list[T]:
         return [job(i) for i in range(count)]
     # Interleaved slices balance services whose APIs differ in size.
     slices = [list(range(w, count, workers)) for w in range(workers)]
+    # NOTE: a forked worker flushes its copy of the standard streams when it ends; anything still
+    # buffered here would be printed twice.
+    sys.stdout.flush()
+    sys.stderr.flush()
     _job = job
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
