@@ -84,8 +84,6 @@ class ApiContext:
 
 
 CheckResult = Outcome | list[Outcome]
-OpCheck = Callable[[OpContext], CheckResult]
-ApiCheck = Callable[[ApiContext], CheckResult]
 
 REGISTRY: dict[str, Callable[..., CheckResult]] = {}
 

@@ -9,7 +9,6 @@ variable nothing sets is ``untraced`` (unknown, never trusted).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from auditor.effective import Effective, Stmt
@@ -177,15 +176,6 @@ def classify(
     return info
 
 
-def statement_payload(stmt: Stmt) -> str:
-    """The text a logging/metering statement carries (attributes, text, children)."""
-    return full_text(stmt.el)
-
-
-def mentions(text: str, words: Sequence[str]) -> bool:
-    """Case-insensitive substring test for any of ``words``."""
-    low = text.lower()
-    return any(w.lower() in low for w in words)
 
 
 def high_cardinality(expr: str) -> bool:
