@@ -176,8 +176,6 @@ def classify(
     return info
 
 
-
-
 def high_cardinality(expr: str) -> bool:
     """True for values that are unique per request or caller (request ids, GUIDs, client IPs)."""
     return bool(_GUIDISH.search(expr or ""))
