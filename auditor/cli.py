@@ -209,12 +209,28 @@ def _audit(args: argparse.Namespace, catalog: Any) -> dict[str, Any]:
 
     jobs = getattr(args, "jobs", None) or default_workers()
     report = to_dict(engine.run(estate, catalog, sup.apply, workers=jobs))
+    report["source"]["root"] = _source_root(args)
     report["warnings"] = sup.warnings()
     report["expired_waivers"] = [
         {"rule": w.rule, "target": w.target, "owner": w.owner, "expires": w.expires.isoformat()}
         for w in sup.expired()
     ]
     return report
+
+
+def _source_root(args: argparse.Namespace) -> str:
+    """The scanned folder relative to the working folder (file paths in findings hang off it)."""
+    source = getattr(args, "source", None)
+    if source is None:
+        return ""
+    folder = Path(source).resolve()
+    if folder.is_file():
+        folder = folder.parent
+    try:
+        rel = folder.relative_to(Path.cwd().resolve())
+    except ValueError:
+        return folder.as_posix()
+    return "" if rel == Path(".") else rel.as_posix()
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
@@ -291,6 +307,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
     # NOTE: the bundled path is machine-specific; the report names the demo instead.
     report["source"]["location"] = "bundled demo estate (contoso-ai-gateway)"
+    report["source"]["root"] = ""
     md = args.out_dir / "demo-gap-report.md"
     js = args.out_dir / "demo-gap-report.json"
     write_atomic(md, RENDERERS["md"](report))

@@ -54,6 +54,14 @@ def test_github_action_runs_the_gate_and_writes_sarif(repo: Path) -> None:
     assert out.read_text().strip() == "exit-code=1"  # the demo has high findings
     sarif = json.loads((repo / env["AUDITOR_SARIF"]).read_text(encoding="utf-8"))
     assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"]
+    # Paths are relative to the repository root (where the job runs), so GitHub finds the files.
+    uris = {
+        loc["physicalLocation"]["artifactLocation"]["uri"]
+        for r in sarif["runs"][0]["results"]
+        for loc in r["locations"]
+    }
+    assert "apim/apis/assistants-header-team/policy.xml" in uris
+    assert all((repo / u).is_file() for u in uris if not u.startswith("auditor/estate/")), uris
     gate = bash(steps["Gate"]["run"], repo, {"AUDITOR_EXIT": "1"})
     assert gate.returncode == 1
 

@@ -254,7 +254,10 @@ def render(report: dict[str, Any], *, root: str = "") -> str:
 
     ``root``: the scanned source's folder relative to the repository root, put in front of every
     file path (report paths are relative to the source). Empty when the scan ran at its root.
+    Without it, the report's ``source.root`` (the source relative to the folder the scan ran in)
+    is used, so GitHub finds the files when the scan runs at the repository root.
     """
+    root = root or str(report.get("source", {}).get("root") or "")
     rules = rules_of(report)
     index = {r["id"]: i for i, r in enumerate(rules)}
     shown = [f for f in report["findings"] if f["status"] in ("fail", "error")]
