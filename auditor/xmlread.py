@@ -335,6 +335,41 @@ def _max_depth(root: etree._Element) -> int:
     return deepest
 
 
+#: Anything that needs the scanner: expressions, entity references, declarations, comments and
+#: CDATA, or a tag spanning lines (libxml2 would report it at its last line).
+_PLAIN = re.compile(r"[@&]|<!|<[^>]*\n")
+
+
+def _parse_plain(data: bytes) -> etree._Element | None:
+    """Parse a document that needs no escaping; None sends it through the full path.
+
+    NOTE: most operation and product policies hold no expression at all; for them the scanner
+    would copy the text unchanged, so it is skipped. Any parse error takes the full path, which
+    reports it with the same wording and line.
+    """
+    try:
+        root = etree.fromstring(data, _plain_parser())
+    except (etree.XMLSyntaxError, ValueError):
+        return None
+    if root is None or _max_depth(root) > MAX_DEPTH:
+        return None
+    return root
+
+
+def _plain_parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=False,
+        remove_pis=True,
+        recover=False,
+        encoding="utf-8",
+    )
+
+
 def parse_policy(text: str) -> etree._Element:
     """escape_expressions + parse with a hardened lxml parser; return the root element.
     Raises PolicyReadError(message, line) on failure (line from lxml's error log)."""
@@ -345,6 +380,8 @@ def parse_policy(text: str) -> etree._Element:
         raise PolicyReadError("unpaired surrogate character", line) from None
     if len(data) > MAX_DOCUMENT_BYTES:
         raise _too_big(len(data))
+    if _PLAIN.search(text) is None and (root := _parse_plain(data)) is not None:
+        return root
     scan = _Scanner(text)
     escaped = scan.run().encode("utf-8")
     if scan.dtd_line is not None:
