@@ -96,17 +96,8 @@ def quick_operations(text: str) -> list[tuple[str, str, str]] | None:
     return out
 
 
-def _quick_from_file(file: Path) -> list[tuple[str, str, str]] | None:
-    try:
-        text = read_bounded(file, MAX_SPEC_BYTES).decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError, PolicyReadError):
-        return None  # the full path reports the error with its location
-    return quick_operations(text)
-
-
-def _load(file: Path) -> Any:
-    text = read_bounded(file, MAX_SPEC_BYTES).decode("utf-8-sig")
-    if file.suffix == ".json":
+def _parse(text: str, suffix: str) -> Any:
+    if suffix == ".json":
         return json.loads(text)
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     if "*" in text:
@@ -128,15 +119,15 @@ def read_operations(
             break
     else:
         return []
-    if file.suffix != ".json":
-        quick = _quick_from_file(file)
+    try:
+        text = read_bounded(file, MAX_SPEC_BYTES).decode("utf-8-sig")
+        quick = quick_operations(text) if file.suffix != ".json" else None
         if quick is not None:
             return [
                 Operation(op_id, method, path, None)
                 for op_id, method, path in {q[0]: q for q in quick}.values()
             ]
-    try:
-        spec = _load(file)
+        spec = _parse(text, file.suffix)
     except json.JSONDecodeError as exc:
         errors.append(ReadError(Location(shown(file), exc.lineno), f"invalid JSON: {exc.msg}"))
         return []
