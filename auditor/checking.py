@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from auditor.effective import Effective
@@ -65,8 +66,10 @@ class OpContext:
     op: Operation
     routes: list[Route]
     params: dict[str, Any] = field(default_factory=dict)
+    memo: dict[str, Any] = field(default_factory=dict)
+    """Per-operation cache for checks (every rule asks for the same meters)."""
 
-    @property
+    @cached_property
     def label(self) -> str:
         """``api`` or ``api/operation`` for messages."""
         return self.api.name if self.op.name == "*" else f"{self.api.name}/{self.op.name}"

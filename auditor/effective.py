@@ -103,6 +103,9 @@ class Effective:
     dead: list[Stmt] = field(default_factory=list)
     memo: dict[tuple[object, ...], object] = field(default_factory=dict)
     """Per-route cache for checks (traced payloads); the policy does not change during a run."""
+    shared: dict[tuple[object, ...], object] | None = None
+    """Cache shared by the routes of one API (the ``shared`` of :func:`build_effective`), for
+    results that depend on the statements themselves, not on the route."""
     _flat: dict[tuple[str | None, bool], list[Stmt]] = field(default_factory=dict)
 
     def walk(self, section: str | None = None, *, reachable_only: bool = True) -> Iterator[Stmt]:
@@ -144,7 +147,7 @@ class _Builder:
         self.problems: list[Problem] = []
         self.drops: list[Drop] = []
         self.docs: list[PolicyDoc] = []
-        self.shared: dict[tuple[object, ...], _Resolved] | None = None
+        self.shared: dict[tuple[object, ...], object] | None = None
 
     def section(self, name: str, level: int) -> list[Stmt]:
         """Resolved statements of a section at chain position ``level`` (including parents)."""
@@ -153,7 +156,8 @@ class _Builder:
         if self.shared is None or level == len(self.chain) - 1:
             return self._section(name, level)
         # NOTE: the parents of every operation of an API resolve to the same statements; they
-        # are expanded once and cloned (reachability is marked per effective policy).
+        # are expanded once and shared. Shared statements are never changed: reachability is
+        # marked on copies, and only where a statement does not run (see _marked).
         key = (
             name,
             self.fragments_known,
@@ -161,16 +165,16 @@ class _Builder:
             *(id(d) for d in self.chain[: level + 1]),
         )
         hit = self.shared.get(key)
-        if hit is None:
+        if not isinstance(hit, _Resolved):
             problems, drops, docs = len(self.problems), len(self.drops), len(self.docs)
             stmts = self._section(name, level)
             hit = _Resolved(stmts, self.problems[problems:], self.drops[drops:], self.docs[docs:])
             self.shared[key] = hit
-            return [_clone(s) for s in stmts]
+            return list(stmts)
         self.problems.extend(hit.problems)
         self.drops.extend(hit.drops)
         self.docs.extend(d for d in hit.docs if d not in self.docs)
-        return [_clone(s) for s in hit.stmts]
+        return list(hit.stmts)
 
     def _section(self, name: str, level: int) -> list[Stmt]:
         doc = self.chain[level]
@@ -314,24 +318,6 @@ class _Resolved:
     docs: list[PolicyDoc]
 
 
-def _clone(stmt: Stmt) -> Stmt:
-    return Stmt(
-        stmt.el,
-        stmt.section,
-        stmt.scope,
-        stmt.doc,
-        stmt.conditions,
-        True,
-        tuple(
-            Branch(b.condition, tuple(_clone(s) for s in b.stmts), b.location)
-            for b in stmt.branches
-        ),
-        tuple(_clone(s) for s in stmt.children),
-        stmt.fragment,
-        stmt.via,
-    )
-
-
 def _with_conditions(stmts: list[Stmt], conditions: tuple[str, ...]) -> list[Stmt]:
     if not conditions:
         return stmts
@@ -374,28 +360,49 @@ def terminates(stmts: Sequence[Stmt]) -> bool:
     return False
 
 
-def _mark_reachability(stmts: Sequence[Stmt], dead: list[Stmt], alive: bool = True) -> bool:
-    """Mark statements after a terminating statement unreachable; return whether flow continues."""
+def _marked(stmts: Sequence[Stmt], dead: list[Stmt], alive: bool = True) -> tuple[list[Stmt], bool]:
+    """The statements with those after a terminating statement marked unreachable, and whether
+    flow continues. Statements whose reachability does not change are returned as they are."""
+    out: list[Stmt] = []
     for stmt in stmts:
-        stmt.reachable = alive
         if not alive:
-            dead.append(stmt)
-            _mark_all(stmt, dead)
+            out.append(_dead_copy(stmt, dead))
             continue
-        for branch in stmt.branches:
-            _mark_reachability(branch.stmts, dead, True)
-        if stmt.children:
-            _mark_reachability(stmt.children, dead, True)
+        branches = stmt.branches
+        children = stmt.children
+        changed = not stmt.reachable
+        if branches:
+            marked = [(b, _marked(b.stmts, dead)[0]) for b in branches]
+            if any(not _same(b.stmts, new) for b, new in marked):
+                changed = True
+                branches = tuple(Branch(b.condition, tuple(new), b.location) for b, new in marked)
+        if children:
+            new_children = _marked(children, dead)[0]
+            if not _same(children, new_children):
+                changed = True
+                children = tuple(new_children)
+        if changed:
+            stmt = replace(stmt, reachable=True, branches=branches, children=children)
+        out.append(stmt)
         if stmt.tag == "return-response" or (stmt.branches and terminates([stmt])):
             alive = False
-    return alive
+    return out, alive
 
 
-def _mark_all(stmt: Stmt, dead: list[Stmt]) -> None:
-    for s in [*(s for b in stmt.branches for s in b.stmts), *stmt.children]:
-        s.reachable = False
-        dead.append(s)
-        _mark_all(s, dead)
+def _same(old: Sequence[Stmt], new: Sequence[Stmt]) -> bool:
+    return all(a is b for a, b in zip(old, new, strict=True))
+
+
+def _dead_copy(stmt: Stmt, dead: list[Stmt]) -> Stmt:
+    """A copy of the statement (and everything under it) marked unreachable, listed in order."""
+    copy = replace(stmt, reachable=False, branches=(), children=())
+    dead.append(copy)
+    copy.branches = tuple(
+        Branch(b.condition, tuple(_dead_copy(s, dead) for s in b.stmts), b.location)
+        for b in stmt.branches
+    )
+    copy.children = tuple(_dead_copy(s, dead) for s in stmt.children)
+    return copy
 
 
 def build_effective(
@@ -403,7 +410,7 @@ def build_effective(
     fragments: Mapping[str, PolicyDoc],
     *,
     fragments_known: bool = True,
-    shared: dict[tuple[object, ...], _Resolved] | None = None,
+    shared: dict[tuple[object, ...], object] | None = None,
 ) -> Effective:
     """Compute the effective policy for a scope chain ordered from global to operation.
 
@@ -413,11 +420,11 @@ def build_effective(
     builder.shared = shared
     sections = {name: builder.section(name, len(chain) - 1) for name in SECTIONS}
     dead: list[Stmt] = []
-    alive = _mark_reachability(sections["inbound"], dead)
+    sections["inbound"], alive = _marked(sections["inbound"], dead)
     # NOTE: a return-response in inbound ends the pipeline: backend and outbound never run.
     for name in ("backend", "outbound"):
-        alive = _mark_reachability(sections[name], dead, alive)
-    _mark_reachability(sections["on-error"], dead)
+        sections[name], alive = _marked(sections[name], dead, alive)
+    sections["on-error"] = _marked(sections["on-error"], dead)[0]
     problems = tuple(dict.fromkeys(builder.problems))
     return Effective(
         {k: tuple(v) for k, v in sections.items()},
@@ -425,4 +432,5 @@ def build_effective(
         tuple(builder.drops),
         tuple(builder.docs),
         dead,
+        shared=shared,
     )

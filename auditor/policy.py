@@ -7,7 +7,7 @@ verdict that depends on it into ``unknown``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
@@ -39,6 +39,16 @@ class PolicyDoc:
     pinned: bool = False
     """The XML sits inside one string of a larger file (a JSON value): every element is reported
     at the line where that string starts, since the XML's own lines are not the file's."""
+    texts: dict[etree._Element, str] = field(default_factory=dict, repr=False, compare=False)
+    """:func:`full_text` of this document's elements (the tree never changes). Keyed by the
+    element itself, not its id: holding it keeps lxml from handing out a new proxy object."""
+
+    def text_of(self, el: etree._Element) -> str:
+        """:func:`full_text` of one of this document's elements, computed once."""
+        text = self.texts.get(el)
+        if text is None:
+            self.texts[el] = text = full_text(el)
+        return text
 
     @property
     def ok(self) -> bool:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 from auditor.effective import Effective, Stmt
 from auditor.model import Location
-from auditor.policy import full_text
 
 CALLER = frozenset({"header", "query", "body", "path", "claim-unvalidated"})
 CREDENTIAL = frozenset({"subscription", "product", "user", "claim-validated"})
@@ -103,6 +102,18 @@ def setters(eff: Effective, name: str) -> list[Stmt]:
     return list(index.get(name, []))
 
 
+def _trace_context(eff: Effective) -> tuple[object, ...]:
+    """What a classification reads from a route: its validated tokens and variable setters."""
+    key = ("trace-context",)
+    cached = eff.memo.get(key)
+    if isinstance(cached, tuple):
+        return cached
+    token_vars, token_headers = validated_token_sources(eff)
+    setters = tuple(id(s.el) for s in eff.walk() if s.tag == "set-variable")
+    eff.memo[key] = context = (tuple(sorted(token_vars)), tuple(sorted(token_headers)), setters)
+    return context
+
+
 def classify(
     expr: str, eff: Effective, *, depth: int = 0, info: ValueInfo | None = None
 ) -> ValueInfo:
@@ -112,7 +123,15 @@ def classify(
         cached = eff.memo.get(key)
         if isinstance(cached, ValueInfo):
             return cached  # shared: callers only read it
-        result = classify(expr, eff, depth=0, info=ValueInfo())
+        # NOTE: the routes and operations of an API mostly trace the same expressions through
+        # the same set-variable statements; the result depends only on those and on the
+        # validated tokens, so it is shared across routes that have the same ones.
+        shared_key = ("classify", _trace_context(eff), expr)
+        result = eff.shared.get(shared_key) if eff.shared is not None else None
+        if not isinstance(result, ValueInfo):
+            result = classify(expr, eff, depth=0, info=ValueInfo())
+            if eff.shared is not None:
+                eff.shared[shared_key] = result
         eff.memo[key] = result
         return result
     info = info if info is not None else ValueInfo()
@@ -172,7 +191,9 @@ def classify(
             continue
         for stmt in found:
             info.origins.append(stmt.location)
-            classify(stmt.el.get("value") or full_text(stmt.el), eff, depth=depth + 1, info=info)
+            classify(
+                stmt.el.get("value") or stmt.doc.text_of(stmt.el), eff, depth=depth + 1, info=info
+            )
     return info
 
 

@@ -16,8 +16,10 @@ Two deliberate differences from a plain XML parser, so that callers see the sour
 
 from __future__ import annotations
 
+import functools
 import re
 from bisect import bisect_left
+from collections.abc import Sequence
 
 from lxml import etree
 
@@ -311,7 +313,7 @@ def _qualified_name(el: etree._Element) -> str:
     return f"{el.prefix}:{local}" if el.prefix else local
 
 
-def _fix_lines(root: etree._Element, expected: list[tuple[str | None, int]]) -> None:
+def _fix_lines(root: etree._Element, expected: Sequence[tuple[str | None, int]]) -> None:
     """Set sourceline to the line of each node's opening '<' (libxml2 gives the closing line)."""
     nodes = _document_nodes(root)
     if len(nodes) != len(expected):
@@ -324,6 +326,11 @@ def _fix_lines(root: etree._Element, expected: list[tuple[str | None, int]]) -> 
     for node, (_, line) in zip(nodes, expected, strict=True):
         if line != node.sourceline and line <= 0xFFFF:  # lxml stores a C unsigned short
             node.sourceline = line  # type: ignore[misc]
+
+
+def _too_deep(root: etree._Element, data: bytes) -> bool:
+    # Each level needs an opening and a closing '<': short documents cannot be too deep.
+    return data.count(b"<") > 2 * MAX_DEPTH and _max_depth(root) > MAX_DEPTH
 
 
 def _max_depth(root: etree._Element) -> int:
@@ -351,7 +358,7 @@ def _parse_plain(data: bytes) -> etree._Element | None:
         root = etree.fromstring(data, _parser())
     except (etree.XMLSyntaxError, ValueError):
         return None
-    if root is None or _max_depth(root) > MAX_DEPTH:
+    if root is None or _too_deep(root, data):
         return None
     return root
 
@@ -371,6 +378,37 @@ def _parser() -> etree.XMLParser:
     )
 
 
+def _escaped(text: str) -> tuple[bytes, tuple[tuple[str | None, int], ...]]:
+    """The escaped document and its node lines (see :func:`_escape`)."""
+    return _escape_cached(text) if len(text) <= _CACHED_TEXT else _escape(text)
+
+
+#: Only ordinary policies are kept (1,024 of at most 64 KiB: bounded memory in long sessions).
+_CACHED_TEXT = 64 * 1024
+
+
+def _escape(text: str) -> tuple[bytes, tuple[tuple[str | None, int], ...]]:
+    """The escaped document and its node lines, or PolicyReadError for what the scanner refuses.
+
+    NOTE: estates repeat the same policy text across many operations (copied or generated); the
+    scanner is pure Python and the costliest step of a load, so its result is kept per text.
+    """
+    scan = _Scanner(text)
+    escaped = scan.run().encode("utf-8")
+    if scan.dtd_line is not None:
+        message = "DTD/entity declarations are not allowed in policy documents"
+        raise PolicyReadError(message, scan.dtd_line)
+    if scan.deep_line is not None:
+        raise PolicyReadError(f"elements nested deeper than {MAX_DEPTH} levels", scan.deep_line)
+    if scan.open_expr_line is not None:
+        message = "policy expression is not terminated (unbalanced brackets or quotes)"
+        raise PolicyReadError(message, scan.open_expr_line)
+    return escaped, tuple(scan.nodes)
+
+
+_escape_cached = functools.lru_cache(maxsize=1024)(_escape)
+
+
 def parse_policy(text: str) -> etree._Element:
     """escape_expressions + parse with a hardened lxml parser; return the root element.
     Raises PolicyReadError(message, line) on failure (line from lxml's error log)."""
@@ -383,16 +421,7 @@ def parse_policy(text: str) -> etree._Element:
         raise _too_big(len(data))
     if _PLAIN.search(text) is None and (root := _parse_plain(data)) is not None:
         return root
-    scan = _Scanner(text)
-    escaped = scan.run().encode("utf-8")
-    if scan.dtd_line is not None:
-        message = "DTD/entity declarations are not allowed in policy documents"
-        raise PolicyReadError(message, scan.dtd_line)
-    if scan.deep_line is not None:
-        raise PolicyReadError(f"elements nested deeper than {MAX_DEPTH} levels", scan.deep_line)
-    if scan.open_expr_line is not None:
-        message = "policy expression is not terminated (unbalanced brackets or quotes)"
-        raise PolicyReadError(message, scan.open_expr_line)
+    escaped, nodes = _escaped(text)
     parser = _parser()
     try:
         root = etree.fromstring(escaped, parser)
@@ -404,7 +433,7 @@ def parse_policy(text: str) -> etree._Element:
         raise PolicyReadError(f"cannot parse policy: {exc}") from None
     if root is None:
         raise PolicyReadError("empty document")
-    if _max_depth(root) > MAX_DEPTH:
+    if _too_deep(root, escaped):
         raise PolicyReadError(f"elements nested deeper than {MAX_DEPTH} levels")
-    _fix_lines(root, scan.nodes)
+    _fix_lines(root, nodes)
     return root

@@ -9,7 +9,6 @@ from auditor.checking import ApiContext, OpContext, Outcome
 from auditor.effective import Effective, Stmt, terminates
 from auditor.llm import backend_urls, llm_host
 from auditor.model import AiAccount, Diagnostic, Location
-from auditor.policy import full_text
 from auditor.values import VAR_READ, setters
 
 TOKEN_METRIC = ("llm-emit-token-metric", "azure-openai-emit-token-metric")
@@ -28,7 +27,7 @@ def payload_with_variables(stmt: Stmt, eff: Effective, depth: int = 0) -> str:
     key = ("payload", id(stmt.el), depth)
     if key in eff.memo:
         return str(eff.memo[key])
-    text = full_text(stmt.el)
+    text = stmt.doc.text_of(stmt.el)
     if depth >= 3:
         return text
     parts = [text]

@@ -96,6 +96,13 @@ def _payers(stmt: Stmt, eff: Effective) -> list[Payer]:
 
 
 def _meters(ctx: OpContext) -> list[tuple[Stmt, Effective]]:
+    cached = ctx.memo.get("meters")
+    if cached is None:
+        ctx.memo["meters"] = cached = _find_meters(ctx)
+    return list(cached)
+
+
+def _find_meters(ctx: OpContext) -> list[tuple[Stmt, Effective]]:
     out: list[tuple[Stmt, Effective]] = []
     seen: set[int] = set()
     for route in ctx.routes:

@@ -6,7 +6,6 @@ import re
 
 from auditor.checking import ApiContext, CheckResult, OpContext, Outcome, check, failed, passed
 from auditor.effective import Effective, Stmt
-from auditor.policy import full_text
 from checks._common import (
     covering_diagnostics,
     dedupe,
@@ -60,11 +59,11 @@ def _streaming_handled(eff: Effective) -> tuple[bool, str]:
                 ):
                     return True, f"streamed requests are rejected at {branch.location}"
         if stmt.tag == "set-body":
-            text = full_text(stmt.el).lower()
+            text = stmt.doc.text_of(stmt.el).lower()
             if '"stream"' in text and "false" in text:
                 return True, f"stream is forced to false at {stmt.location}"
     for stmt in eff.walk("inbound"):
-        if "include_usage" in full_text(stmt.el):
+        if "include_usage" in stmt.doc.text_of(stmt.el):
             return True, f"stream_options.include_usage is injected at {stmt.location}"
     return False, ""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -51,12 +52,17 @@ def quick_operations(text: str) -> list[tuple[str, str, str]] | None:
             out.append((f"{method}-{path}", method.upper(), path))
 
     for raw in text.splitlines():
-        if not raw.strip() or raw.lstrip().startswith(("#", "- ")):
+        body = raw.lstrip()
+        if not body or body.startswith(("#", "- ")):
+            continue
+        indent = len(raw) - len(raw.lstrip(" "))
+        # Only top-level keys and the paths -> method -> field skeleton matter (most of a spec
+        # is schemas and examples, deeper down).
+        if indent and (not in_paths or 0 <= child_indent < indent):
             continue
         m = _KEY.match(raw)
         if m is None:
             continue
-        indent = len(m.group(1))
         key = next(g for g in (m.group(2), m.group(3), m.group(4)) if g is not None)
         value = m.group(5) or ""
         if indent == 0:
@@ -121,13 +127,7 @@ def read_operations(
         return []
     try:
         text = read_bounded(file, MAX_SPEC_BYTES).decode("utf-8-sig")
-        quick = quick_operations(text) if file.suffix != ".json" else None
-        if quick is not None:
-            return [
-                Operation(op_id, method, path, None)
-                for op_id, method, path in {q[0]: q for q in quick}.values()
-            ]
-        spec = _parse(text, file.suffix)
+        found = _operations(text, file.suffix)
     except json.JSONDecodeError as exc:
         errors.append(ReadError(Location(shown(file), exc.lineno), f"invalid JSON: {exc.msg}"))
         return []
@@ -139,10 +139,30 @@ def read_operations(
     except (OSError, UnicodeDecodeError, ValueError, PolicyReadError) as exc:
         errors.append(ReadError(Location(shown(file)), f"cannot read specification: {exc}"))
         return []
+    return [Operation(op_id, method, path, None) for op_id, method, path in found]
+
+
+def _operations(text: str, suffix: str) -> tuple[tuple[str, str, str], ...]:
+    """(operationId, METHOD, path) of a specification's text; raises on unreadable text."""
+    if len(text) <= _CACHED_SPEC:
+        return _operations_cached(text, suffix)
+    return _read_operations(text, suffix)
+
+
+#: NOTE: teams import the same OpenAPI document for many APIs (one per team or region); it is
+#: read once per text. Bounded: 64 specs of at most 1 MiB.
+_CACHED_SPEC = 1024 * 1024
+
+
+def _read_operations(text: str, suffix: str) -> tuple[tuple[str, str, str], ...]:
+    quick = quick_operations(text) if suffix != ".json" else None
+    if quick is not None:
+        return tuple({q[0]: q for q in quick}.values())
+    spec = _parse(text, suffix)
     paths = spec.get("paths") if isinstance(spec, dict) else None
     if not isinstance(paths, dict):
-        return []
-    ops: dict[str, Operation] = {}
+        return ()
+    ops: dict[str, tuple[str, str, str]] = {}
     for template, item in paths.items():
         if not isinstance(item, dict):
             continue
@@ -151,5 +171,8 @@ def read_operations(
             if not isinstance(op, dict):
                 continue
             op_id = str(op.get("operationId") or f"{method}-{template}")
-            ops[op_id] = Operation(op_id, method.upper(), str(template), None)
-    return list(ops.values())
+            ops[op_id] = (op_id, method.upper(), str(template))
+    return tuple(ops.values())
+
+
+_operations_cached = functools.lru_cache(maxsize=64)(_read_operations)
