@@ -197,18 +197,30 @@ def _report(args: argparse.Namespace) -> dict[str, Any]:
 
 def _audit(args: argparse.Namespace, catalog: Any) -> dict[str, Any]:
     from auditor import engine, suppress
+    from auditor.parallel import default_workers
     from auditor.report import to_dict
 
-    estate = _load_estate(args)
     sup = suppress.Suppressor(
         waivers=suppress.load_waivers(args.waivers) if args.waivers else [],
-        ignores=suppress.inline_ignores(estate),
         baseline=suppress.load_baseline(args.baseline) if args.baseline else frozenset(),
     )
-    from auditor.parallel import default_workers
-
     jobs = getattr(args, "jobs", None) or default_workers()
-    report = to_dict(engine.run(estate, catalog, sup.apply, workers=jobs))
+    split = _split_source(args, jobs)
+    if split is not None:
+        from auditor import partition
+
+        def suppressor(ignores: list[Any]) -> Any:
+            sup.ignores = ignores
+            return sup.apply
+
+        audit = partition.run(
+            split, catalog, suppressor, workers=jobs, include_revisions=args.include_revisions
+        )
+    else:
+        estate = _load_estate(args)
+        sup.ignores = suppress.inline_ignores(estate)
+        audit = engine.run(estate, catalog, sup.apply, workers=jobs)
+    report = to_dict(audit)
     report["source"]["root"] = _source_root(args)
     report["warnings"] = sup.warnings()
     report["expired_waivers"] = [
@@ -216,6 +228,18 @@ def _audit(args: argparse.Namespace, catalog: Any) -> dict[str, Any]:
         for w in sup.expired()
     ]
     return report
+
+
+def _split_source(args: argparse.Namespace, jobs: int) -> Path | None:
+    """The APIOps folder to load in parts across ``jobs`` workers, when that pays off."""
+    from auditor import partition, sources
+
+    source = getattr(args, "source", None)
+    if getattr(args, "azure", False) or source is None or jobs <= 1:
+        return None
+    if sources.split_kind(source, args.source_type) is None:
+        return None
+    return source if partition.wanted(source, jobs) else None
 
 
 def _source_root(args: argparse.Namespace) -> str:

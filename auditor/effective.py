@@ -148,6 +148,8 @@ class _Builder:
         self.drops: list[Drop] = []
         self.docs: list[PolicyDoc] = []
         self.shared: dict[tuple[object, ...], object] | None = None
+        ids = [id(d) for d in chain]
+        self._prefixes = [tuple(ids[: i + 1]) for i in range(len(ids))]
 
     def section(self, name: str, level: int) -> list[Stmt]:
         """Resolved statements of a section at chain position ``level`` (including parents)."""
@@ -158,12 +160,7 @@ class _Builder:
         # NOTE: the parents of every operation of an API resolve to the same statements; they
         # are expanded once and shared. Shared statements are never changed: reachability is
         # marked on copies, and only where a statement does not run (see _marked).
-        key = (
-            name,
-            self.fragments_known,
-            id(self.fragments),
-            *(id(d) for d in self.chain[: level + 1]),
-        )
+        key = (name, self.fragments_known, id(self.fragments), *self._prefixes[level])
         hit = self.shared.get(key)
         if not isinstance(hit, _Resolved):
             problems, drops, docs = len(self.problems), len(self.drops), len(self.docs)

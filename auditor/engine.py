@@ -291,7 +291,8 @@ def accepted(f: Finding) -> bool:
     return f.suppression is not None and f.suppression.get("kind") in ("waiver", "inline")
 
 
-def _verdicts(findings: Iterable[Finding], api_blocked: bool) -> dict[str, str]:
+def verdicts_of(findings: Iterable[Finding], api_blocked: bool) -> dict[str, str]:
+    """Per signal: fail, unknown or pass, from an LLM API's findings (see signals.md)."""
     verdicts = {}
     for signal in SIGNALS:
         mine = [f for f in findings if f.signal == signal and not accepted(f)]
@@ -325,7 +326,7 @@ def run(
     are taken, so accepted findings stop counting but stay in the report. ``workers`` > 1 spreads
     the APIs over forked processes (see :mod:`auditor.parallel`); the result is the same.
     """
-    source_rule = {r.id: r for r in catalog.rules if r.signal is None}
+    source_rule = source_rules(catalog)
     pairs = [(service, api) for service in estate.services for api in service.apis]
     from auditor import parallel
 
@@ -341,7 +342,7 @@ def run(
         # Suppressions are applied here, in one process, so their use is tracked in one place.
         if suppress is not None:
             mine = suppress(mine)
-        verdicts = _verdicts(mine, blocked) if llm else {}
+        verdicts = verdicts_of(mine, blocked) if llm else {}
         result = ApiResult(
             service.name, api, llm, evidence, verdicts, single_file=estate.source_kind == "file"
         )
@@ -351,7 +352,7 @@ def run(
     for service in estate.services:
         orphans = _orphans(service, reported_docs, source_rule)
         findings.extend(suppress(orphans) if suppress else orphans)
-    files = _orphan_files(estate, results, source_rule)
+    files = orphan_files(estate, results, source_rule)
     findings.extend(suppress(files) if suppress else files)
     unique = {(f.sort_key(), f.severity): f for f in findings}
     return Audit(estate, catalog, results, sorted(unique.values(), key=Finding.sort_key))
@@ -444,11 +445,13 @@ def _belongs_to(path: str | None, api: Api) -> bool:
     return marker in f"/{path}" or path.startswith(marker)
 
 
+def source_rules(catalog: Catalog) -> dict[str, Rule]:
+    """The source-level rules (AUD*) of the catalog, by id."""
+    return {r.id: r for r in catalog.rules if r.signal is None}
+
+
 def _orphans(service: Service, reported: set[int], source_rule: dict[str, Rule]) -> list[Finding]:
     """Unreadable documents no LLM API depends on are still reported (the gate fails closed)."""
-    rule = source_rule.get(UNREADABLE_POLICY)
-    if rule is None:
-        return []
     docs = [
         service.policy,
         *service.fragments.values(),
@@ -457,6 +460,19 @@ def _orphans(service: Service, reported: set[int], source_rule: dict[str, Rule])
     ]
     for api in service.apis:
         docs += [api.policy, *(op.policy for op in api.operations)]
+    return unreported(docs, reported, source_rule, service.name)
+
+
+def unreported(
+    docs: Iterable[PolicyDoc | None],
+    reported: set[int],
+    source_rule: dict[str, Rule],
+    service: str,
+) -> list[Finding]:
+    """AUD001 errors for the unreadable documents not in ``reported`` (ids; updated)."""
+    rule = source_rule.get(UNREADABLE_POLICY)
+    if rule is None:
+        return []
     out = []
     for doc in docs:
         if doc is None or doc.ok or doc.unseen or id(doc) in reported:
@@ -468,15 +484,16 @@ def _orphans(service: Service, reported: set[int], source_rule: dict[str, Rule])
                 Outcome("error", f"policy document cannot be read: {doc.error}", doc.location()),
                 doc.path or "",
                 None,
-                service.name,
+                service,
             )
         )
     return out
 
 
-def _orphan_files(
+def orphan_files(
     estate: Estate, results: list[ApiResult], source_rule: dict[str, Rule]
 ) -> list[Finding]:
+    """AUD002 errors for the files no LLM API reported as its own."""
     rule = source_rule.get(UNREADABLE_FILE)
     if rule is None:
         return []

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 #: Below this many APIs a fork costs more than it saves.
 MIN_PARALLEL = 200
@@ -23,9 +24,9 @@ MIN_PARALLEL = 200
 _job: Callable[[int], Any] | None = None
 
 
-def _chunk(indices: list[int]) -> list[Any]:
+def _run(index: int) -> Any:
     assert _job is not None
-    return [_job(i) for i in indices]
+    return _job(index)
 
 
 def default_workers() -> int:
@@ -44,11 +45,25 @@ def can_fork() -> bool:
 
 def map_apis(job: Callable[[int], T], count: int, workers: int) -> list[T]:
     """``[job(i) for i in range(count)]``, in order, possibly in ``workers`` processes."""
-    global _job
     if workers <= 1 or count < MIN_PARALLEL or not can_fork():
         return [job(i) for i in range(count)]
     # Interleaved slices balance services whose APIs differ in size.
     slices = [list(range(w, count, workers)) for w in range(workers)]
+    parts, _ = fork_map(lambda w: [job(i) for i in slices[w]], workers)
+    out: list[Any] = [None] * count
+    for indices, results in zip(slices, parts, strict=True):
+        for i, r in zip(indices, results, strict=True):
+            out[i] = r
+    return out
+
+
+def fork_map(
+    job: Callable[[int], T], workers: int, meanwhile: Callable[[], U] | None = None
+) -> tuple[list[T], U | None]:
+    """``[job(w) for w in range(workers)]``, each call in its own forked process, and the result
+    of ``meanwhile()``, run here while the workers run. The caller checks :func:`can_fork`.
+    """
+    global _job
     # NOTE: a forked worker flushes its copy of the standard streams when it ends; anything still
     # buffered here would be printed twice.
     sys.stdout.flush()
@@ -56,11 +71,8 @@ def map_apis(job: Callable[[int], T], count: int, workers: int) -> list[T]:
     _job = job
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            parts = pool.map(_chunk, slices)
+            pending = pool.map_async(_run, range(workers), chunksize=1)
+            here = meanwhile() if meanwhile is not None else None
+            return pending.get(), here
     finally:
         _job = None
-    out: list[Any] = [None] * count
-    for indices, results in zip(slices, parts, strict=True):
-        for i, r in zip(indices, results, strict=True):
-            out[i] = r
-    return out

@@ -22,7 +22,7 @@ import yaml
 
 from auditor.engine import Finding, fingerprint
 from auditor.errors import AuditorError
-from auditor.model import Estate
+from auditor.model import Api, Estate, Service
 from auditor.policy import PolicyDoc, local_name
 
 BASELINE_FORMAT = "attribution-auditor-baseline"
@@ -221,18 +221,30 @@ def inline_ignores(estate: Estate) -> list[InlineIgnore]:
     """Every ``auditor: ignore[...]`` comment in the estate's policy documents."""
     docs: list[PolicyDoc] = []
     for s in estate.services:
-        docs += [
-            d
-            for d in (
-                s.policy,
-                *s.fragments.values(),
-                *(p.policy for p in s.products.values()),
-                *s.workspace_policies.values(),
-            )
-            if d is not None
-        ]
+        docs += service_docs(s)
         for api in s.apis:
-            docs += [d for d in (api.policy, *(o.policy for o in api.operations)) if d]
+            docs += api_docs(api)
+    return ignores_in(docs)
+
+
+def service_docs(service: Service) -> list[PolicyDoc]:
+    """The service-level policy documents: global, fragments, products, workspaces."""
+    docs = (
+        service.policy,
+        *service.fragments.values(),
+        *(p.policy for p in service.products.values()),
+        *service.workspace_policies.values(),
+    )
+    return [d for d in docs if d is not None]
+
+
+def api_docs(api: Api) -> list[PolicyDoc]:
+    """An API's own policy documents: its policy and its operations' policies."""
+    return [d for d in (api.policy, *(o.policy for o in api.operations)) if d is not None]
+
+
+def ignores_in(docs: Iterable[PolicyDoc]) -> list[InlineIgnore]:
+    """The inline ignores of the documents, in order (each document once)."""
     out = []
     seen: set[int] = set()
     for doc in docs:

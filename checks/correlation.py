@@ -33,12 +33,18 @@ DEFAULT_HEADERS = (
 def header_names(params: dict[str, object]) -> tuple[str, ...]:
     """Attribution/correlation header names (rule parameter ``headers``), lower-cased."""
     names = params.get("headers") or DEFAULT_HEADERS
-    return tuple(str(n).lower() for n in names)  # type: ignore[attr-defined]
+    return _lowered(tuple(str(n) for n in names))  # type: ignore[attr-defined]
+
+
+@functools.lru_cache(maxsize=64)
+def _lowered(names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(n.lower() for n in names)
 
 
 _BARE = {"correlationid", "attributionid", "requestid", "clientrequestid"}
 
 
+@functools.lru_cache(maxsize=1024)
 def _norm(name: str) -> str:
     # NOTE: "correlationid", "Correlation-Id" and "x_correlation_id" name the same idea.
     low = name.lower().replace("-", "").replace("_", "")
@@ -56,6 +62,14 @@ def is_id_header(name: str | None, names: tuple[str, ...]) -> bool:
 
 
 def _setters(eff: Effective, names: tuple[str, ...]) -> list[Stmt]:
+    key = ("id-setters", names)
+    cached = eff.memo.get(key)
+    if not isinstance(cached, list):
+        eff.memo[key] = cached = _find_setters(eff, names)
+    return list(cached)
+
+
+def _find_setters(eff: Effective, names: tuple[str, ...]) -> list[Stmt]:
     return [
         s
         for s in eff.walk("inbound")

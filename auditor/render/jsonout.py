@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+#: One encoder for every record: ``json.dumps`` with options builds a new one per call.
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+
 
 def _value(value: Any) -> str:
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        rows = ",\n".join("    " + json.dumps(v, ensure_ascii=False) for v in value)
-        return "[\n" + rows + "\n  ]"
-    return json.dumps(value, ensure_ascii=False)
+        rows = ",\n    ".join(map(_ENCODE, value))
+        return "[\n    " + rows + "\n  ]"
+    return _ENCODE(value)
 
 
 def render(report: dict[str, Any]) -> str:

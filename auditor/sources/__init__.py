@@ -117,6 +117,16 @@ def _is_template(path: Path) -> bool:
     )
 
 
+def split_kind(path: Path, kind: str = "auto") -> str | None:
+    """``apiops`` when ``path`` is an APIOps source only, which can be loaded in parts (see
+    :mod:`auditor.partition`); None for anything else."""
+    if kind not in ("auto", "apiops") or not path.is_dir():
+        return None
+    if kind == "apiops" or _kinds_in(path) == ["apiops"]:
+        return "apiops"
+    return None
+
+
 def load(path: Path, *, kind: str = "auto", include_revisions: bool = False) -> Estate:
     """Load ``path`` as ``kind`` (``auto``: detect; a folder may combine several kinds)."""
     if not path.exists():

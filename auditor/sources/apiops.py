@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,13 +88,33 @@ def find_roots(folder: Path, max_depth: int = 4) -> list[Path]:
     return roots
 
 
+@dataclass(frozen=True)
+class Part:
+    """Which API folders a partial load reads: those numbered ``index`` modulo ``count``.
+
+    ``index`` -1 reads none (everything but the APIs). Folders are numbered in reading order,
+    which is sorted, so every process agrees on the split.
+    """
+
+    index: int
+    count: int
+
+    def has(self, folder_number: int) -> bool:
+        """True when this part reads the API folder with that number."""
+        return self.index >= 0 and folder_number % self.count == self.index
+
+
 class _Reader:
     """Reads one artifacts root; collects read errors instead of raising."""
 
-    def __init__(self, root: Path, shown_base: Path, include_revisions: bool) -> None:
+    def __init__(
+        self, root: Path, shown_base: Path, include_revisions: bool, part: Part | None = None
+    ) -> None:
         self.root = root
         self.base = shown_base
         self.include_revisions = include_revisions
+        self.part = part
+        self.api_folders = 0
         self.errors: list[ReadError] = []
         self._listings: dict[Path, dict[str, os.DirEntry[str]]] = {}
 
@@ -276,6 +296,10 @@ class _Reader:
         return data if isinstance(data, list) else []
 
     def api(self, folder: Path, products: tuple[str, ...], workspace: str | None) -> Api | None:
+        index = self.api_folders
+        self.api_folders += 1
+        if self.part is not None and not self.part.has(index):
+            return None
         name = folder.name
         if ";rev=" in name and not self.include_revisions:
             return None
@@ -463,8 +487,19 @@ def service_name(root: Path) -> str:
     return resolved.name
 
 
-def load(path: Path, *, include_revisions: bool = False) -> Estate:
-    """Load every APIOps artifacts root found at or below ``path``."""
+def count_api_folders(path: Path) -> int:
+    """How many API folders (workspace ones included) the roots at or below ``path`` hold."""
+    count = 0
+    for root in find_roots(path):
+        reader = _Reader(root, path, include_revisions=True)
+        count += len(reader.subdirs(root / "apis"))
+        for ws in reader.subdirs(root / "workspaces"):
+            count += len(reader.subdirs(ws / "apis"))
+    return count
+
+
+def load(path: Path, *, include_revisions: bool = False, part: Part | None = None) -> Estate:
+    """Load every APIOps artifacts root found at or below ``path`` (``part``: some APIs only)."""
     if not path.is_dir():
         raise SourceError(f"{path}: not a folder")
     roots = find_roots(path)
@@ -476,7 +511,7 @@ def load(path: Path, *, include_revisions: bool = False) -> Estate:
     services = []
     errors: list[ReadError] = []
     for root in roots:
-        reader = _Reader(root, path, include_revisions)
+        reader = _Reader(root, path, include_revisions, part)
         name = service_name(root)
         services.append(reader.service(name))
         errors.extend(reader.errors)

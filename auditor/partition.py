@@ -1,0 +1,167 @@
+"""Auditing a large APIOps estate in forked workers that each read their own share of the APIs.
+
+NOTE: reading and parsing the policies is a third of a large scan, and parsed lxml trees cannot be
+sent between processes, so the split comes before loading. Every worker reads the service level
+(global policy, products, fragments, backends, diagnostics: few files) and every n-th API folder,
+audits those APIs and sends back plain data. This process reads only the service level, at the
+same time. Then it applies suppressions and verdicts exactly as :func:`auditor.engine.run` does:
+the report is the same, byte for byte (tests/test_partition.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from auditor import engine, parallel
+from auditor.engine import ApiResult, Audit, Finding
+from auditor.model import Api, Estate, ReadError
+from auditor.rules import Catalog
+from auditor.sources import apiops
+from auditor.suppress import InlineIgnore, api_docs, ignores_in, service_docs
+
+#: (scope, path) of a document: how processes name the service-level documents they share.
+DocKey = tuple[str, str | None]
+
+
+@dataclass(frozen=True)
+class _Audited:
+    """One API audited by a worker, as plain data."""
+
+    api: Api
+    """Without policy documents (they stay in the worker)."""
+    llm: bool
+    evidence: list[str]
+    findings: list[Finding]
+    blocked: bool
+    orphans: list[Finding]
+    """AUD001 errors for the API's own unreadable documents that no rule reported."""
+    ignores: list[InlineIgnore]
+    reported: frozenset[DocKey]
+    """Service-level documents the API reported as unreadable."""
+
+
+@dataclass(frozen=True)
+class _Part:
+    services: list[list[_Audited]]
+    """Per service (in estate order), the APIs this worker read."""
+    read_errors: list[ReadError]
+
+
+def wanted(path: Path, workers: int) -> bool:
+    """A split pays off: enough API folders, several workers, and forking is safe."""
+    return (
+        workers > 1
+        and parallel.can_fork()
+        and apiops.count_api_folders(path) >= parallel.MIN_PARALLEL
+    )
+
+
+def run(
+    path: Path,
+    catalog: Catalog,
+    suppressor: Callable[[list[InlineIgnore]], Callable[[list[Finding]], list[Finding]]],
+    *,
+    workers: int,
+    include_revisions: bool = False,
+) -> Audit:
+    """Load and audit the APIOps source at ``path`` in ``workers`` processes.
+
+    ``suppressor`` gets every inline ignore of the estate (known only once the workers are done)
+    and returns the function that marks accepted findings.
+    """
+
+    def work(index: int) -> _Part:
+        part = apiops.Part(index, workers)
+        estate = apiops.load(path, include_revisions=include_revisions, part=part)
+        return _audit_part(estate, catalog)
+
+    def service_level() -> Estate:
+        part = apiops.Part(-1, workers)
+        return apiops.load(path, include_revisions=include_revisions, part=part)
+
+    parts, skeleton = parallel.fork_map(work, workers, meanwhile=service_level)
+    assert skeleton is not None
+    return _merge(skeleton, parts, catalog, suppressor)
+
+
+def _audit_part(estate: Estate, catalog: Catalog) -> _Part:
+    source_rule = engine.source_rules(catalog)
+    services = []
+    for service in estate.services:
+        done = []
+        shared = service_docs(service)
+        for api in service.apis:
+            llm, evidence, mine, blocked, reported = engine.audit_api(
+                estate, catalog, service, api, source_rule
+            )
+            own = api_docs(api)
+            orphans = engine.unreported(own, set(reported), source_rule, service.name)
+            keys = frozenset((d.scope, d.path) for d in shared if id(d) in reported)
+            done.append(
+                _Audited(
+                    _without_documents(api),
+                    llm,
+                    evidence,
+                    mine,
+                    blocked,
+                    orphans,
+                    ignores_in(own),
+                    keys,
+                )
+            )
+        services.append(done)
+    return _Part(services, list(estate.read_errors))
+
+
+def _without_documents(api: Api) -> Api:
+    return replace(
+        api,
+        policy=None,
+        operations=tuple(replace(op, policy=None) for op in api.operations),
+    )
+
+
+def _merge(
+    skeleton: Estate,
+    parts: list[_Part],
+    catalog: Catalog,
+    suppressor: Callable[[list[InlineIgnore]], Callable[[list[Finding]], list[Finding]]],
+) -> Audit:
+    per_service: list[list[_Audited]] = []
+    for index in range(len(skeleton.services)):
+        audited = [a for part in parts for a in part.services[index]]
+        # The order a serial load gives (see apiops._Reader.service).
+        audited.sort(key=lambda a: (a.api.workspace or "", a.api.name))
+        per_service.append(audited)
+    ignores: list[InlineIgnore] = []
+    for service, audited in zip(skeleton.services, per_service, strict=True):
+        ignores += ignores_in(service_docs(service))
+        for a in audited:
+            ignores += a.ignores
+    suppress = suppressor(ignores)
+    source_rule = engine.source_rules(catalog)
+    results: list[ApiResult] = []
+    findings: list[Finding] = []
+    services = []
+    for service, audited in zip(skeleton.services, per_service, strict=True):
+        reported: set[DocKey] = set()
+        for a in audited:
+            mine = suppress(a.findings)
+            verdicts = engine.verdicts_of(mine, a.blocked) if a.llm else {}
+            results.append(ApiResult(service.name, a.api, a.llm, a.evidence, verdicts))
+            findings.extend(mine)
+            findings.extend(suppress(a.orphans))
+            reported |= a.reported
+        docs = service_docs(service)
+        ids = {id(d) for d in docs if (d.scope, d.path) in reported}
+        findings.extend(suppress(engine.unreported(docs, ids, source_rule, service.name)))
+        services.append(replace(service, apis=tuple(a.api for a in audited)))
+    errors = dict.fromkeys(skeleton.read_errors)
+    for part in parts:
+        errors.update(dict.fromkeys(part.read_errors))
+    estate = replace(skeleton, services=tuple(services), read_errors=tuple(errors))
+    findings.extend(suppress(engine.orphan_files(estate, results, source_rule)))
+    unique = {(f.sort_key(), f.severity): f for f in findings}
+    return Audit(estate, catalog, results, sorted(unique.values(), key=Finding.sort_key))

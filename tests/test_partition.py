@@ -1,0 +1,134 @@
+"""A large APIOps estate is read and audited in parts by forked workers, with the serial report.
+
+The estate carries everything the parent has to merge: inline ignores in API policies,
+unreadable documents at API and service level that no LLM API reports, unreadable files inside
+LLM and non-LLM API folders, and a waiver.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auditor import cli, parallel, partition, sources
+
+COPIES = 25  # 9 demo APIs x 25 = 225 API folders, over the parallel threshold
+
+needs_fork = pytest.mark.skipif(not parallel.can_fork(), reason="needs fork and a single thread")
+
+
+@pytest.fixture(scope="module")
+def estate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tree = tmp_path_factory.mktemp("split") / "contoso-ai-gateway"
+    shutil.copytree(sources.demo_path(), tree, ignore=shutil.ignore_patterns("infra"))
+    apis = tree / "apis"
+    for folder in sorted(p for p in apis.iterdir() if ";rev=" not in p.name):
+        for i in range(1, COPIES):
+            shutil.copytree(folder, apis / f"{folder.name}-{i:02d}")
+    ignored = (
+        apis / "chat-missing-base-03" / "operations" / "chat-completions-create" / "policy.xml"
+    )
+    text = ignored.read_text(encoding="utf-8")
+    ignored.write_text(
+        text.replace("<policies>", "<policies>\n<!-- auditor: ignore[COV001] accepted -->", 1),
+        encoding="utf-8",
+    )
+    (apis / "crm-05" / "policy.xml").write_text("<policies><inbound>\n", encoding="utf-8")
+    (apis / "crm-06" / "apiInformation.json").write_text("{", encoding="utf-8")
+    (apis / "usage-eventhub-07" / "apiInformation.json").write_text("{", encoding="utf-8")
+    orphan = tree / "products" / "orphan-product"
+    orphan.mkdir()
+    (orphan / "productInformation.json").write_text('{"properties": {}}', encoding="utf-8")
+    (orphan / "policy.xml").write_text("<policies><inbound></policies>\n", encoding="utf-8")
+    waivers = tree.parent / "waivers.yaml"
+    expires = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    waivers.write_text(
+        "waivers:\n"
+        "  - rule: COR002\n"
+        "    target: embeddings-spoofable-1*\n"
+        "    reason: test\n"
+        "    owner: me\n"
+        f"    expires: {expires}\n",
+        encoding="utf-8",
+    )
+    return tree
+
+
+def scan(tree: Path, out: Path, jobs: int) -> int:
+    waivers = tree.parent / "waivers.yaml"
+    args = [
+        "scan",
+        str(tree),
+        "--format",
+        "json",
+        "-o",
+        str(out),
+        "--fail-on",
+        "never",
+        "--waivers",
+        str(waivers),
+        "--jobs",
+        str(jobs),
+    ]
+    return cli.main(args)
+
+
+@needs_fork
+def test_split_scan_writes_the_serial_report(
+    estate: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    real = partition.run
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs["workers"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(partition, "run", spy)
+    assert scan(estate, tmp_path / "serial.json", 1) == 0
+    assert calls == []
+    assert scan(estate, tmp_path / "split.json", 2) == 0
+    assert calls == [2]
+    serial = (tmp_path / "serial.json").read_bytes()
+    assert (tmp_path / "split.json").read_bytes() == serial
+    text = serial.decode("utf-8")
+    # The merge had real work to do: each of these would be lost or doubled by a naive merge.
+    assert '"kind": "inline"' in text
+    assert '"kind": "waiver"' in text
+    assert "products/orphan-product/policy.xml" in text
+    assert "apis/crm-05/policy.xml" in text
+    assert "apis/crm-06/apiInformation.json" in text
+    assert "apis/usage-eventhub-07/apiInformation.json" in text
+
+
+@needs_fork
+def test_split_scan_from_the_command_line(estate: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cli.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "auditor", "scan", str(estate), "-o", str(out), "--jobs", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr  # the unreadable documents fail the gate
+    assert scan(estate, tmp_path / "serial.json", 1) == 0
+    split = out.read_text(encoding="utf-8")
+    serial = (tmp_path / "serial.json").read_text(encoding="utf-8")
+    # Only the waiver differs (not given on this command line).
+    assert split.count('"rule": ') == serial.count('"rule": ')
+    assert split.count('"kind": "inline"') == serial.count('"kind": "inline"') == 1
+
+
+def test_mixed_sources_and_small_estates_are_not_split(tmp_path: Path) -> None:
+    # The demo holds APIOps and Bicep: the Bicep accounts must be seen by every API.
+    assert sources.split_kind(sources.demo_path()) is None
+    apiops_only = tmp_path / "tree"
+    shutil.copytree(sources.demo_path(), apiops_only, ignore=shutil.ignore_patterns("infra"))
+    assert sources.split_kind(apiops_only) == "apiops"
+    assert not partition.wanted(apiops_only, 2)  # 10 API folders
