@@ -113,8 +113,13 @@ class Effective:
         key = (section, reachable_only)
         flat = self._flat.get(key)
         if flat is None:
-            names = SECTIONS if section is None else (section,)
-            flat = [s for name in names for s in _walk(self.sections.get(name, ()), reachable_only)]
+            if section is None:
+                flat = []
+                for name in SECTIONS:
+                    flat += self.walk(name, reachable_only=reachable_only)
+            else:
+                flat = []
+                _flatten(self.sections.get(section, ()), reachable_only, flat)
             self._flat[key] = flat
         return iter(flat)
 
@@ -122,6 +127,18 @@ class Effective:
         """Reachable statements with one of the given tags."""
         wanted = set(tags)
         return [s for s in self.walk(section) if s.tag in wanted]
+
+
+def _flatten(stmts: Sequence[Stmt], reachable_only: bool, out: list[Stmt]) -> None:
+    for stmt in stmts:
+        if reachable_only and not stmt.reachable:
+            continue
+        out.append(stmt)
+        if stmt.branches:
+            for branch in stmt.branches:
+                _flatten(branch.stmts, reachable_only, out)
+        if stmt.children:
+            _flatten(stmt.children, reachable_only, out)
 
 
 def _walk(stmts: Sequence[Stmt], reachable_only: bool) -> Iterator[Stmt]:
@@ -148,6 +165,8 @@ class _Builder:
         self.drops: list[Drop] = []
         self.docs: list[PolicyDoc] = []
         self.shared: dict[tuple[object, ...], object] | None = None
+        self.outer: dict[tuple[object, ...], object] | None = None
+        self.outer_levels = 0
         ids = [id(d) for d in chain]
         self._prefixes = [tuple(ids[: i + 1]) for i in range(len(ids))]
 
@@ -157,16 +176,17 @@ class _Builder:
             return []
         if self.shared is None or level == len(self.chain) - 1:
             return self._section(name, level)
+        store = self.outer if self.outer is not None and level < self.outer_levels else self.shared
         # NOTE: the parents of every operation of an API resolve to the same statements; they
         # are expanded once and shared. Shared statements are never changed: reachability is
         # marked on copies, and only where a statement does not run (see _marked).
         key = (name, self.fragments_known, id(self.fragments), *self._prefixes[level])
-        hit = self.shared.get(key)
+        hit = store.get(key)
         if not isinstance(hit, _Resolved):
             problems, drops, docs = len(self.problems), len(self.drops), len(self.docs)
             stmts = self._section(name, level)
             hit = _Resolved(stmts, self.problems[problems:], self.drops[drops:], self.docs[docs:])
-            self.shared[key] = hit
+            store[key] = hit
             return list(stmts)
         self.problems.extend(hit.problems)
         self.drops.extend(hit.drops)
@@ -408,13 +428,20 @@ def build_effective(
     *,
     fragments_known: bool = True,
     shared: dict[tuple[object, ...], object] | None = None,
+    outer: dict[tuple[object, ...], object] | None = None,
+    outer_levels: int = 0,
 ) -> Effective:
     """Compute the effective policy for a scope chain ordered from global to operation.
 
     ``shared`` (one dict per API, say) lets chains with common parents reuse their resolution.
+    ``outer`` (one dict per service, say) does the same for the first ``outer_levels`` levels of
+    the chain (global, workspace, product): those resolve alike for every API. Both hold ids of
+    the chain's documents, so they must not outlive them.
     """
     builder = _Builder(chain, fragments, fragments_known)
     builder.shared = shared
+    builder.outer = outer if shared is not None else None
+    builder.outer_levels = outer_levels
     sections = {name: builder.section(name, len(chain) - 1) for name in SECTIONS}
     dead: list[Stmt] = []
     sections["inbound"], alive = _marked(sections["inbound"], dead)

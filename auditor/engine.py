@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from auditor.checking import REGISTRY, ApiContext, OpContext, Outcome, Route
@@ -39,6 +39,11 @@ class Finding:
     suppression: dict[str, str | None] | None = None
     """Set when a waiver, an inline ignore or the baseline accepts the finding."""
 
+    def __reduce__(self) -> tuple[type[Finding], tuple[Any, ...]]:
+        # NOTE: forked workers send back every finding; the generic dataclass pickling of
+        # slotted classes costs twice as much.
+        return (Finding, tuple(getattr(self, name) for name in _FINDING_FIELDS))
+
     def sort_key(self) -> tuple[str, ...]:
         """Stable order: service, API, signal, rule, target, then text."""
         sig = str(SIGNALS.index(self.signal)) if self.signal in SIGNALS else "9"
@@ -52,6 +57,9 @@ class Finding:
             str(self.location or ""),
             self.message,
         )
+
+
+_FINDING_FIELDS = tuple(f.name for f in fields(Finding))
 
 
 @dataclass
@@ -91,12 +99,15 @@ def routes_for(
     op: Operation,
     estate: Estate,
     cache: dict[tuple[object, ...], Any] | None = None,
+    outer: dict[tuple[object, ...], Any] | None = None,
 ) -> list[Route]:
     """Every way a call reaches the operation, each with its effective policy.
 
     A product policy only runs for calls made with a subscription to that product. Calls made with
     the built-in all-access subscription, an all-APIs or API-scoped subscription, or without a
     subscription on an API that does not require one, run no product policy.
+
+    ``cache`` (per API) and ``outer`` (per estate) share resolutions between calls.
     """
     fragments_known = "fragments" in estate.provides
     ws_doc = service.workspace_policies.get(api.workspace) if api.workspace else None
@@ -109,7 +120,12 @@ def routes_for(
         eff = cache.get(key) if cache is not None else None
         if eff is None:
             eff = build_effective(
-                chain, service.fragments, fragments_known=fragments_known, shared=cache
+                chain,
+                service.fragments,
+                fragments_known=fragments_known,
+                shared=cache,
+                outer=outer,
+                outer_levels=3,  # global, workspace, product: alike for every API
             )
             if cache is not None:
                 cache[key] = eff
@@ -198,10 +214,10 @@ def _collapse(
     per_op: list[tuple[OpContext, list[Outcome]]], api_label: str
 ) -> list[tuple[str, Outcome]]:
     """One finding per distinct outcome; targets name the API when all operations agree."""
-    groups: dict[tuple[str, str, str, str | None], list[tuple[str, Outcome]]] = {}
+    groups: dict[tuple[str, str, Location | None, str | None], list[tuple[str, Outcome]]] = {}
     for ctx, outcomes in per_op:
         for o in outcomes:
-            key = (o.status, o.message.replace(ctx.label, "{target}"), str(o.location), o.severity)
+            key = (o.status, o.message.replace(ctx.label, "{target}"), o.location, o.severity)
             groups.setdefault(key, []).append((ctx.label, o))
     n_ops = len(per_op)
     out: list[tuple[str, Outcome]] = []
@@ -257,7 +273,9 @@ def _run_rule(rule: Rule, api_ctx: ApiContext, service: Service) -> list[Finding
             per_op = []
             done: dict[tuple[int, ...], tuple[str, list[Outcome]]] = {}
             for ctx in api_ctx.ops:
-                key = tuple(id(r.eff) for r in ctx.routes)
+                key = ctx.memo.get("route-key")
+                if key is None:
+                    ctx.memo["route-key"] = key = tuple(id(r.eff) for r in ctx.routes)
                 if key in done:
                     # Same effective policies as an earlier operation: same verdicts.
                     label, outcomes = done[key]
@@ -330,8 +348,9 @@ def run(
     pairs = [(service, api) for service in estate.services for api in service.apis]
     from auditor import parallel
 
+    outer: dict[tuple[object, ...], Any] = {}
     outcomes = parallel.map_apis(
-        lambda i: audit_api(estate, catalog, *pairs[i], source_rule), len(pairs), workers
+        lambda i: audit_api(estate, catalog, *pairs[i], source_rule, outer), len(pairs), workers
     )
     results: list[ApiResult] = []
     findings: list[Finding] = []
@@ -369,8 +388,12 @@ def audit_api(
     service: Service,
     api: Api,
     source_rule: dict[str, Rule],
+    outer: dict[tuple[object, ...], Any] | None = None,
 ) -> ApiOutcome:
-    """LLM scoping and every rule for one API, as plain (picklable) data."""
+    """LLM scoping and every rule for one API, as plain (picklable) data.
+
+    ``outer``: a cache shared by the APIs of one run (service-level policy resolutions).
+    """
     evidence = llm_evidence(api, service)
     if estate.source_kind == "file":
         evidence = ["given as a single policy file", *evidence]
@@ -383,7 +406,7 @@ def audit_api(
     ops = list(api.operations) or [Operation("*", None, None, None)]
     cache: dict[tuple[object, ...], Any] = {}
     op_ctxs = [
-        OpContext(estate, service, api, op, routes_for(service, api, op, estate, cache))
+        OpContext(estate, service, api, op, routes_for(service, api, op, estate, cache, outer))
         for op in ops
     ]
     api_ctx = ApiContext(estate, service, api, op_ctxs)

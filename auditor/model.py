@@ -35,6 +35,10 @@ class Location:
     path: str | None
     line: int | None = None
 
+    def __reduce__(self) -> tuple[type[Location], tuple[str | None, int | None]]:
+        # NOTE: workers send back ~10^5 locations; the generic dataclass pickling is 2x slower.
+        return (Location, (self.path, self.line))
+
     def __str__(self) -> str:
         if self.path is None:
             return "(no file)"

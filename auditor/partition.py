@@ -88,13 +88,14 @@ def run(
 
 def _audit_part(estate: Estate, catalog: Catalog) -> _Part:
     source_rule = engine.source_rules(catalog)
+    outer: dict[tuple[object, ...], object] = {}
     services = []
     for service in estate.services:
         done = []
         shared = service_docs(service)
         for api in service.apis:
             llm, evidence, mine, blocked, reported = engine.audit_api(
-                estate, catalog, service, api, source_rule
+                estate, catalog, service, api, source_rule, outer
             )
             own = api_docs(api)
             orphans = engine.unreported(own, set(reported), source_rule, service.name)

@@ -93,7 +93,8 @@ def load(path: Path | None = None, *, registry: dict[str, Any] | None = None) ->
         registry = checks.registry()
     file = path or default_rules_path()
     try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 10x faster start
+        raw = yaml.load(file.read_text(encoding="utf-8"), Loader=loader)
     except OSError as exc:
         raise RuleError(f"{file}: cannot read rules: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:

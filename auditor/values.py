@@ -9,10 +9,14 @@ variable nothing sets is ``untraced`` (unknown, never trusted).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from auditor.effective import Effective, Stmt
 from auditor.model import Location
+
+T = TypeVar("T")
 
 CALLER = frozenset({"header", "query", "body", "path", "claim-unvalidated"})
 CREDENTIAL = frozenset({"subscription", "product", "user", "claim-validated"})
@@ -102,16 +106,58 @@ def setters(eff: Effective, name: str) -> list[Stmt]:
     return list(index.get(name, []))
 
 
-def _trace_context(eff: Effective) -> tuple[object, ...]:
-    """What a classification reads from a route: its validated tokens and variable setters."""
-    key = ("trace-context",)
+def _trace_context(eff: Effective, reads: str) -> tuple[object, ...]:
+    """What tracing ``reads`` depends on in a route: the validated tokens, and the set-variable
+    statements of every variable it reads, directly or through other variables."""
+    tokens = eff.memo.get(("token-context",))
+    if not isinstance(tokens, tuple):
+        token_vars, token_headers = validated_token_sources(eff)
+        tokens = (tuple(sorted(token_vars)), tuple(sorted(token_headers)))
+        eff.memo[("token-context",)] = tokens
+    names = VAR_READ.findall(reads)
+    if not names:
+        return tokens
+    deps: set[tuple[str, tuple[int, ...]]] = set()
+    for name in dict.fromkeys(names):
+        deps.update(_variable_deps(eff, name))
+    return (*tokens, tuple(sorted(deps)))
+
+
+def _variable_deps(eff: Effective, name: str) -> frozenset[tuple[str, tuple[int, ...]]]:
+    """(variable, ids of its setters) for ``name`` and every variable its setters read."""
+    key = ("variable-deps", name)
     cached = eff.memo.get(key)
-    if isinstance(cached, tuple):
+    if isinstance(cached, frozenset):
         return cached
-    token_vars, token_headers = validated_token_sources(eff)
-    setters = tuple(id(s.el) for s in eff.walk() if s.tag == "set-variable")
-    eff.memo[key] = context = (tuple(sorted(token_vars)), tuple(sorted(token_headers)), setters)
-    return context
+    found: dict[str, tuple[int, ...]] = {}
+    pending = [name]
+    while pending:
+        var = pending.pop()
+        if var in found:
+            continue
+        stmts = setters(eff, var)
+        found[var] = tuple(id(s.el) for s in stmts)
+        for stmt in stmts:
+            pending.extend(VAR_READ.findall(stmt.doc.text_of(stmt.el)))
+    eff.memo[key] = result = frozenset(found.items())
+    return result
+
+
+def traced(eff: Effective, key: tuple[object, ...], compute: Callable[[], T], reads: str) -> T:
+    """``compute()``, kept for this route and shared with the API's other routes and operations
+    that validate the same tokens and set the variables ``reads`` (the text traced) reads in the
+    same statements: nothing else can change a traced result."""
+    if key in eff.memo:
+        return eff.memo[key]  # type: ignore[return-value]
+    shared_key = (key, _trace_context(eff, reads))
+    if eff.shared is not None and shared_key in eff.shared:
+        result: T = eff.shared[shared_key]  # type: ignore[assignment]
+    else:
+        result = compute()
+        if eff.shared is not None:
+            eff.shared[shared_key] = result
+    eff.memo[key] = result
+    return result
 
 
 def classify(
@@ -119,21 +165,10 @@ def classify(
 ) -> ValueInfo:
     """Classify what an expression (attribute value or element text) reads."""
     if info is None and depth == 0:
-        key = ("classify", expr)
-        cached = eff.memo.get(key)
-        if isinstance(cached, ValueInfo):
-            return cached  # shared: callers only read it
         # NOTE: the routes and operations of an API mostly trace the same expressions through
-        # the same set-variable statements; the result depends only on those and on the
-        # validated tokens, so it is shared across routes that have the same ones.
-        shared_key = ("classify", _trace_context(eff), expr)
-        result = eff.shared.get(shared_key) if eff.shared is not None else None
-        if not isinstance(result, ValueInfo):
-            result = classify(expr, eff, depth=0, info=ValueInfo())
-            if eff.shared is not None:
-                eff.shared[shared_key] = result
-        eff.memo[key] = result
-        return result
+        # the same set-variable statements: the result is shared (callers only read it).
+        compute = lambda: classify(expr, eff, info=ValueInfo())  # noqa: E731
+        return traced(eff, ("classify", expr), compute, expr or "")
     info = info if info is not None else ValueInfo()
     text = expr or ""
     token_vars, token_headers = validated_token_sources(eff)

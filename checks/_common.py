@@ -9,7 +9,7 @@ from auditor.checking import ApiContext, OpContext, Outcome
 from auditor.effective import Effective, Stmt, terminates
 from auditor.llm import backend_urls, llm_host
 from auditor.model import AiAccount, Diagnostic, Location
-from auditor.values import VAR_READ, setters
+from auditor.values import VAR_READ, setters, traced
 
 TOKEN_METRIC = ("llm-emit-token-metric", "azure-openai-emit-token-metric")
 CUSTOM_METER = ("log-to-eventhub", "trace", "send-one-way-request", "emit-metric")
@@ -24,9 +24,11 @@ _USAGE = re.compile(
 
 def payload_with_variables(stmt: Stmt, eff: Effective, depth: int = 0) -> str:
     """A statement's text plus the text of the ``set-variable`` statements it reads (traced)."""
-    key = ("payload", id(stmt.el), depth)
-    if key in eff.memo:
-        return str(eff.memo[key])
+    compute = lambda: _payload(stmt, eff, depth)  # noqa: E731
+    return traced(eff, ("payload", id(stmt.el), depth), compute, stmt.doc.text_of(stmt.el))
+
+
+def _payload(stmt: Stmt, eff: Effective, depth: int) -> str:
     text = stmt.doc.text_of(stmt.el)
     if depth >= 3:
         return text
@@ -35,8 +37,7 @@ def payload_with_variables(stmt: Stmt, eff: Effective, depth: int = 0) -> str:
         for setter in setters(eff, var):
             if setter is not stmt:
                 parts.append(payload_with_variables(setter, eff, depth + 1))
-    eff.memo[key] = result = "\n".join(parts)
-    return result
+    return "\n".join(parts)
 
 
 def is_native_meter(stmt: Stmt) -> bool:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from auditor.checking import CheckResult, OpContext, Outcome, check, failed, passed, skipped
 from auditor.effective import Effective, Stmt
 from auditor.model import Location
-from auditor.values import ValueInfo, classify, high_cardinality
+from auditor.values import ValueInfo, classify, high_cardinality, traced
 from checks._common import dedupe, is_custom_meter, is_native_meter, payload_with_variables
 
 BUILTIN = {
@@ -66,12 +66,8 @@ def _dimension(el_name: str, value: str | None, eff: Effective, loc: Location) -
 
 def payers_of(stmt: Stmt, eff: Effective) -> list[Payer]:
     """The dimensions of a token-metric policy, or the fields of a custom metering record."""
-    key = ("payers", id(stmt.el))
-    cached = eff.memo.get(key)
-    if isinstance(cached, list):
-        return cached
-    eff.memo[key] = found = _payers(stmt, eff)
-    return found
+    compute = lambda: _payers(stmt, eff)  # noqa: E731
+    return traced(eff, ("payers", id(stmt.el)), compute, stmt.doc.text_of(stmt.el))
 
 
 def _payers(stmt: Stmt, eff: Effective) -> list[Payer]:

@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from auditor.render import csvout, html, jsonout, junit, markdown, sarif, text
+Renderer = Callable[[dict[str, Any]], str]
 
-RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "text": text.render,
-    "md": markdown.render,
-    "json": jsonout.render,
-    "sarif": sarif.render,
-    "junit": junit.render,
-    "html": html.render,
-    "csv": csvout.render,
+_MODULES = {
+    "text": "text",
+    "md": "markdown",
+    "json": "jsonout",
+    "sarif": "sarif",
+    "junit": "junit",
+    "html": "html",
+    "csv": "csvout",
 }
+
+
+class _Renderers(Mapping[str, Renderer]):
+    """Format name -> renderer, each module imported when first used (a scan writes one or two
+    formats; importing all of them was a quarter of the CLI's start-up)."""
+
+    def __getitem__(self, fmt: str) -> Renderer:
+        module = importlib.import_module(f"auditor.render.{_MODULES[fmt]}")
+        render: Renderer = module.render
+        return render
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_MODULES)
+
+    def __len__(self) -> int:
+        return len(_MODULES)
+
+
+RENDERERS: Mapping[str, Renderer] = _Renderers()
 EXTENSIONS = {
     ".md": "md",
     ".markdown": "md",
