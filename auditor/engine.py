@@ -38,6 +38,8 @@ class Finding:
     evidence: tuple[Location, ...] = ()
     suppression: dict[str, str | None] | None = None
     """Set when a waiver, an inline ignore or the baseline accepts the finding."""
+    fingerprint: str = ""
+    """See :func:`fingerprint`; set where the finding is made (in the worker that made it)."""
 
     def __reduce__(self) -> tuple[type[Finding], tuple[Any, ...]]:
         # NOTE: forked workers send back every finding; the generic dataclass pickling of
@@ -190,6 +192,7 @@ def _finding(
         location=outcome.location,
         fix=rule.fix,
         evidence=outcome.evidence,
+        fingerprint=_fingerprint(rule.id, service, api, target, outcome.location, status),
     )
 
 
@@ -299,8 +302,19 @@ def _relabel(o: Outcome, old: str, new: str) -> Outcome:
 
 def fingerprint(f: Finding) -> str:
     """A stable id of a finding: the same gap keeps it when lines move or wording changes."""
-    path = f.location.path if f.location else ""
-    key = "|".join([f.rule, f.service or "", f.api or "", f.target, path or "", f.status])
+    return f.fingerprint or _fingerprint(f.rule, f.service, f.api, f.target, f.location, f.status)
+
+
+def _fingerprint(
+    rule: str,
+    service: str | None,
+    api: str | None,
+    target: str,
+    location: Location | None,
+    status: str,
+) -> str:
+    path = location.path if location else ""
+    key = "|".join([rule, service or "", api or "", target, path or "", status])
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
@@ -373,8 +387,14 @@ def run(
         findings.extend(suppress(orphans) if suppress else orphans)
     files = orphan_files(estate, results, source_rule)
     findings.extend(suppress(files) if suppress else files)
+    return Audit(estate, catalog, results, ordered(findings))
+
+
+def ordered(findings: Iterable[Finding]) -> list[Finding]:
+    """The findings in report order, repeats (same key and severity) dropped."""
     unique = {(f.sort_key(), f.severity): f for f in findings}
-    return Audit(estate, catalog, results, sorted(unique.values(), key=Finding.sort_key))
+    # Sorted on the sort key alone (stable), as the report order is defined.
+    return [f for _, f in sorted(unique.items(), key=lambda item: item[0][0])]
 
 
 #: What auditing one API yields: llm, evidence, findings, blocked (an input could not be read),
@@ -447,6 +467,10 @@ def audit_api(
                 ctx.params = rule.parameters
             api_ctx.params = rule.parameters
             mine.extend(_run_rule(rule, api_ctx, service))
+    # NOTE: each effective policy points back at this cache (Effective.shared): a cycle. Large
+    # scans run with the cyclic collector off, so it is broken here or every API's policies
+    # would stay in memory to the end.
+    cache.clear()
     return True, evidence, mine, blocked, reported
 
 

@@ -3,9 +3,9 @@
 NOTE: reading and parsing the policies is a third of a large scan, and parsed lxml trees cannot be
 sent between processes, so the split comes before loading. Every worker reads the service level
 (global policy, products, fragments, backends, diagnostics: few files) and every n-th API folder,
-audits those APIs and sends back plain data. This process reads only the service level, at the
-same time. Then it applies suppressions and verdicts exactly as :func:`auditor.engine.run` does:
-the report is the same, byte for byte (tests/test_partition.py).
+audits those APIs and sends back plain data; this process does the first share itself meanwhile.
+Then it applies suppressions and verdicts exactly as :func:`auditor.engine.run` does: the report
+is the same, byte for byte (tests/test_partition.py).
 """
 
 from __future__ import annotations
@@ -72,18 +72,21 @@ def run(
     and returns the function that marks accepted findings.
     """
 
-    def work(index: int) -> _Part:
+    def load(index: int) -> Estate:
         part = apiops.Part(index, workers)
-        estate = apiops.load(path, include_revisions=include_revisions, part=part)
-        return _audit_part(estate, catalog)
-
-    def service_level() -> Estate:
-        part = apiops.Part(-1, workers)
         return apiops.load(path, include_revisions=include_revisions, part=part)
 
-    parts, skeleton = parallel.fork_map(work, workers, meanwhile=service_level)
-    assert skeleton is not None
-    return _merge(skeleton, parts, catalog, suppressor)
+    def here() -> tuple[Estate, _Part]:
+        estate = load(0)
+        return estate, _audit_part(estate, catalog)
+
+    # This process takes the first share itself: one process less to start, one result less
+    # to send.
+    parts, mine = parallel.fork_map(
+        lambda index: _audit_part(load(index + 1), catalog), workers - 1, meanwhile=here
+    )
+    assert mine is not None
+    return _merge(mine[0], [mine[1], *parts], catalog, suppressor)
 
 
 def _audit_part(estate: Estate, catalog: Catalog) -> _Part:
@@ -164,5 +167,4 @@ def _merge(
         errors.update(dict.fromkeys(part.read_errors))
     estate = replace(skeleton, services=tuple(services), read_errors=tuple(errors))
     findings.extend(suppress(engine.orphan_files(estate, results, source_rule)))
-    unique = {(f.sort_key(), f.severity): f for f in findings}
-    return Audit(estate, catalog, results, sorted(unique.values(), key=Finding.sort_key))
+    return Audit(estate, catalog, results, engine.ordered(findings))

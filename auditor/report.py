@@ -48,6 +48,7 @@ def to_dict(audit: Audit) -> dict[str, Any]:
     scores = [signal_score(s, [a.verdicts[s] for a in llm]) for s in SIGNALS]
     pairs = [v for a in llm for v in a.verdicts.values()]
     overall = round(100 * pairs.count("pass") / len(pairs)) if pairs else 0
+    used = {f.rule for f in audit.findings}
     unverified: dict[tuple[str | None, str | None], list[Finding]] = {}
     for f in audit.findings:
         if f.status in ("skip", "error"):
@@ -94,7 +95,7 @@ def to_dict(audit: Audit) -> dict[str, Any]:
                 "fix": r.fix,
             }
             for r in audit.catalog.rules
-            if r.id in {f.rule for f in audit.findings}
+            if r.id in used
         ],
         "notes": list(audit.estate.notes),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -58,3 +59,34 @@ def test_small_estates_stay_in_process() -> None:
     calls: list[int] = []
     assert parallel.map_apis(lambda i: calls.append(i) or i * 2, 5, workers=4) == [0, 2, 4, 6, 8]
     assert calls == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.skipif(not parallel.can_fork(), reason="needs fork and a single thread")
+def test_fork_map_keeps_order_and_runs_the_caller_share_meanwhile() -> None:
+    parent = os.getpid()
+    results, here = parallel.fork_map(lambda i: (i, os.getpid()), 3, meanwhile=lambda: "here")
+    assert [i for i, _ in results] == [0, 1, 2]
+    assert all(pid != parent for _, pid in results)
+    assert len({pid for _, pid in results}) == 3
+    assert here == "here"
+
+
+@pytest.mark.skipif(not parallel.can_fork(), reason="needs fork and a single thread")
+def test_a_failing_worker_fails_the_run_with_its_traceback() -> None:
+    def job(i: int) -> int:
+        if i == 1:
+            raise ValueError("broken check")
+        return i
+
+    with pytest.raises(parallel.WorkerError, match="broken check"):
+        parallel.fork_map(job, 2)
+
+
+@pytest.mark.skipif(not parallel.can_fork(), reason="needs fork and a single thread")
+def test_a_killed_worker_fails_the_run() -> None:
+    def job(i: int) -> int:
+        os.kill(os.getpid(), 9)
+        return i
+
+    with pytest.raises(parallel.WorkerError, match="without a result"):
+        parallel.fork_map(job, 1)
