@@ -212,7 +212,7 @@ class _Builder:
         if sec is None:
             self._record_drop(name, level, doc.location())
             return []
-        if next(sec.iter("base"), None) is None:
+        if not doc.has_base(name):
             self._record_drop(name, level, doc.location(sec))
         return self.expand(sec, _At(name, doc, level, doc.scope))
 

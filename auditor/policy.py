@@ -43,6 +43,12 @@ class PolicyDoc:
     """:func:`full_text` of this document's elements (the tree never changes). Keyed by the
     element itself, not its id: holding it keeps lxml from handing out a new proxy object."""
 
+    sections: dict[str, etree._Element | None] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    """Sections found by :meth:`section` (looked up for every operation and route)."""
+    bases: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
+
     def text_of(self, el: etree._Element) -> str:
         """:func:`full_text` of one of this document's elements, computed once."""
         text = self.texts.get(el)
@@ -76,10 +82,18 @@ class PolicyDoc:
         """The ``<inbound>`` (etc.) element, or ``None`` when absent."""
         if self.root is None:
             return None
-        for child in self.root:
-            if child.tag == name:
-                return child
-        return None
+        if name not in self.sections:
+            self.sections[name] = next((c for c in self.root if c.tag == name), None)
+        return self.sections[name]
+
+    def has_base(self, name: str) -> bool:
+        """The section exists and holds a ``<base />`` (at any depth)."""
+        found = self.bases.get(name)
+        if found is None:
+            sec = self.section(name)
+            found = sec is not None and next(sec.iter("base"), None) is not None
+            self.bases[name] = found
+        return found
 
 
 def read_policy_text(text: str, *, scope: str, path: str | None, line_offset: int = 0) -> PolicyDoc:

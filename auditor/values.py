@@ -114,13 +114,20 @@ def _trace_context(eff: Effective, reads: str) -> tuple[object, ...]:
         token_vars, token_headers = validated_token_sources(eff)
         tokens = (tuple(sorted(token_vars)), tuple(sorted(token_headers)))
         eff.memo[("token-context",)] = tokens
+    memo_key = ("trace-context", reads)
+    context = eff.memo.get(memo_key)
+    if isinstance(context, tuple):
+        return context
     names = VAR_READ.findall(reads)
-    if not names:
-        return tokens
-    deps: set[tuple[str, tuple[int, ...]]] = set()
-    for name in dict.fromkeys(names):
-        deps.update(_variable_deps(eff, name))
-    return (*tokens, tuple(sorted(deps)))
+    if names:
+        deps: set[tuple[str, tuple[int, ...]]] = set()
+        for name in dict.fromkeys(names):
+            deps.update(_variable_deps(eff, name))
+        context = (*tokens, tuple(sorted(deps)))
+    else:
+        context = tokens
+    eff.memo[memo_key] = context
+    return context
 
 
 def _variable_deps(eff: Effective, name: str) -> frozenset[tuple[str, tuple[int, ...]]]:
