@@ -32,7 +32,7 @@ from lark.exceptions import LarkError
 from auditor.errors import SourceError
 from auditor.model import Estate, Location, ReadError
 from auditor.policy import read_bounded
-from auditor.sources import resources
+from auditor.sources import hclquick, resources
 from auditor.xmlread import PolicyReadError, decode_policy_bytes
 
 # fmt: off
@@ -85,6 +85,13 @@ _SECRETS = re.compile(
 )
 _REF = re.compile(r"(?P<addr>(?:data\.)?[A-Za-z]\w*\.[\w-]+)(?:\[[^\]]*\])?\.(?P<attr>\w+)")
 _INTERP = re.compile(r"\$\$\{|%%\{|\$\{")
+_BRACE = re.compile(r"[{}]")
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_ESCAPE = re.compile(r'\\(["\\nt])')
+_INT = re.compile(r"-?\d+")
+_VAR = re.compile(r"var\.([\w-]+)")
+_LOCAL = re.compile(r"local\.([\w-]+)")
+_READ = re.compile(r"(file|templatefile)\((.*)\)", re.S)
 
 
 class _Unresolved(Exception):
@@ -205,8 +212,7 @@ def _read(file: Path, root: Path, module: _Module, errors: list[ReadError]) -> N
     line: int | None = None
     try:
         text = read_bounded(file, MAX_TF_BYTES).decode("utf-8-sig").replace("\r\n", "\n")
-        tree = hcl2.parses(text)
-        blocks = [_block(b, text) for b in tree.body.children if isinstance(b, BlockRule)]
+        blocks = parse_blocks(text)
     except PolicyReadError as exc:
         message = exc.message
     except UnicodeDecodeError as exc:
@@ -236,9 +242,42 @@ def _read(file: Path, root: Path, module: _Module, errors: list[ReadError]) -> N
     errors.append(ReadError(Location(shown, line), message))
 
 
-def _block(
-    block: BlockRule, text: str
-) -> tuple[list[str], dict[str, Any], dict[str, tuple[int, int]], int, int]:
+_BlockTuple = tuple[list[str], dict[str, Any], dict[str, tuple[int, int]], int, int]
+
+
+def parse_blocks(text: str) -> list[_BlockTuple]:
+    """Every top-level block: labels, serialized body, (line, offset) of each argument, offset
+    and line. Plain blocks are read by :mod:`hclquick`, the rest by python-hcl2."""
+    quick = hclquick.blocks(text)
+    if quick is None:
+        return _parse_all(text)
+    out: list[_BlockTuple] = []
+    for q in quick:
+        if isinstance(q, hclquick.Raw):
+            part = text[q.start : q.end]
+            try:
+                tree = hcl2.parses(part)
+            except (LarkError, RecursionError, ValueError, TypeError, AttributeError, KeyError):
+                return _parse_all(text)  # the whole file again: errors keep their lines
+            for b in tree.body.children:
+                if isinstance(b, BlockRule):
+                    labels, body, attrs, offset, line = _block(b, part)
+                    shifted = {k: (ln + q.line - 1, o + q.start) for k, (ln, o) in attrs.items()}
+                    out.append((labels, body, shifted, offset + q.start, line + q.line - 1))
+            continue
+        body = dict(q.body)
+        for key, (_, start, end) in q.attrs.items():
+            body[key] = _jsonencode(body[key], text[start:end])
+        attrs = {k: (ln, start) for k, (ln, start, _) in q.attrs.items()}
+        out.append((q.labels, body, attrs, q.offset, q.line))
+    return out
+
+
+def _parse_all(text: str) -> list[_BlockTuple]:
+    return [_block(b, text) for b in hcl2.parses(text).body.children if isinstance(b, BlockRule)]
+
+
+def _block(block: BlockRule, text: str) -> _BlockTuple:
     """Labels, serialized body, (line, offset) of each argument, offset and line of a block."""
     labels = [str(lb.serialize(_OPTS)) for lb in block.labels]
     body: dict[str, Any] = block.body.serialize(_OPTS)
@@ -289,9 +328,9 @@ def _split(s: str) -> list[tuple[bool, str]]:
             buf += m[0][1:]
             continue
         depth, end = 1, m.end()
-        while end < len(s) and depth:
-            depth += {"{": 1, "}": -1}.get(s[end], 0)
-            end += 1
+        while depth and (brace := _BRACE.search(s, end)):
+            depth += 1 if brace[0] == "{" else -1
+            end = brace.end()
         if depth:  # unbalanced: the rest is literal text
             pos = m.start()
             break
@@ -388,20 +427,20 @@ class _Eval:
     def expr(self, e: str, src: _Src) -> Any:
         """One expression (the inside of ``${...}``)."""
         e = e.strip()
-        if m := re.fullmatch(r'"((?:[^"\\]|\\.)*)"', e):
-            text = re.sub(r'\\(["\\nt])', lambda x: {"n": "\n", "t": "\t"}.get(x[1], x[1]), m[1])
+        if m := _QUOTED.fullmatch(e):
+            text = _ESCAPE.sub(lambda x: {"n": "\n", "t": "\t"}.get(x[1], x[1]), m[1])
             return self.value(text, src)
-        if re.fullmatch(r"-?\d+", e):
+        if _INT.fullmatch(e):
             return int(e)
         if e in ("true", "false", "null"):
             return None if e == "null" else e == "true"
         if e == "path.module":
             return src.file.parent.as_posix()
-        if m := re.fullmatch(r"var\.([\w-]+)", e):
+        if m := _VAR.fullmatch(e):
             return self.var(m[1])
-        if m := re.fullmatch(r"local\.([\w-]+)", e):
+        if m := _LOCAL.fullmatch(e):
             return self.guarded(f"local.{m[1]}", self.local, m[1])
-        if m := re.fullmatch(r"(file|templatefile)\((.*)\)", e, re.S):
+        if m := _READ.fullmatch(e):
             return self.read(m[1], m[2], src)
         if (m := _REF.fullmatch(e)) and m["addr"] in self.module.decls:
             return self.guarded(e, self.attr, self.module.decls[m["addr"]], m["attr"])

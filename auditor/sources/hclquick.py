@@ -1,0 +1,416 @@
+"""A fast reader for the plain HCL most Terraform files are written in, with python-hcl2's output.
+
+NOTE: python-hcl2 (Lark) reads about 9,000 lines a second: a repository with 1,000 APIs in one
+``main.tf`` took 16 s to parse. Resource blocks are nearly always plain: quoted strings,
+numbers, references, function calls, lists, objects, heredocs and nested blocks. This reader
+handles exactly those and gives, block by block, what python-hcl2 serializes with the options of
+:mod:`auditor.sources.terraform`. Anything else in a block (operators, conditionals, ``for``,
+template directives, escapes, comments inside strings ...) makes that block a :class:`Raw` span,
+which the caller parses with python-hcl2; a file whose top level is not plain blocks gives
+``None`` and is parsed whole. ``tests/test_hclquick.py`` checks the two readers agree.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Any
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?![0-9A-Za-z_.])")
+#: What ``${...}`` may hold to be copied as written (python-hcl2 re-serializes anything else).
+_SIMPLE_INTERP = re.compile(r'\$\{[A-Za-z_][A-Za-z0-9_.\-\[\]*"]*\}')
+_INDEX = re.compile(r'\[(?:[0-9]+|\*|"[A-Za-z0-9_.-]*")\]')
+_HEREDOC = re.compile(r"<<(-?)([A-Za-z_][A-Za-z0-9_-]*)[ \t]*\n")
+_KEYWORDS = {"true": True, "false": False, "null": None}
+
+
+class _Unsupported(Exception):
+    """Something this reader does not handle; python-hcl2 takes over."""
+
+
+@dataclass
+class Block:
+    """A top-level block as python-hcl2 serializes it."""
+
+    labels: list[str]
+    body: dict[str, Any]
+    attrs: dict[str, tuple[int, int, int]]
+    """Top-level arguments: (line, start, end) of the expression."""
+    offset: int
+    line: int
+
+
+@dataclass
+class Raw:
+    """A top-level block left to python-hcl2: ``text[start:end]``, starting on ``line``."""
+
+    start: int
+    end: int
+    line: int
+
+
+@dataclass
+class _Term:
+    value: Any
+    """The serialized value (as an argument's value)."""
+    hcl: str
+    """The normalized HCL text (as part of a larger expression)."""
+
+
+@dataclass
+class _Reader:
+    text: str
+    i: int = 0
+    newlines: list[int] = field(default_factory=list)
+
+    def line(self, pos: int) -> int:
+        return bisect_right(self.newlines, pos - 1) + 1
+
+    def peek(self, k: int = 0) -> str:
+        j = self.i + k
+        return self.text[j] if j < len(self.text) else ""
+
+    def skip(self, newlines: bool) -> None:
+        """Spaces, comments and (when ``newlines``) line ends."""
+        t, n = self.text, len(self.text)
+        while self.i < n:
+            c = t[self.i]
+            if c in " \t\r" or (newlines and c == "\n"):
+                self.i += 1
+            elif c == "#" or t.startswith("//", self.i):
+                end = t.find("\n", self.i)
+                self.i = n if end < 0 else end
+            elif t.startswith("/*", self.i):
+                end = t.find("*/", self.i + 2)
+                if end < 0:
+                    raise _Unsupported("unterminated comment")
+                if not newlines and "\n" in t[self.i : end]:
+                    raise _Unsupported("comment spanning lines")
+                self.i = end + 2
+            else:
+                return
+
+    def ident(self) -> str:
+        m = _IDENT.match(self.text, self.i)
+        if m is None:
+            raise _Unsupported("identifier expected")
+        self.i = m.end()
+        return m.group()
+
+    def expect(self, c: str) -> None:
+        if self.peek() != c:
+            raise _Unsupported(f"{c!r} expected")
+        self.i += 1
+
+    # -- blocks -------------------------------------------------------------------------------
+
+    def label(self) -> str:
+        if self.peek() == '"':
+            end = self.text.find('"', self.i + 1)
+            value = self.text[self.i + 1 : end] if end > 0 else "\\"
+            if "\\" in value or "\n" in value or "${" in value or "%{" in value:
+                raise _Unsupported("label with escapes or templates")
+            self.i = end + 1
+            return value
+        return self.ident()
+
+    def body(self) -> tuple[dict[str, Any], dict[str, tuple[int, int, int]]]:
+        """Arguments and nested blocks up to the closing brace (consumed)."""
+        out: dict[str, Any] = {}
+        attrs: dict[str, tuple[int, int, int]] = {}
+        while True:
+            self.skip(newlines=True)
+            if self.peek() == "}":
+                self.i += 1
+                return out, attrs
+            name = self.ident()
+            self.skip(newlines=False)
+            if self.peek() == "=" and self.peek(1) != "=":
+                self.i += 1
+                self.skip(newlines=False)
+                start = self.i
+                term = self.expression()
+                if name in out:
+                    raise _Unsupported("argument set twice")
+                out[name] = term.value
+                attrs[name] = (self.line(start), start, self.i)
+                self.skip(newlines=False)
+                if self.peek() not in ("\n", "}", ""):
+                    raise _Unsupported("more after an argument")
+                continue
+            labels = []
+            while self.peek() != "{":
+                labels.append(self.label())
+                self.skip(newlines=False)
+            self.i += 1
+            inner, _ = self.body()
+            node: dict[str, Any] = inner
+            for lb in reversed(labels):
+                node = {lb: node}
+            if name in out and not isinstance(out[name], list):
+                raise _Unsupported("block named like an argument")
+            out.setdefault(name, []).append(node)
+
+    # -- expressions --------------------------------------------------------------------------
+
+    def expression(self) -> _Term:
+        term = self.term()
+        save = self.i
+        self.skip(newlines=False)
+        if self.peek() not in ("\n", "}", "]", ")", ",", ""):
+            raise _Unsupported("operator or unknown construct")
+        self.i = save
+        return term
+
+    def term(self) -> _Term:
+        c = self.peek()
+        if c == '"':
+            return self.string()
+        if c == "<" and self.peek(1) == "<":
+            return self.heredoc()
+        if c == "[":
+            return self.list()
+        if c == "{":
+            return self.object()
+        if c.isdigit() or (c == "-" and self.peek(1).isdigit()):
+            m = _NUMBER.match(self.text, self.i)
+            if m is None:
+                raise _Unsupported("number")
+            self.i = m.end()
+            s = m.group()
+            return _Term(float(s) if "." in s else int(s), s)
+        name = self.ident()
+        if name in _KEYWORDS:
+            return _Term(_KEYWORDS[name], name)
+        if name == "for":
+            raise _Unsupported("for expression")
+        if self.peek() == "(":
+            return self.call(name)
+        return self.reference(name)
+
+    def string(self) -> _Term:
+        end = self.text.find('"', self.i + 1)
+        if end < 0:
+            raise _Unsupported("unterminated string")
+        raw = self.text[self.i + 1 : end]
+        if "\\" in raw or "\n" in raw or "%{" in raw:
+            raise _Unsupported("escapes, line ends or directives in a string")
+        if "${" in _SIMPLE_INTERP.sub("", raw.replace("$${", "")):
+            raise _Unsupported("template expression")
+        self.i = end + 1
+        return _Term(raw, f'"{raw}"')
+
+    def heredoc(self) -> _Term:
+        m = _HEREDOC.match(self.text, self.i)
+        if m is None:
+            raise _Unsupported("heredoc")
+        marker = m.group(2)
+        pos = m.end()
+        while True:
+            nl = self.text.find("\n", pos)
+            line_end = len(self.text) if nl < 0 else nl
+            if self.text[pos:line_end].strip() == marker:
+                raw = self.text[self.i : line_end]
+                if "\r" in raw or raw.endswith((" ", "\t")):
+                    raise _Unsupported("carriage return or trailing blanks in a heredoc")
+                self.i = line_end
+                return _Term(raw, raw)
+            if nl < 0:
+                raise _Unsupported("unterminated heredoc")
+            pos = nl + 1
+
+    def list(self) -> _Term:
+        self.i += 1
+        items: list[_Term] = []
+        while True:
+            self.skip(newlines=True)
+            if self.peek() == "]":
+                self.i += 1
+                break
+            if self.peek() == "*" or (self.peek() == "f" and self.text.startswith("for ", self.i)):
+                raise _Unsupported("splat or for in a list")
+            items.append(self.term())
+            self.skip(newlines=True)
+            if self.peek() == ",":
+                self.i += 1
+            elif self.peek() != "]":
+                raise _Unsupported("list separator")
+        return _Term([t.value for t in items], "[" + ", ".join(t.hcl for t in items) + "]")
+
+    def object(self) -> _Term:
+        self.i += 1
+        items: list[tuple[str, _Term]] = []
+        while True:
+            self.skip(newlines=True)
+            if self.peek() == "}":
+                self.i += 1
+                break
+            key = self.ident()
+            self.skip(newlines=False)
+            self.expect("=")
+            self.skip(newlines=False)
+            items.append((key, self.term()))
+            self.skip(newlines=False)
+            if self.peek() == ",":
+                self.i += 1
+            elif self.peek() not in ("\n", "}"):
+                raise _Unsupported("object separator")
+        keys = [k for k, _ in items]
+        if len(set(keys)) != len(keys):
+            raise _Unsupported("key set twice")
+        hcl = "{" + ", ".join(f"{k} = {t.hcl}" for k, t in items) + "}"
+        return _Term({k: t.value for k, t in items}, hcl)
+
+    def call(self, name: str) -> _Term:
+        self.i += 1
+        args: list[_Term] = []
+        while True:
+            self.skip(newlines=True)
+            if self.peek() == ")":
+                self.i += 1
+                break
+            if self.peek() == "<":
+                raise _Unsupported("heredoc argument")
+            args.append(self.term())
+            self.skip(newlines=True)
+            if self.peek() == ",":
+                self.i += 1
+                self.skip(newlines=True)
+                if self.peek() == ")":
+                    raise _Unsupported("trailing comma")
+            elif self.peek() != ")":
+                raise _Unsupported("argument separator")
+        hcl = name + "(" + ", ".join(a.hcl for a in args) + ")"
+        return _Term("${" + hcl + "}", hcl)
+
+    def reference(self, name: str) -> _Term:
+        parts = [name]
+        while True:
+            c = self.peek()
+            if c == "." and _IDENT.match(self.text, self.i + 1):
+                self.i += 1
+                parts.append("." + self.ident())
+            elif c == "[":
+                m = _INDEX.match(self.text, self.i)
+                if m is None:
+                    raise _Unsupported("index")
+                self.i = m.end()
+                parts.append(m.group())
+            else:
+                break
+        hcl = "".join(parts)
+        # A lone name (a type such as ``string``) is serialized bare.
+        return _Term(hcl if len(parts) == 1 else "${" + hcl + "}", hcl)
+
+
+def blocks(text: str) -> list[Block | Raw] | None:
+    """The top-level blocks of ``text``; None when its top level is not plain blocks."""
+    reader = _Reader(text, newlines=[m.start() for m in re.finditer("\n", text)])
+    out: list[Block | Raw] = []
+    try:
+        while True:
+            reader.skip(newlines=True)
+            if reader.i >= len(text):
+                return out
+            start = reader.i
+            labels = [reader.ident()]
+            reader.skip(newlines=False)
+            while reader.peek() != "{":
+                labels.append(reader.label())
+                reader.skip(newlines=False)
+            reader.i += 1
+            try:
+                body, attrs = reader.body()
+            except _Unsupported:
+                end = _block_end(text, start)
+                if end is None:
+                    return None
+                out.append(Raw(start, end, reader.line(start)))
+                reader.i = end
+                continue
+            out.append(Block(labels, body, attrs, start, reader.line(start)))
+    except _Unsupported:
+        return None
+
+
+def _block_end(text: str, start: int) -> int | None:
+    """The end of the block starting at ``start`` (after its closing brace), strings, heredocs
+    and comments skipped; None when it cannot be told."""
+    depth = 0
+    i, n = text.find("{", start), len(text)
+    if i < 0:
+        return None
+    while i < n:
+        c = text[i]
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        elif c == '"':
+            i = _string_end(text, i)
+            if i < 0:
+                return None
+            continue
+        elif c == "#" or text.startswith("//", i):
+            nl = text.find("\n", i)
+            i = n if nl < 0 else nl
+            continue
+        elif text.startswith("/*", i):
+            close = text.find("*/", i + 2)
+            if close < 0:
+                return None
+            i = close + 2
+            continue
+        elif text.startswith("<<", i):
+            m = _HEREDOC.match(text, i)
+            if m is not None:
+                end = _heredoc_end(text, m)
+                if end is None:
+                    return None
+                i = end
+                continue
+        i += 1
+    return None
+
+
+def _string_end(text: str, i: int) -> int:
+    """After the closing quote of the string at ``i`` (templates nest strings); -1 if none."""
+    j, n, depth = i + 1, len(text), 0
+    while j < n:
+        c = text[j]
+        if c == "\\":
+            j += 2
+            continue
+        if c == "\n" and depth == 0:
+            return -1
+        if depth == 0 and c == '"':
+            return j + 1
+        if text.startswith("${", j) or text.startswith("%{", j):
+            depth += 1
+            j += 2
+            continue
+        if depth and c == "}":
+            depth -= 1
+        elif depth and c == '"':
+            j = _string_end(text, j)
+            if j < 0:
+                return -1
+            continue
+        j += 1
+    return -1
+
+
+def _heredoc_end(text: str, m: re.Match[str]) -> int | None:
+    marker, pos = m.group(2), m.end()
+    while True:
+        nl = text.find("\n", pos)
+        line_end = len(text) if nl < 0 else nl
+        if text[pos:line_end].strip() == marker:
+            return line_end
+        if nl < 0:
+            return None
+        pos = nl + 1
