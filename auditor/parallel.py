@@ -44,7 +44,13 @@ def map_apis(job: Callable[[int], T], count: int, workers: int) -> list[T]:
         return [job(i) for i in range(count)]
     # Interleaved slices balance services whose APIs differ in size.
     slices = [list(range(w, count, workers)) for w in range(workers)]
-    parts, _ = fork_map(lambda w: [job(i) for i in slices[w]], workers)
+    # This process takes the first slice itself while the others run.
+    rest, first = fork_map(
+        lambda w: [job(i) for i in slices[w + 1]],
+        workers - 1,
+        meanwhile=lambda: [job(i) for i in slices[0]],
+    )
+    parts = [first or [], *rest]
     out: list[Any] = [None] * count
     for indices, results in zip(slices, parts, strict=True):
         for i, r in zip(indices, results, strict=True):

@@ -467,7 +467,7 @@ class _Obj(dict[str, Any]):
     span: tuple[int, int] = (0, 0)
 
 
-_BRACES = re.compile(r'"(?:[^"\\]|\\.)*"|[{}]')
+_BRACES = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[{}]')  # strings (unrolled: 2x faster), braces
 _VALUE_KEY = re.compile(r'(?<!\\)"value"\s*:\s*"')
 
 
@@ -630,15 +630,24 @@ def shown_path(file: Path, root: Path) -> str:
     return file.relative_to(root).as_posix() if file.is_relative_to(root) else file.name
 
 
-def find_files(path: Path) -> list[Path]:
-    """ARM templates at or below ``path`` (parameters files, hidden folders and links skipped)."""
+def find_files(path: Path, parsed: dict[Path, tuple[Any, str]] | None = None) -> list[Path]:
+    """ARM templates at or below ``path`` (parameters files, hidden folders and links skipped).
+
+    ``parsed`` keeps what was read on the way (a template is read once per scan).
+    """
     found = []
     for file in files_under(path, ".json"):
         if file != path and (file.name.lower() == "parameters.json" or ".parameters." in file.name):
             continue
         try:
-            if file == path or is_template(_read_json(file, file.name)[0]):
+            if file == path:
                 found.append(file)
+                continue
+            data = _read_json(file, file.name)
+            if is_template(data[0]):
+                found.append(file)
+                if parsed is not None:
+                    parsed[file] = data
         except _Bad:
             # NOTE: a broken file that names the template schema is reported, not skipped.
             with file.open("rb") as fh:
@@ -648,7 +657,7 @@ def find_files(path: Path) -> list[Path]:
 
 
 def _collect(
-    path: Path, files: list[Path]
+    path: Path, files: list[Path], parsed: dict[Path, tuple[Any, str]] | None = None
 ) -> tuple[list[dict[str, Any]], list[ReadError], list[str], dict[str, str]]:
     root = path if path.is_dir() else path.parent
     out: list[dict[str, Any]] = []
@@ -658,7 +667,7 @@ def _collect(
     for file in files:
         shown, params = shown_path(file, root), None
         try:
-            data, texts[shown] = _read_json(file, shown)
+            data, texts[shown] = (parsed or {}).get(file) or _read_json(file, shown)
             if not is_template(data):
                 raise _Bad(shown, 1, "not an ARM deployment template")
         except _Bad as bad:
@@ -684,17 +693,19 @@ def _collect(
 
 def load_resources(path: Path) -> tuple[list[dict[str, Any]], list[ReadError], list[str]]:
     """ARM-shaped resources of every template at ``path``, read errors, and notes."""
-    return _collect(path, find_files(path))[:3]
+    parsed: dict[Path, tuple[Any, str]] = {}
+    return _collect(path, find_files(path, parsed), parsed)[:3]
 
 
 def load(path: Path) -> Estate:
     """Load the ARM templates at ``path`` (a template file or a folder) as an estate."""
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder")
-    files = find_files(path)
+    parsed: dict[Path, tuple[Any, str]] = {}
+    files = find_files(path, parsed)
     if not files:
         raise SourceError(f"{path}: no ARM templates found")
-    found, errors, notes, texts = _collect(path, files)
+    found, errors, notes, texts = _collect(path, files, parsed)
     estate = resources.build(
         found,
         kind="arm",
