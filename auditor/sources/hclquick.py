@@ -221,22 +221,28 @@ class _Reader:
                 raise _Unsupported("unterminated heredoc")
             pos = nl + 1
 
-    def list(self) -> _Term:
+    def terms(self, close: str) -> tuple[list[_Term], bool]:
+        """Comma-separated terms up to ``close`` (consumed), and whether a comma trails."""
         self.i += 1
         items: list[_Term] = []
+        trailing = False
         while True:
             self.skip(newlines=True)
-            if self.peek() == "]":
+            if self.peek() == close:
                 self.i += 1
-                break
-            if self.peek() == "*" or (self.peek() == "f" and self.text.startswith("for ", self.i)):
-                raise _Unsupported("splat or for in a list")
+                return items, trailing
+            if self.peek() in ("*", "<") or self.text.startswith("for ", self.i):
+                raise _Unsupported("splat, heredoc or for in a list or call")
             items.append(self.term())
             self.skip(newlines=True)
-            if self.peek() == ",":
+            trailing = self.peek() == ","
+            if trailing:
                 self.i += 1
-            elif self.peek() != "]":
-                raise _Unsupported("list separator")
+            elif self.peek() != close:
+                raise _Unsupported("separator")
+
+    def list(self) -> _Term:
+        items, _ = self.terms("]")
         return _Term([t.value for t in items], "[" + ", ".join(t.hcl for t in items) + "]")
 
     def object(self) -> _Term:
@@ -264,24 +270,9 @@ class _Reader:
         return _Term({k: t.value for k, t in items}, hcl)
 
     def call(self, name: str) -> _Term:
-        self.i += 1
-        args: list[_Term] = []
-        while True:
-            self.skip(newlines=True)
-            if self.peek() == ")":
-                self.i += 1
-                break
-            if self.peek() == "<":
-                raise _Unsupported("heredoc argument")
-            args.append(self.term())
-            self.skip(newlines=True)
-            if self.peek() == ",":
-                self.i += 1
-                self.skip(newlines=True)
-                if self.peek() == ")":
-                    raise _Unsupported("trailing comma")
-            elif self.peek() != ")":
-                raise _Unsupported("argument separator")
+        args, trailing = self.terms(")")
+        if trailing:
+            raise _Unsupported("trailing comma in a call")
         hcl = name + "(" + ", ".join(a.hcl for a in args) + ")"
         return _Term("${" + hcl + "}", hcl)
 
