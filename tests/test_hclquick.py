@@ -226,3 +226,34 @@ def test_broken_files_fail_as_python_hcl2_fails(text: str) -> None:
     with pytest.raises(type(expected.value)) as got:
         terraform.parse_blocks(text)
     assert getattr(got.value, "line", None) == getattr(expected.value, "line", None)
+
+
+def test_mutated_files_read_the_same_or_fail_the_same() -> None:
+    """Random edits of the plain sample (deleted, doubled or swapped characters): the quick path
+    must never give something python-hcl2 would not."""
+    import random
+
+    rng = random.Random(20261122)
+    alphabet = '{}[]()"=,.#\n <>$%-*/'
+    checked = 0
+    for _ in range(300):
+        chars = list(PLAIN)
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randrange(len(chars))
+            op = rng.randrange(3)
+            if op == 0:
+                del chars[i]
+            elif op == 1:
+                chars.insert(i, rng.choice(alphabet))
+            else:
+                chars[i] = rng.choice(alphabet)
+        text = "".join(chars)
+        try:
+            expected = reference(text)
+        except Exception as exc:  # noqa: BLE001
+            with pytest.raises(type(exc)):
+                terraform.parse_blocks(text)
+            continue
+        assert terraform.parse_blocks(text) == expected, text
+        checked += 1
+    assert checked > 30  # some edits keep the file valid

@@ -20,7 +20,9 @@ from typing import Any
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?![0-9A-Za-z_.])")
 #: What ``${...}`` may hold to be copied as written (python-hcl2 re-serializes anything else).
-_SIMPLE_INTERP = re.compile(r'\$\{[A-Za-z_][A-Za-z0-9_.\-\[\]*"]*\}')
+_SIMPLE_INTERP = re.compile(
+    r"\$\{[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*|\[[0-9]+\]|\[\*\])*\}"
+)
 _INDEX = re.compile(r'\[(?:[0-9]+|\*|"[A-Za-z0-9_.-]*")\]')
 _HEREDOC = re.compile(r"<<(-?)([A-Za-z_][A-Za-z0-9_-]*)[ \t]*\n")
 _KEYWORDS = {"true": True, "false": False, "null": None}
