@@ -798,6 +798,17 @@ def version_wall(repeat: int, cwd: Path) -> tuple[float, str]:
     return best, shown
 
 
+def machine_speed(repeat: int = 5) -> float:
+    """Seconds for a fixed pure-Python loop, best of ``repeat``: a shared or throttled machine
+    shows here, so figures taken at different times can be compared (lower is faster)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        sum(range(30_000_000))
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def project_revision() -> str:
     """Version and git commit of the auditor being measured (figures move with the code)."""
     import auditor
@@ -860,6 +871,7 @@ def main(argv: list[str] | None = None) -> int:
         f"auditor {project_revision()}, "
         f"estates in {work}{'' if args.keep else ' (removed at exit)'}"
     )
+    print(f"machine speed: a fixed Python loop takes {machine_speed():.3f} s (lower is faster)")
     results: list[Result] = []
     try:
         for n in args.sizes:
