@@ -9,7 +9,7 @@ For every size the script generates an APIOps extractor tree (not timed) and mea
 
 a. wall time of the full scan in a fresh subprocess
    (``python -m auditor scan DIR --format json -o out.json --fail-on never``), best of ``--repeat``;
-b. the in-process split: load (``sources.load``), run (``engine.run``) and report
+b. the in-process split, serial and with the cyclic GC off as in the CLI: load (``sources.load``), run (``engine.run``) and report
    (``report.to_dict`` + the JSON renderer);
 c. the parse floor: ``lxml.etree.fromstring`` over the same policy.xml files, already escaped by
    ``auditor.xmlread.escape_expressions`` (rawxml does not parse bare), and, for comparison,
@@ -721,11 +721,13 @@ def _foreign(names: set[str]) -> list[str]:
 
 
 def in_process(root: Path, res: Result) -> None:
-    """load / run / report split of one in-process scan (what `auditor scan` does)."""
+    """load / run / report split of one scan in this process, serial (one worker), with the
+    cyclic GC off as the CLI has it; the subprocess scan splits load and run over processes."""
     from auditor import engine, rules, sources
     from auditor.render import RENDERERS
     from auditor.report import to_dict
 
+    gc.disable()
     t0 = time.perf_counter()
     catalog = rules.load(None)
     t1 = time.perf_counter()
@@ -755,6 +757,7 @@ def in_process(root: Path, res: Result) -> None:
     res.findings = dict(sorted(counts.items()))
     res.unreadable = sum(1 for f in report["findings"] if f["rule"] in ("AUD001", "AUD002"))
     del audit, estate, report
+    gc.enable()
     gc.collect()
 
 
@@ -906,7 +909,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             in_process(root, res)
             print(
-                f"[N={n}] in-process: rules {_fmt(res.rules)} load {_fmt(res.load)} "
+                f"[N={n}] in-process, serial: rules {_fmt(res.rules)} load {_fmt(res.load)} "
                 f"run {_fmt(res.run)} report {_fmt(res.report)} s",
                 flush=True,
             )
