@@ -132,3 +132,34 @@ def test_mixed_sources_and_small_estates_are_not_split(tmp_path: Path) -> None:
     shutil.copytree(sources.demo_path(), apiops_only, ignore=shutil.ignore_patterns("infra"))
     assert sources.split_kind(apiops_only) == "apiops"
     assert not partition.wanted(apiops_only, 2)  # 10 API folders
+
+
+@needs_fork
+def test_split_scan_of_a_repo_with_two_trees_and_workspaces(
+    estate: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(estate, repo / "gateway-a" / "artifacts")
+    shutil.copy(estate.parent / "waivers.yaml", tmp_path / "waivers.yaml")
+    second = repo / "gateway-b" / "artifacts"
+    shutil.copytree(sources.demo_path(), second, ignore=shutil.ignore_patterns("infra"))
+    team = second / "workspaces" / "team-a"
+    (team / "apis").mkdir(parents=True)
+    for name in ("chat-finance", "crm", "usage-eventhub"):
+        shutil.copytree(second / "apis" / name, team / "apis" / f"ws-{name}")
+    (team / "policy.xml").write_text(
+        "<policies><inbound><base /></inbound><backend><base /></backend>"
+        "<outbound><base /></outbound><on-error><base /></on-error></policies>\n",
+        encoding="utf-8",
+    )
+    calls: list[int] = []
+    real = partition.run
+    monkeypatch.setattr(
+        partition, "run", lambda *a, **k: calls.append(k["workers"]) or real(*a, **k)
+    )
+    assert scan(repo, tmp_path / "serial.json", 1) == 0
+    assert scan(repo, tmp_path / "split.json", 2) == 0
+    assert calls == [2]
+    serial = (tmp_path / "serial.json").read_text(encoding="utf-8")
+    assert (tmp_path / "split.json").read_text(encoding="utf-8") == serial
+    assert '"name": "ws-crm"' in serial and "gateway-b" in serial
