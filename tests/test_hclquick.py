@@ -257,3 +257,15 @@ def test_mutated_files_read_the_same_or_fail_the_same() -> None:
         assert terraform.parse_blocks(text) == expected, text
         checked += 1
     assert checked > 30  # some edits keep the file valid
+
+
+@pytest.mark.parametrize("depth", [40, 400])
+def test_deep_nesting_reads_or_fails_as_python_hcl2(depth: int) -> None:
+    text = 'resource "a" "b" {\n  x = ' + "[" * depth + "]" * depth + "\n}\n"
+    try:
+        expected = reference(text)
+    except RecursionError:
+        with pytest.raises(RecursionError):
+            terraform.parse_blocks(text)
+        return
+    assert terraform.parse_blocks(text) == expected

@@ -316,7 +316,7 @@ def blocks(text: str) -> list[Block | Raw] | None:
             reader.i += 1
             try:
                 body, attrs = reader.body()
-            except _Unsupported:
+            except (_Unsupported, RecursionError):  # deep nesting: python-hcl2 decides
                 end = _block_end(text, start)
                 if end is None:
                     return None
