@@ -218,6 +218,7 @@ def test_unusual_but_valid_files_read_the_same(text: str) -> None:
         'resource "a" "b" {\n  y = "open\n}\n',  # unterminated string
         'resource "a" "b" {\n  y =\n}\n',  # no value
         'resource "a" "b" {\n  y = 1\n}\nresource "c" "d" {\n  z = = 2\n}\n',  # second block
+        'resource "a" "b" {\n  y = "$${open"\n}\n',  # an escaped template left open
     ],
 )
 def test_broken_files_fail_as_python_hcl2_fails(text: str) -> None:

@@ -24,8 +24,12 @@ _SIMPLE_INTERP = re.compile(
     r"\$\{[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*|\[[0-9]+\]|\[\*\])*\}"
 )
 _INDEX = re.compile(r'\[(?:[0-9]+|\*|"[A-Za-z0-9_.-]*")\]')
+#: ``$${...}``, copied as written (an open one is left to python-hcl2, which refuses it).
+_ESCAPED_INTERP = re.compile(r"\$\$\{[A-Za-z0-9_.\-\[\]* ]*\}")
 _HEREDOC = re.compile(r"<<(-?)([A-Za-z_][A-Za-z0-9_-]*)[ \t]*\n")
 _KEYWORDS = {"true": True, "false": False, "null": None}
+_BLANKS = re.compile(r"(?:[ \t\r]+|#[^\n]*|//[^\n]*|/\*[^\n]*?\*/)*")
+_BLANKS_NL = re.compile(r"(?:[ \t\r\n]+|#[^\n]*|//[^\n]*|/\*.*?\*/)*", re.S)
 
 
 class _Unsupported(Exception):
@@ -75,24 +79,11 @@ class _Reader:
         return self.text[j] if j < len(self.text) else ""
 
     def skip(self, newlines: bool) -> None:
-        """Spaces, comments and (when ``newlines``) line ends."""
-        t, n = self.text, len(self.text)
-        while self.i < n:
-            c = t[self.i]
-            if c in " \t\r" or (newlines and c == "\n"):
-                self.i += 1
-            elif c == "#" or t.startswith("//", self.i):
-                end = t.find("\n", self.i)
-                self.i = n if end < 0 else end
-            elif t.startswith("/*", self.i):
-                end = t.find("*/", self.i + 2)
-                if end < 0:
-                    raise _Unsupported("unterminated comment")
-                if not newlines and "\n" in t[self.i : end]:
-                    raise _Unsupported("comment spanning lines")
-                self.i = end + 2
-            else:
-                return
+        """Spaces, comments and (when ``newlines``) line ends. A comment that does not end (or,
+        on one line, spans lines) is not skipped: what follows then fails as unsupported."""
+        blanks = (_BLANKS_NL if newlines else _BLANKS).match(self.text, self.i)
+        assert blanks is not None  # the pattern matches the empty string too
+        self.i = blanks.end()
 
     def ident(self) -> str:
         m = _IDENT.match(self.text, self.i)
@@ -199,8 +190,8 @@ class _Reader:
         raw = self.text[self.i + 1 : end]
         if "\\" in raw or "\n" in raw or "%{" in raw:
             raise _Unsupported("escapes, line ends or directives in a string")
-        if "${" in _SIMPLE_INTERP.sub("", raw.replace("$${", "")):
-            raise _Unsupported("template expression")
+        if "${" in _SIMPLE_INTERP.sub("", _ESCAPED_INTERP.sub("", raw)):
+            raise _Unsupported("template expression (or an escaped one left open)")
         self.i = end + 1
         return _Term(raw, f'"{raw}"')
 

@@ -17,6 +17,7 @@ resources, and references to them are refused.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import textwrap
@@ -199,6 +200,7 @@ def load(path: Path) -> Estate:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def _shown(file: Path, root: Path) -> str:
     try:
         return file.relative_to(root).as_posix()
