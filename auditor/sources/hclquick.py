@@ -5,7 +5,7 @@ NOTE: python-hcl2 (Lark) reads about 9,000 lines a second: a repository with 1,0
 numbers, references, function calls, lists, objects, heredocs and nested blocks. This reader
 handles exactly those and gives, block by block, what python-hcl2 serializes with the options of
 :mod:`auditor.sources.terraform`. Anything else in a block (operators, conditionals, ``for``,
-template directives, escapes, comments inside strings ...) makes that block a :class:`Raw` span,
+template directives, escapes, quoted keys, deep nesting ...) makes that block a :class:`Raw` span,
 which the caller parses with python-hcl2; a file whose top level is not plain blocks gives
 ``None`` and is parsed whole. ``tests/test_hclquick.py`` checks the two readers agree.
 """
@@ -102,7 +102,9 @@ class _Reader:
     def label(self) -> str:
         if self.peek() == '"':
             end = self.text.find('"', self.i + 1)
-            value = self.text[self.i + 1 : end] if end > 0 else "\\"
+            if end < 0:
+                raise _Unsupported("unterminated label")
+            value = self.text[self.i + 1 : end]
             if "\\" in value or "\n" in value or "${" in value or "%{" in value:
                 raise _Unsupported("label with escapes or templates")
             self.i = end + 1
