@@ -56,3 +56,41 @@ def test_quick_matches_full_on_tricky_specs(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(FALLBACK))
 def test_unusual_yaml_falls_back_to_the_full_parser(name: str) -> None:
     assert quick_operations(FALLBACK[name]) is None
+
+
+def _uncached(text: str) -> tuple[tuple[str, str, str], ...] | None:
+    found = quick_operations(text)
+    return None if found is None else tuple({q[0]: q for q in found}.values())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *(p.read_text(encoding="utf-8") for p in SPECS),
+        *TRICKY.values(),
+        "openapi: 3.0.1\ninfo:\n  title: t\npaths:\n  /a:\n    get:\n      operationId: a\n"
+        "components:\n  schemas: {}\npaths:\n  /b:\n    get:\n      operationId: b\n",
+        "paths:\n  /a:\n    get:\n      operationId: a\nnot a key\n  /b:\n    get:\n"
+        "      operationId: b\n# comment\n- item\ninfo:\n  title: x\n",
+        "'paths':\n  /q:\n    post:\n      operationId: quoted-key\n",
+    ],
+)
+def test_the_paths_block_reads_as_the_whole_spec(text: str) -> None:
+    from auditor.sources.openapi import _read_operations
+
+    expected = _uncached(text)
+    if expected is not None:
+        assert _read_operations(text, ".yaml") == expected
+
+
+def test_specs_that_differ_outside_their_paths_share_one_reading() -> None:
+    from auditor.sources.openapi import _quick_cached, _read_operations
+
+    base = SPECS[0].read_text(encoding="utf-8")
+    assert "paths:" in base and "title:" in base
+    before = _quick_cached.cache_info()
+    for team in ("finance", "marketing", "research"):
+        text = base.replace("title:", f"title: {team} ", 1)
+        assert _read_operations(text, ".yaml") == _uncached(text)
+    after = _quick_cached.cache_info()
+    assert after.hits - before.hits >= 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +155,13 @@ _CACHED_SPEC = 1024 * 1024
 
 
 def _read_operations(text: str, suffix: str) -> tuple[tuple[str, str, str], ...]:
-    quick = quick_operations(text) if suffix != ".json" else None
+    quick: Sequence[tuple[str, str, str]] | None = None
+    if suffix != ".json":
+        block = _paths_block(text)
+        if block is not None and len(block) <= _CACHED_BLOCK and not _UNUSUAL.search(text):
+            quick = _quick_cached(block)
+        else:
+            quick = quick_operations(text)
     if quick is not None:
         return tuple({q[0]: q for q in quick}.values())
     spec = _parse(text, suffix)
@@ -176,3 +182,37 @@ def _read_operations(text: str, suffix: str) -> tuple[tuple[str, str, str], ...]
 
 
 _operations_cached = functools.lru_cache(maxsize=64)(_read_operations)
+
+#: What makes quick_operations give up anywhere in a text (checked on the whole text, since
+#: only the paths block goes to the cache below).
+_UNUSUAL = re.compile(r"\t|\n---|<<:")
+#: A line at the top level that quick_operations reads as a key (not a comment or list item).
+_TOP_LINE = re.compile(r"(?<=\n)(?![ #\n]|- )[^\n]+")
+_CACHED_BLOCK = 256 * 1024
+
+
+def _paths_block(text: str) -> str | None:
+    """The top-level ``paths:`` block: all quick_operations reads of a block-style spec.
+
+    NOTE: specs imported per team or region differ in their ``info`` and ``servers`` but share
+    their paths, so the skeleton is read once per distinct paths block. None when the block
+    cannot be cut out exactly as quick_operations would see it (no plain ``paths:`` key, a
+    quoted one, or two).
+    """
+    start = 0 if text.startswith("paths:") else text.find("\npaths:") + 1
+    if start == 0 and not text.startswith("paths:"):
+        return None
+    if text.find("\npaths:", start + 1) >= 0 or "\n'paths'" in text or '\n"paths"' in text:
+        return None
+    for line in _TOP_LINE.finditer(text, start + 1):
+        if _KEY.match(line.group()):  # the next top-level key ends the block
+            return text[start : line.start()]
+    return text[start:]
+
+
+def _quick(block: str) -> tuple[tuple[str, str, str], ...] | None:
+    found = quick_operations(block)
+    return None if found is None else tuple(found)
+
+
+_quick_cached = functools.lru_cache(maxsize=64)(_quick)
