@@ -7,6 +7,9 @@ import os
 import tempfile
 from pathlib import Path
 
+#: Characters encoded and written at a time.
+_PIECE = 1 << 20
+
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
@@ -16,7 +19,10 @@ def write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
+            # NOTE: in pieces, so a report of tens of megabytes is never held twice (as text and
+            # as its UTF-8 bytes).
+            for start in range(0, len(text), _PIECE):
+                fh.write(text[start : start + _PIECE])
             fh.flush()
             os.fsync(fh.fileno())
         # NOTE: mkstemp creates 0600; a report is an ordinary file and follows the umask.

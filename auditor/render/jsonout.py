@@ -10,18 +10,26 @@ from __future__ import annotations
 import json
 from typing import Any
 
-#: One encoder for every record: ``json.dumps`` with options builds a new one per call.
-_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        rows = ",\n    ".join(map(_ENCODE, value))
-        return "[\n    " + rows + "\n  ]"
-    return _ENCODE(value)
+#: One encoder for every record (``json.dumps`` with options builds a new one per call). The
+#: report is built from plain data, so it has no cycles to look for.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
 
 def render(report: dict[str, Any]) -> str:
     """Serialize the report; key order is the schema's, list order is the engine's (stable)."""
-    body = ",\n".join(f"  {json.dumps(k)}: {_value(v)}" for k, v in report.items())
-    return "{\n" + body + "\n}\n"
+    # NOTE: a large report is tens of megabytes; its pieces are joined once, not copied into
+    # ever longer strings (each copy of that size costs thousands of page faults).
+    parts = ["{\n"]
+    for n, (key, value) in enumerate(report.items()):
+        parts.append((",\n  " if n else "  ") + _ENCODE(key) + ": ")
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            parts.append("[\n    ")
+            for i, record in enumerate(value):
+                if i:
+                    parts.append(",\n    ")
+                parts.append(_ENCODE(record))
+            parts.append("\n  ]")
+        else:
+            parts.append(_ENCODE(value))
+    parts.append("\n}\n")
+    return "".join(parts)
