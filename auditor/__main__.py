@@ -1,5 +1,5 @@
 """Entry point for ``python -m auditor``."""
 
-from auditor.cli import main
+from auditor.cli import run
 
-raise SystemExit(main())
+run()

@@ -582,3 +582,14 @@ def test_corpus_apiops_sample_tree(tmp_path: Path) -> None:
     assert "revisioned-api" in names and "revisioned-api;rev=2" not in names
     _, with_revs, _ = scan_json(APIOPS_SAMPLE, tmp_path, "--include-revisions")
     assert "revisioned-api;rev=2" in {a["name"] for a in with_revs["apis"]}
+
+
+def test_a_report_on_standard_output_arrives_whole(tmp_path: Path) -> None:
+    """The process ends without tearing the interpreter down: output must be flushed first."""
+    demo = str(DEMO)
+    piped = run("scan", demo, "--format", "json", "--fail-on", "never", cwd=tmp_path)
+    assert piped.returncode == 0, piped.stderr
+    written = run("scan", demo, "-o", "r.json", "--fail-on", "never", cwd=tmp_path)
+    assert written.returncode == 0, written.stderr
+    assert piped.stdout == (tmp_path / "r.json").read_text(encoding="utf-8")
+    assert len(piped.stdout) > 65536  # more than a pipe holds at once
