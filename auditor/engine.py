@@ -40,6 +40,8 @@ class Finding:
     """Set when a waiver, an inline ignore or the baseline accepts the finding."""
     fingerprint: str = ""
     """See :func:`fingerprint`; set where the finding is made (in the worker that made it)."""
+    order: tuple[str, ...] = ()
+    """:meth:`sort_key`, likewise made with the finding."""
 
     def __reduce__(self) -> tuple[type[Finding], tuple[Any, ...]]:
         # NOTE: forked workers send back every finding; the generic dataclass pickling of
@@ -48,17 +50,30 @@ class Finding:
 
     def sort_key(self) -> tuple[str, ...]:
         """Stable order: service, API, signal, rule, target, then text."""
-        sig = str(SIGNALS.index(self.signal)) if self.signal in SIGNALS else "9"
-        return (
-            self.service or "",
-            self.api or "",
-            sig,
+        return self.order or _order(
+            self.service,
+            self.api,
+            self.signal,
             self.rule,
             self.target,
             self.status,
-            str(self.location or ""),
+            self.location,
             self.message,
         )
+
+
+def _order(
+    service: str | None,
+    api: str | None,
+    signal: str | None,
+    rule: str,
+    target: str,
+    status: str,
+    location: Location | None,
+    message: str,
+) -> tuple[str, ...]:
+    sig = str(SIGNALS.index(signal)) if signal in SIGNALS else "9"
+    return (service or "", api or "", sig, rule, target, status, str(location or ""), message)
 
 
 _FINDING_FIELDS = tuple(f.name for f in fields(Finding))
@@ -193,6 +208,16 @@ def _finding(
         fix=rule.fix,
         evidence=outcome.evidence,
         fingerprint=_fingerprint(rule.id, service, api, target, outcome.location, status),
+        order=_order(
+            service,
+            api,
+            rule.signal,
+            rule.id,
+            target,
+            status,
+            outcome.location,
+            outcome.message,
+        ),
     )
 
 
@@ -325,16 +350,23 @@ def accepted(f: Finding) -> bool:
 
 def verdicts_of(findings: Iterable[Finding], api_blocked: bool) -> dict[str, str]:
     """Per signal: fail, unknown or pass, from an LLM API's findings (see signals.md)."""
-    verdicts = {}
-    for signal in SIGNALS:
-        mine = [f for f in findings if f.signal == signal and not accepted(f)]
-        if any(f.status == "fail" and severity_rank(f.severity) >= 2 for f in mine):
-            verdicts[signal] = "fail"
-        elif api_blocked or any(f.status in ("skip", "error") for f in mine):
-            verdicts[signal] = "unknown"
-        else:
-            verdicts[signal] = "pass"
-    return verdicts
+    failing: set[str] = set()
+    unsure: set[str] = set()
+    for f in findings:
+        if f.signal is None or accepted(f):
+            continue
+        if f.status == "fail" and severity_rank(f.severity) >= 2:
+            failing.add(f.signal)
+        elif f.status in ("skip", "error"):
+            unsure.add(f.signal)
+    return {
+        signal: "fail"
+        if signal in failing
+        else "unknown"
+        if api_blocked or signal in unsure
+        else "pass"
+        for signal in SIGNALS
+    }
 
 
 def _docs_of(service: Service, api: Api) -> list[PolicyDoc]:
