@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -184,14 +185,22 @@ class _Reader:
 
     def policy(self, folder: Path, scope: str) -> PolicyDoc | None:
         file = folder / "policy.xml"
-        if self.has_file(file):
+        # NOTE: one stat, not a listing of the folder: an operation folder holds nothing else
+        # the reader needs, and there are thousands of them.
+        try:
+            regular = stat.S_ISREG(os.stat(file).st_mode)
+        except FileNotFoundError:
+            if not os.path.islink(file):
+                return None
+            regular = False
+        except OSError:
+            regular = False
+        if regular:
             return read_policy_file(file, scope=scope, shown_as=self.shown(file))
-        if "policy.xml" in self.listing(folder):
-            # NOTE: a dangling link, a folder or a FIFO named policy.xml hides a policy: never
-            # treat it as absent (that would be a silent pass).
-            kind = "a dangling link" if file.is_symlink() and not file.exists() else "not a file"
-            return PolicyDoc(scope, self.shown(file), None, f"{kind}; the policy cannot be read")
-        return None
+        # NOTE: a dangling link, a folder or a FIFO named policy.xml hides a policy: never treat
+        # it as absent (that would be a silent pass).
+        kind = "a dangling link" if file.is_symlink() and not file.exists() else "not a file"
+        return PolicyDoc(scope, self.shown(file), None, f"{kind}; the policy cannot be read")
 
     def subdirs(self, folder: Path) -> list[Path]:
         out = []
