@@ -238,7 +238,7 @@ def _split_source(args: argparse.Namespace, jobs: int) -> Path | None:
     source = getattr(args, "source", None)
     if getattr(args, "azure", False) or source is None or jobs <= 1:
         return None
-    if sources.split_kind(source, args.source_type) is None:
+    if not sources.apiops_only(source, args.source_type):
         return None
     return source if partition.wanted(source, jobs) else None
 

@@ -113,12 +113,11 @@ class Effective:
         key = (section, reachable_only)
         flat = self._flat.get(key)
         if flat is None:
+            flat = []
             if section is None:
-                flat = []
                 for name in SECTIONS:
                     flat += self.walk(name, reachable_only=reachable_only)
             else:
-                flat = []
                 _flatten(self.sections.get(section, ()), reachable_only, flat)
             self._flat[key] = flat
         return iter(flat)
@@ -139,16 +138,6 @@ def _flatten(stmts: Sequence[Stmt], reachable_only: bool, out: list[Stmt]) -> No
                 _flatten(branch.stmts, reachable_only, out)
         if stmt.children:
             _flatten(stmt.children, reachable_only, out)
-
-
-def _walk(stmts: Sequence[Stmt], reachable_only: bool) -> Iterator[Stmt]:
-    for stmt in stmts:
-        if reachable_only and not stmt.reachable:
-            continue
-        yield stmt
-        for branch in stmt.branches:
-            yield from _walk(branch.stmts, reachable_only)
-        yield from _walk(stmt.children, reachable_only)
 
 
 class _Builder:
@@ -360,7 +349,9 @@ def _recondition(stmt: Stmt, conditions: tuple[str, ...]) -> Stmt:
 
 
 def _tags(stmts: Sequence[Stmt]) -> tuple[tuple[str, str], ...]:
-    return tuple(dict.fromkeys((s.tag, s.scope) for s in _walk(stmts, False)))
+    every: list[Stmt] = []
+    _flatten(stmts, False, every)
+    return tuple(dict.fromkeys((s.tag, s.scope) for s in every))
 
 
 def terminates(stmts: Sequence[Stmt]) -> bool:

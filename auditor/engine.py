@@ -40,46 +40,28 @@ class Finding:
     """Set when a waiver, an inline ignore or the baseline accepts the finding."""
     fingerprint: str = ""
     """See :func:`fingerprint`; set where the finding is made (in the worker that made it)."""
-    order: tuple[str, ...] = ()
-    """:meth:`sort_key`, likewise made with the finding."""
 
     def __reduce__(self) -> tuple[type[Finding], tuple[Any, ...]]:
         # NOTE: forked workers send back every finding; the generic dataclass pickling of
-        # slotted classes costs twice as much. The sort key is left out: it is made again on
-        # arrival faster than it is sent (the fingerprint is not).
+        # slotted classes costs twice as much.
         return (Finding, tuple(getattr(self, name) for name in _FINDING_FIELDS))
 
     def sort_key(self) -> tuple[str, ...]:
         """Stable order: service, API, signal, rule, target, then text."""
-        return self.order or _order(
-            self.service,
-            self.api,
-            self.signal,
+        sig = str(SIGNALS.index(self.signal)) if self.signal in SIGNALS else "9"
+        return (
+            self.service or "",
+            self.api or "",
+            sig,
             self.rule,
             self.target,
             self.status,
-            self.location,
+            str(self.location or ""),
             self.message,
         )
 
 
-def _order(
-    service: str | None,
-    api: str | None,
-    signal: str | None,
-    rule: str,
-    target: str,
-    status: str,
-    location: Location | None,
-    message: str,
-) -> tuple[str, ...]:
-    sig = str(SIGNALS.index(signal)) if signal in SIGNALS else "9"
-    return (service or "", api or "", sig, rule, target, status, str(location or ""), message)
-
-
-#: The fields a pickled finding carries: all but the last, ``order``.
-_FINDING_FIELDS = tuple(f.name for f in fields(Finding))[:-1]
-assert fields(Finding)[-1].name == "order"
+_FINDING_FIELDS = tuple(f.name for f in fields(Finding))
 
 
 @dataclass
@@ -211,16 +193,6 @@ def _finding(
         fix=rule.fix,
         evidence=outcome.evidence,
         fingerprint=_fingerprint(rule.id, service, api, target, outcome.location, status),
-        order=_order(
-            service,
-            api,
-            rule.signal,
-            rule.id,
-            target,
-            status,
-            outcome.location,
-            outcome.message,
-        ),
     )
 
 
@@ -534,14 +506,9 @@ def source_rules(catalog: Catalog) -> dict[str, Rule]:
 
 def _orphans(service: Service, reported: set[int], source_rule: dict[str, Rule]) -> list[Finding]:
     """Unreadable documents no LLM API depends on are still reported (the gate fails closed)."""
-    docs = [
-        service.policy,
-        *service.fragments.values(),
-        *(p.policy for p in service.products.values()),
-        *service.workspace_policies.values(),
-    ]
+    docs = service.policy_docs()
     for api in service.apis:
-        docs += [api.policy, *(op.policy for op in api.operations)]
+        docs += api.policy_docs()
     return unreported(docs, reported, source_rule, service.name)
 
 

@@ -145,6 +145,10 @@ class Api:
     workspace: str | None = None
     api_type: str | None = None
 
+    def policy_docs(self) -> list[PolicyDoc]:
+        """The API's own policy documents: its policy and its operations' policies."""
+        return [d for d in (self.policy, *(o.policy for o in self.operations)) if d is not None]
+
 
 @dataclass(frozen=True, slots=True)
 class Service:
@@ -162,6 +166,16 @@ class Service:
     named_values: tuple[str, ...] = ()
     """Names only: values are never read into the model."""
     workspace_policies: dict[str, PolicyDoc] = field(default_factory=dict)
+
+    def policy_docs(self) -> list[PolicyDoc]:
+        """The service-level policy documents: global, fragments, products, workspaces."""
+        docs = (
+            self.policy,
+            *self.fragments.values(),
+            *(p.policy for p in self.products.values()),
+            *self.workspace_policies.values(),
+        )
+        return [d for d in docs if d is not None]
 
 
 @dataclass(frozen=True, slots=True)

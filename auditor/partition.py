@@ -19,7 +19,7 @@ from auditor.engine import ApiResult, Audit, Finding
 from auditor.model import Api, Estate, ReadError
 from auditor.rules import Catalog
 from auditor.sources import apiops
-from auditor.suppress import InlineIgnore, api_docs, ignores_in, service_docs
+from auditor.suppress import InlineIgnore, ignores_in
 
 #: (scope, path) of a document: how processes name the service-level documents they share.
 DocKey = tuple[str, str | None]
@@ -104,12 +104,12 @@ def _audit_part(estate: Estate, catalog: Catalog) -> _Part:
     services = []
     for service in estate.services:
         done = []
-        shared = service_docs(service)
+        shared = service.policy_docs()
         for api in service.apis:
             llm, evidence, mine, blocked, reported = engine.audit_api(
                 estate, catalog, service, api, source_rule, outer
             )
-            own = api_docs(api)
+            own = api.policy_docs()
             orphans = engine.unreported(own, set(reported), source_rule, service.name)
             keys = frozenset((d.scope, d.path) for d in shared if id(d) in reported)
             done.append(
@@ -150,7 +150,7 @@ def _merge(
         per_service.append(audited)
     ignores: list[InlineIgnore] = []
     for service, audited in zip(skeleton.services, per_service, strict=True):
-        ignores += ignores_in(service_docs(service))
+        ignores += ignores_in(service.policy_docs())
         for a in audited:
             ignores += a.ignores
     suppress = suppressor(ignores)
@@ -167,7 +167,7 @@ def _merge(
             findings.extend(mine)
             findings.extend(suppress(a.orphans))
             reported |= a.reported
-        docs = service_docs(service)
+        docs = service.policy_docs()
         ids = {id(d) for d in docs if (d.scope, d.path) in reported}
         findings.extend(suppress(engine.unreported(docs, ids, source_rule, service.name)))
         services.append(replace(service, apis=tuple(a.api for a in audited)))

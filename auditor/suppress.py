@@ -22,7 +22,7 @@ import yaml
 
 from auditor.engine import Finding, fingerprint
 from auditor.errors import AuditorError
-from auditor.model import Api, Estate, Service
+from auditor.model import Estate
 from auditor.policy import PolicyDoc, local_name
 
 BASELINE_FORMAT = "attribution-auditor-baseline"
@@ -221,26 +221,10 @@ def inline_ignores(estate: Estate) -> list[InlineIgnore]:
     """Every ``auditor: ignore[...]`` comment in the estate's policy documents."""
     docs: list[PolicyDoc] = []
     for s in estate.services:
-        docs += service_docs(s)
+        docs += s.policy_docs()
         for api in s.apis:
-            docs += api_docs(api)
+            docs += api.policy_docs()
     return ignores_in(docs)
-
-
-def service_docs(service: Service) -> list[PolicyDoc]:
-    """The service-level policy documents: global, fragments, products, workspaces."""
-    docs = (
-        service.policy,
-        *service.fragments.values(),
-        *(p.policy for p in service.products.values()),
-        *service.workspace_policies.values(),
-    )
-    return [d for d in docs if d is not None]
-
-
-def api_docs(api: Api) -> list[PolicyDoc]:
-    """An API's own policy documents: its policy and its operations' policies."""
-    return [d for d in (api.policy, *(o.policy for o in api.operations)) if d is not None]
 
 
 def ignores_in(docs: Iterable[PolicyDoc]) -> list[InlineIgnore]:

@@ -33,12 +33,7 @@ DEFAULT_HEADERS = (
 def header_names(params: dict[str, object]) -> tuple[str, ...]:
     """Attribution/correlation header names (rule parameter ``headers``), lower-cased."""
     names = params.get("headers") or DEFAULT_HEADERS
-    return _lowered(tuple(str(n) for n in names))  # type: ignore[attr-defined]
-
-
-@functools.lru_cache(maxsize=64)
-def _lowered(names: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(n.lower() for n in names)
+    return tuple(str(n).lower() for n in names)  # type: ignore[attr-defined]
 
 
 _BARE = {"correlationid", "attributionid", "requestid", "clientrequestid"}

@@ -117,14 +117,12 @@ def _is_template(path: Path) -> bool:
     )
 
 
-def split_kind(path: Path, kind: str = "auto") -> str | None:
-    """``apiops`` when ``path`` is an APIOps source only, which can be loaded in parts (see
-    :mod:`auditor.partition`); None for anything else."""
+def apiops_only(path: Path, kind: str = "auto") -> bool:
+    """``path`` is an APIOps source and nothing else, so it can be loaded in parts (see
+    :mod:`auditor.partition`)."""
     if kind not in ("auto", "apiops") or not path.is_dir():
-        return None
-    if kind == "apiops" or _kinds_in(path) == ["apiops"]:
-        return "apiops"
-    return None
+        return False
+    return kind == "apiops" or _kinds_in(path) == ["apiops"]
 
 
 def load(path: Path, *, kind: str = "auto", include_revisions: bool = False) -> Estate:

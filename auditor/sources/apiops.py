@@ -93,8 +93,7 @@ def find_roots(folder: Path, max_depth: int = 4) -> list[Path]:
 class Part:
     """Which API folders a partial load reads: those numbered ``index`` modulo ``count``.
 
-    ``index`` -1 reads none (everything but the APIs). Folders are numbered in reading order,
-    which is sorted, so every process agrees on the split.
+    Folders are numbered in reading order, which is sorted, so every process agrees on the split.
     """
 
     index: int
@@ -102,7 +101,7 @@ class Part:
 
     def has(self, folder_number: int) -> bool:
         """True when this part reads the API folder with that number."""
-        return self.index >= 0 and folder_number % self.count == self.index
+        return folder_number % self.count == self.index
 
 
 class _Reader:

@@ -224,7 +224,7 @@ def _read(file: Path, root: Path, module: _Module, errors: list[ReadError]) -> N
     except LarkError as exc:
         line = getattr(exc, "line", None)
         message = f"invalid HCL: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}"
-    except (RecursionError, ValueError, TypeError, AttributeError, KeyError) as exc:
+    except _PARSER_FAILURES as exc:
         # NOTE: the parser's own failures on hostile input must not stop the scan either.
         message = f"cannot parse HCL: {type(exc).__name__}"
     else:
@@ -244,6 +244,8 @@ def _read(file: Path, root: Path, module: _Module, errors: list[ReadError]) -> N
     errors.append(ReadError(Location(shown, line), message))
 
 
+#: What python-hcl2 raises besides LarkError on hostile input.
+_PARSER_FAILURES = (RecursionError, ValueError, TypeError, AttributeError, KeyError)
 _BlockTuple = tuple[list[str], dict[str, Any], dict[str, tuple[int, int]], int, int]
 
 
@@ -259,7 +261,7 @@ def parse_blocks(text: str) -> list[_BlockTuple]:
             part = text[q.start : q.end]
             try:
                 tree = hcl2.parses(part)
-            except (LarkError, RecursionError, ValueError, TypeError, AttributeError, KeyError):
+            except (LarkError, *_PARSER_FAILURES):
                 return _parse_all(text)  # the whole file again: errors keep their lines
             for b in tree.body.children:
                 if isinstance(b, BlockRule):
