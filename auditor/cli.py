@@ -238,9 +238,11 @@ def _split_source(args: argparse.Namespace, jobs: int) -> Path | None:
     source = getattr(args, "source", None)
     if getattr(args, "azure", False) or source is None or jobs <= 1:
         return None
-    if not sources.apiops_only(source, args.source_type):
+    # The folder count first: it is cheap, and zero for anything that is not APIOps, which
+    # spares other sources a second walk of the repository (loading walks it too).
+    if not source.is_dir() or not partition.wanted(source, jobs):
         return None
-    return source if partition.wanted(source, jobs) else None
+    return source if sources.apiops_only(source, args.source_type) else None
 
 
 def _source_root(args: argparse.Namespace) -> str:
