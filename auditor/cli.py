@@ -197,7 +197,7 @@ def _report(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _audit(args: argparse.Namespace, catalog: Any) -> dict[str, Any]:
-    from auditor import engine, suppress
+    from auditor import engine, partition, suppress
     from auditor.parallel import default_workers
     from auditor.report import to_dict
 
@@ -206,19 +206,16 @@ def _audit(args: argparse.Namespace, catalog: Any) -> dict[str, Any]:
         baseline=suppress.load_baseline(args.baseline) if args.baseline else frozenset(),
     )
     jobs = getattr(args, "jobs", None) or default_workers()
-    split = _split_source(args, jobs)
-    if split is not None:
-        from auditor import partition
+    source = _splittable(args)
+    if source is not None and partition.wanted(source, jobs):
 
         def suppressor(ignores: list[Any]) -> Any:
             sup.ignores = ignores
             return sup.apply
 
-        audit = partition.run(
-            split, catalog, suppressor, workers=jobs, include_revisions=args.include_revisions
-        )
+        audit = partition.run(source, catalog, suppressor, workers=jobs)
     else:
-        estate = _load_estate(args)
+        estate = source.estate() if source is not None else _load_estate(args)
         sup.ignores = suppress.inline_ignores(estate)
         audit = engine.run(estate, catalog, sup.apply, workers=jobs)
     report = to_dict(audit)
@@ -231,18 +228,17 @@ def _audit(args: argparse.Namespace, catalog: Any) -> dict[str, Any]:
     return report
 
 
-def _split_source(args: argparse.Namespace, jobs: int) -> Path | None:
-    """The APIOps folder to load in parts across ``jobs`` workers, when that pays off."""
-    from auditor import partition, sources
+def _splittable(args: argparse.Namespace) -> Any:
+    """The source, read as far as it can be before it is split across workers (None for a live
+    scan, a policy file or a folder of several kinds: those are loaded whole)."""
+    from auditor import sources
 
     source = getattr(args, "source", None)
-    if getattr(args, "azure", False) or source is None or jobs <= 1:
+    if getattr(args, "azure", False) or source is None:
         return None
-    # The folder count first: it is cheap, and zero for anything that is not APIOps, which
-    # spares other sources a second walk of the repository (loading walks it too).
-    if not source.is_dir() or not partition.wanted(source, jobs):
-        return None
-    return source if sources.apiops_only(source, args.source_type) else None
+    return sources.splittable(
+        source, kind=args.source_type, include_revisions=args.include_revisions
+    )
 
 
 def _source_root(args: argparse.Namespace) -> str:

@@ -7,6 +7,7 @@ capability reports ``skip`` (an unknown verdict), never ``pass``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -227,3 +228,9 @@ class Estate:
     diagnostic_settings: tuple[DiagnosticSetting, ...] = ()
     app_insights: tuple[AppInsights, ...] = ()
     notes: tuple[str, ...] = ()
+
+
+def note_order(note: str) -> tuple[str, int, str]:
+    """Notes in file order: ``path:line: text`` by path and line number, then text."""
+    m = re.match(r"([^:\n]+):(\d+): ", note)
+    return (m[1], int(m[2]), note) if m else (note, 0, note)

@@ -1,28 +1,34 @@
-"""Auditing a large APIOps estate in forked workers that each read their own share of the APIs.
+"""Auditing a large estate in forked workers that each load their own share of the APIs.
 
 NOTE: reading and parsing the policies is a third of a large scan, and parsed lxml trees cannot be
-sent between processes, so the split comes before loading. Every worker reads the service level
-(global policy, products, fragments, backends, diagnostics: few files) and every n-th API folder,
-audits those APIs and sends back plain data; this process does the first share itself meanwhile.
-Then it applies suppressions and verdicts exactly as :func:`auditor.engine.run` does: the report
-is the same, byte for byte (tests/test_partition.py).
+sent between processes, so the split comes before the policies are parsed (see
+:mod:`auditor.sources.parts`). Every worker loads the service level (global policy, products,
+fragments, backends, diagnostics: few documents) and its share of the APIs, audits those APIs and
+sends back plain data; this process does the first share itself meanwhile. Then it applies
+suppressions and verdicts exactly as :func:`auditor.engine.run` does: the report is the same, byte
+for byte (tests/test_partition.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from auditor import engine, parallel
 from auditor.engine import ApiResult, Audit, Finding
-from auditor.model import Api, Estate, ReadError
+from auditor.model import Api, Estate, ReadError, note_order
+from auditor.policy import PolicyDoc
 from auditor.rules import Catalog
-from auditor.sources import apiops
+from auditor.sources.parts import Part, Splittable
 from auditor.suppress import InlineIgnore, ignores_in
 
-#: (scope, path) of a document: how processes name the service-level documents they share.
-DocKey = tuple[str, str | None]
+#: How processes name the service-level documents they share: scope, path and (for policies
+#: embedded in one IaC file) the line the document starts on.
+DocKey = tuple[str, str | None, int]
+
+
+def _key(doc: PolicyDoc) -> DocKey:
+    return (doc.scope, doc.path, doc.line_offset)
 
 
 @dataclass(frozen=True)
@@ -47,34 +53,29 @@ class _Part:
     services: list[list[_Audited]]
     """Per service (in estate order), the APIs this worker read."""
     read_errors: list[ReadError]
+    notes: tuple[str, ...]
 
 
-def wanted(path: Path, workers: int) -> bool:
-    """A split pays off: enough API folders, several workers, and forking is safe."""
-    return (
-        workers > 1
-        and parallel.can_fork()
-        and apiops.count_api_folders(path) >= parallel.MIN_PARALLEL
-    )
+def wanted(source: Splittable, workers: int) -> bool:
+    """A split pays off: enough APIs, several workers, and forking is safe."""
+    return workers > 1 and parallel.can_fork() and source.api_count() >= parallel.MIN_PARALLEL
 
 
 def run(
-    path: Path,
+    source: Splittable,
     catalog: Catalog,
     suppressor: Callable[[list[InlineIgnore]], Callable[[list[Finding]], list[Finding]]],
     *,
     workers: int,
-    include_revisions: bool = False,
 ) -> Audit:
-    """Load and audit the APIOps source at ``path`` in ``workers`` processes.
+    """Load and audit ``source`` in ``workers`` processes.
 
     ``suppressor`` gets every inline ignore of the estate (known only once the workers are done)
     and returns the function that marks accepted findings.
     """
 
     def load(index: int) -> Estate:
-        part = apiops.Part(index, workers)
-        return apiops.load(path, include_revisions=include_revisions, part=part)
+        return source.estate(Part(index, workers))
 
     def here() -> tuple[Estate, _Part]:
         estate = load(0)
@@ -111,7 +112,7 @@ def _audit_part(estate: Estate, catalog: Catalog) -> _Part:
             )
             own = api.policy_docs()
             orphans = engine.unreported(own, set(reported), source_rule, service.name)
-            keys = frozenset((d.scope, d.path) for d in shared if id(d) in reported)
+            keys = frozenset(_key(d) for d in shared if id(d) in reported)
             done.append(
                 _Audited(
                     _without_documents(api),
@@ -125,7 +126,7 @@ def _audit_part(estate: Estate, catalog: Catalog) -> _Part:
                 )
             )
         services.append(done)
-    return _Part(services, list(estate.read_errors))
+    return _Part(services, list(estate.read_errors), estate.notes)
 
 
 def _without_documents(api: Api) -> Api:
@@ -168,12 +169,18 @@ def _merge(
             findings.extend(suppress(a.orphans))
             reported |= a.reported
         docs = service.policy_docs()
-        ids = {id(d) for d in docs if (d.scope, d.path) in reported}
+        ids = {id(d) for d in docs if _key(d) in reported}
         findings.extend(suppress(engine.unreported(docs, ids, source_rule, service.name)))
         services.append(replace(service, apis=tuple(a.api for a in audited)))
     errors = dict.fromkeys(skeleton.read_errors)
     for part in parts:
         errors.update(dict.fromkeys(part.read_errors))
-    estate = replace(skeleton, services=tuple(services), read_errors=tuple(errors))
+    notes = skeleton.notes
+    if any(part.notes != notes for part in parts):
+        # NOTE: only Terraform notes differ between parts (each is written by the process that
+        # evaluated the argument), and Terraform sorts its notes: sorting the union gives the
+        # notes of one process.
+        notes = tuple(sorted({n for part in parts for n in part.notes}, key=note_order))
+    estate = replace(skeleton, services=tuple(services), read_errors=tuple(errors), notes=notes)
     findings.extend(suppress(engine.orphan_files(estate, results, source_rule)))
     return Audit(estate, catalog, results, engine.ordered(findings))

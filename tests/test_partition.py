@@ -127,11 +127,13 @@ def test_split_scan_from_the_command_line(estate: Path, tmp_path: Path) -> None:
 
 def test_mixed_sources_and_small_estates_are_not_split(tmp_path: Path) -> None:
     # The demo holds APIOps and Bicep: the Bicep accounts must be seen by every API.
-    assert not sources.apiops_only(sources.demo_path())
+    assert sources.splittable(sources.demo_path()) is None
     apiops_only = tmp_path / "tree"
     shutil.copytree(sources.demo_path(), apiops_only, ignore=shutil.ignore_patterns("infra"))
-    assert sources.apiops_only(apiops_only)
-    assert not partition.wanted(apiops_only, 2)  # 10 API folders
+    tree = sources.splittable(apiops_only)
+    assert tree is not None
+    assert tree.api_count() == 10
+    assert not partition.wanted(tree, 2)
 
 
 @needs_fork

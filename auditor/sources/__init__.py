@@ -12,6 +12,7 @@ from pathlib import Path
 
 from auditor.errors import SourceError
 from auditor.model import Estate
+from auditor.sources.parts import Splittable
 
 KINDS = ("apiops", "arm", "bicep", "terraform", "snapshot", "file")
 
@@ -37,32 +38,37 @@ def _file_kind(path: Path) -> str:
 
 
 def _load_one(kind: str, path: Path, include_revisions: bool) -> Estate:
-    if kind == "apiops":
-        from auditor.sources import apiops
-
-        return apiops.load(path, include_revisions=include_revisions)
-    if kind == "snapshot":
-        from auditor.sources import snapshot
-
-        return snapshot.load(path)
     if kind == "file":
         from auditor.sources import single
 
         if path.is_dir():
             raise SourceError(f"{path}: a folder, not a policy file")
         return single.load(path)
+    return _prepare(kind, path, include_revisions).estate()
+
+
+def _prepare(kind: str, path: Path, include_revisions: bool) -> Splittable:
+    """A source of one kind, read as far as it is before a split (see :mod:`.parts`)."""
+    if kind == "apiops":
+        from auditor.sources import apiops
+
+        return apiops.Tree(path, include_revisions)
+    if kind == "snapshot":
+        from auditor.sources import snapshot
+
+        return snapshot.prepare(path)
     if kind == "arm":
         from auditor.sources import arm
 
-        return arm.load(path)
+        return arm.prepare(path)
     if kind == "bicep":
         from auditor.sources import bicep
 
-        return bicep.load(path)
+        return bicep.prepare(path)
     if kind == "terraform":
         from auditor.sources import terraform
 
-        return terraform.load(path)
+        return terraform.prepare(path)
     raise SourceError(f"unknown source type '{kind}'")
 
 
@@ -117,12 +123,25 @@ def _is_template(path: Path) -> bool:
     )
 
 
-def apiops_only(path: Path, kind: str = "auto") -> bool:
-    """``path`` is an APIOps source and nothing else, so it can be loaded in parts (see
-    :mod:`auditor.partition`)."""
-    if kind not in ("auto", "apiops") or not path.is_dir():
-        return False
-    return kind == "apiops" or _kinds_in(path) == ["apiops"]
+def splittable(
+    path: Path, *, kind: str = "auto", include_revisions: bool = False
+) -> Splittable | None:
+    """``path`` read as far as it can be before a split, when it holds a single kind of source
+    that can be loaded in parts (anything but a policy file); None otherwise, and when it is
+    not a file or folder (:func:`load` then says why). Raises SourceError as :func:`load` does.
+    """
+    if not (path.is_dir() or path.is_file()):
+        return None
+    if kind == "auto" and path.is_file():
+        kind = _file_kind(path)
+    elif kind == "auto":
+        kinds = _kinds_in(path)
+        kind = kinds[0] if len(kinds) == 1 else "mixed"
+    if kind not in ("apiops", "arm", "bicep", "terraform", "snapshot"):
+        return None
+    if kind == "apiops" and not path.is_dir():
+        return None
+    return _prepare(kind, path, include_revisions)
 
 
 def load(path: Path, *, kind: str = "auto", include_revisions: bool = False) -> Estate:
@@ -177,4 +196,4 @@ def combine(estates: list[Estate], location: str) -> Estate:
     )
 
 
-__all__ = ["KINDS", "combine", "demo_path", "load"]
+__all__ = ["KINDS", "combine", "demo_path", "load", "splittable"]

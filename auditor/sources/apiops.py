@@ -31,6 +31,7 @@ from auditor.model import (
 )
 from auditor.policy import PolicyDoc, read_bounded, read_policy_file
 from auditor.sources.openapi import read_operations
+from auditor.sources.parts import Part
 from auditor.xmlread import PolicyReadError
 
 PROVIDES = frozenset(
@@ -87,21 +88,6 @@ def find_roots(folder: Path, max_depth: int = 4) -> list[Path]:
             continue
         roots.extend(find_roots(child, max_depth - 1))
     return roots
-
-
-@dataclass(frozen=True)
-class Part:
-    """Which API folders a partial load reads: those numbered ``index`` modulo ``count``.
-
-    Folders are numbered in reading order, which is sorted, so every process agrees on the split.
-    """
-
-    index: int
-    count: int
-
-    def has(self, folder_number: int) -> bool:
-        """True when this part reads the API folder with that number."""
-        return folder_number % self.count == self.index
 
 
 class _Reader:
@@ -504,6 +490,20 @@ def count_api_folders(path: Path) -> int:
         for ws in reader.subdirs(root / "workspaces"):
             count += len(reader.subdirs(ws / "apis"))
     return count
+
+
+@dataclass(frozen=True)
+class Tree:
+    """An APIOps source not yet read (see :mod:`auditor.sources.parts`)."""
+
+    path: Path
+    include_revisions: bool = False
+
+    def api_count(self) -> int:
+        return count_api_folders(self.path)
+
+    def estate(self, part: Part | None = None) -> Estate:
+        return load(self.path, include_revisions=self.include_revisions, part=part)
 
 
 def load(path: Path, *, include_revisions: bool = False, part: Part | None = None) -> Estate:

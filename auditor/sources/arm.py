@@ -697,8 +697,8 @@ def load_resources(path: Path) -> tuple[list[dict[str, Any]], list[ReadError], l
     return _collect(path, find_files(path, parsed), parsed)[:3]
 
 
-def load(path: Path) -> Estate:
-    """Load the ARM templates at ``path`` (a template file or a folder) as an estate."""
+def prepare(path: Path) -> resources.Loaded:
+    """The ARM templates at ``path`` (a template file or a folder), read but not yet built."""
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder")
     parsed: dict[Path, tuple[Any, str]] = {}
@@ -706,12 +706,11 @@ def load(path: Path) -> Estate:
     if not files:
         raise SourceError(f"{path}: no ARM templates found")
     found, errors, notes, texts = _collect(path, files, parsed)
-    estate = resources.build(
-        found,
-        kind="arm",
-        location=str(path),
-        provides=resources.seen_capabilities(found),
-        errors=errors,
-        notes=notes,
+    return resources.Loaded(
+        found, "arm", str(path), errors, notes, finish=lambda e: pin_embedded(e, texts)
     )
-    return pin_embedded(estate, texts)
+
+
+def load(path: Path) -> Estate:
+    """Load the ARM templates at ``path`` (a template file or a folder) as an estate."""
+    return prepare(path).estate()

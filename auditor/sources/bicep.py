@@ -467,20 +467,25 @@ def load_resources(path: Path) -> tuple[list[dict[str, Any]], list[ReadError], l
     return loader.out, loader.errors, list(dict.fromkeys(loader.notes))
 
 
-def load(path: Path) -> Estate:
-    """Load the Bicep files at ``path`` (a file or a folder) as an estate."""
+def prepare(path: Path) -> resources.Loaded:
+    """The Bicep files at ``path`` (a file or a folder), read but not yet built."""
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder")
     files = find_files(path)
     if not files:
         raise SourceError(f"{path}: no .bicep files found")
     loader = _collect(path, files)
-    estate = resources.build(
+    texts = loader.texts
+    return resources.Loaded(
         loader.out,
-        kind="bicep",
-        location=str(path),
-        provides=resources.seen_capabilities(loader.out),
-        errors=loader.errors,
-        notes=dict.fromkeys(loader.notes),
+        "bicep",
+        str(path),
+        loader.errors,
+        list(dict.fromkeys(loader.notes)),
+        finish=lambda e: pin_embedded(e, texts),
     )
-    return pin_embedded(estate, loader.texts)
+
+
+def load(path: Path) -> Estate:
+    """Load the Bicep files at ``path`` (a file or a folder) as an estate."""
+    return prepare(path).estate()

@@ -28,6 +28,13 @@ _INDEX = re.compile(r'\[(?:[0-9]+|\*|"[A-Za-z0-9_.-]*")\]')
 _ESCAPED_INTERP = re.compile(r"\$\$\{[A-Za-z0-9_.\-\[\]* ]*\}")
 _HEREDOC = re.compile(r"<<(-?)([A-Za-z_][A-Za-z0-9_-]*)[ \t]*\n")
 _KEYWORDS = {"true": True, "false": False, "null": None}
+#: ``name = value`` on one line, for the commonest values: a string with no escapes, templates
+#: or directives, an integer, a keyword, a name or a dotted reference (``term`` reads the rest).
+_SIMPLE_ARG = re.compile(
+    r'([A-Za-z_][A-Za-z0-9_-]*)[ \t]*=[ \t]*(?P<v>"(?P<s>[^"\\\n$%]*)"'
+    r"|(?P<n>-?[0-9]+)(?![0-9A-Za-z_.])"
+    r"|(?P<r>[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)*))[ \t]*(?=[\n}])"
+)
 _BLANKS = re.compile(r"(?:[ \t\r]+|#[^\n]*|//[^\n]*|/\*[^\n]*?\*/)*")
 _BLANKS_NL = re.compile(r"(?:[ \t\r\n]+|#[^\n]*|//[^\n]*|/\*.*?\*/)*", re.S)
 
@@ -120,6 +127,12 @@ class _Reader:
             if self.peek() == "}":
                 self.i += 1
                 return out, attrs
+            m = _SIMPLE_ARG.match(self.text, self.i)
+            if m is not None and m[1] not in out and _reads_as_written(m["r"]):
+                out[m[1]] = _simple_value(m)
+                attrs[m[1]] = (self.line(m.start("v")), m.start("v"), m.end("v"))
+                self.i = m.end()
+                continue
             name = self.ident()
             self.skip(newlines=False)
             if self.peek() == "=" and self.peek(1) != "=":
@@ -289,6 +302,27 @@ class _Reader:
         hcl = "".join(parts)
         # A lone name (a type such as ``string``) is serialized bare.
         return _Term(hcl if len(parts) == 1 else "${" + hcl + "}", hcl)
+
+
+def _reads_as_written(ref: str | None) -> bool:
+    """A :data:`_SIMPLE_ARG` name or reference means what it says: not ``for`` (an expression
+    this reader leaves to python-hcl2), nor a keyword with more after it (``true.x``)."""
+    if ref is None:
+        return True
+    head, dot, _ = ref.partition(".")
+    return head != "for" and not (dot and head in _KEYWORDS)
+
+
+def _simple_value(m: re.Match[str]) -> Any:
+    """What :meth:`_Reader.term` gives for a :data:`_SIMPLE_ARG` value."""
+    if m["s"] is not None:
+        return m["s"]
+    if m["n"] is not None:
+        return int(m["n"])
+    ref = m["r"]
+    if ref in _KEYWORDS:
+        return _KEYWORDS[ref]
+    return ref if "." not in ref else "${" + ref + "}"
 
 
 def blocks(text: str) -> list[Block | Raw] | None:

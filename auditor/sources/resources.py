@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -39,6 +39,7 @@ from auditor.model import (
 )
 from auditor.policy import PolicyDoc, read_policy_text
 from auditor.sources.apiops import _bool, _str, diagnostic_from_properties, subscription_scope
+from auditor.sources.parts import Part
 
 APIM = "microsoft.apimanagement/service"
 ACCOUNTS = "microsoft.cognitiveservices/accounts"
@@ -132,14 +133,16 @@ def build(
     provides: frozenset[str],
     errors: Iterable[ReadError] = (),
     notes: Iterable[str] = (),
+    part: Part | None = None,
 ) -> Estate:
-    """Turn ARM-shaped resources into an estate (services sorted by name)."""
+    """Turn ARM-shaped resources into an estate (services sorted by name); a ``part`` keeps
+    the service level and its share of the APIs."""
     by_type: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for res in resources:
         by_type[str(res.get("type") or "").lower()].append(res)
     apim = [r for t, rs in by_type.items() if t.startswith(APIM) for r in rs]
     services = sorted({_parts(r)[0] for r in apim if _parts(r)})
-    built = [_service(name, apim) for name in services]
+    built = [_service(name, apim, part) for name in services]
     accounts = tuple(_account(r) for r in by_type.get(ACCOUNTS, []))
     settings = tuple(s for r in by_type.get(DIAG_SETTINGS, []) if (s := _setting(r)))
     components = tuple(_component(r) for r in by_type.get(COMPONENTS, []))
@@ -154,6 +157,39 @@ def build(
         components,
         tuple(notes),
     )
+
+
+@dataclass
+class Loaded:
+    """Resources read from an IaC source or a snapshot, to be built into an estate, whole or
+    in parts (see :mod:`auditor.sources.parts`)."""
+
+    found: list[dict[str, Any]]
+    kind: str
+    location: str
+    errors: Iterable[ReadError] = ()
+    notes: Iterable[str] = ()
+    provides: frozenset[str] | None = None
+    """None: what the resources show (:func:`seen_capabilities`)."""
+    finish: Callable[[Estate], Estate] | None = None
+    """Applied to every estate built (ARM and Bicep pin embedded policies to their line)."""
+
+    def api_count(self) -> int:
+        kinds = (f"{APIM}/apis", f"{APIM}/workspaces/apis")
+        return sum(1 for r in self.found if str(r.get("type") or "").lower() in kinds)
+
+    def estate(self, part: Part | None = None) -> Estate:
+        provides = self.provides
+        estate = build(
+            self.found,
+            kind=self.kind,
+            location=self.location,
+            provides=seen_capabilities(self.found) if provides is None else provides,
+            errors=self.errors,
+            notes=self.notes,
+            part=part,
+        )
+        return estate if self.finish is None else self.finish(estate)
 
 
 def _component(res: Mapping[str, Any]) -> AppInsights:
@@ -176,7 +212,9 @@ class _Res:
     raw: Mapping[str, Any]
 
 
-def _children(resources: list[Mapping[str, Any]], service: str) -> dict[str, list[_Res]]:
+def _children(
+    resources: list[Mapping[str, Any]], service: str, part: Part | None
+) -> dict[str, list[_Res]]:
     out: dict[str, list[_Res]] = defaultdict(list)
     for res in resources:
         rtype = str(res.get("type") or "").lower()
@@ -186,14 +224,16 @@ def _children(resources: list[Mapping[str, Any]], service: str) -> dict[str, lis
         kind, names, ws = rtype[len(APIM) + 1 :], tuple(parts[1:]), None
         if kind.startswith("workspaces/") and names:
             kind, ws, names = kind[len("workspaces/") :], names[0], names[1:]
+        if part and kind.startswith("apis") and names and not part.has_api(ws, names[0]):
+            continue  # another process's API (and its policies: never parsed here)
         out[kind].append(_Res(kind, ws, names, res))
     for items in out.values():
         items.sort(key=lambda r: (r.workspace or "", r.names))
     return out
 
 
-def _service(name: str, resources: list[Mapping[str, Any]]) -> Service:
-    kids = _children(resources, name)
+def _service(name: str, resources: list[Mapping[str, Any]], part: Part | None) -> Service:
+    kids = _children(resources, name, part)
 
     def of(kind: str, depth: int) -> list[_Res]:
         return [r for r in kids.get(kind, []) if len(r.names) == depth]

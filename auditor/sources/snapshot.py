@@ -269,6 +269,11 @@ def is_snapshot(path: Path) -> bool:
 
 def load(path: Path) -> Estate:
     """Read a snapshot; the estate keeps the original source kind, so findings are identical."""
+    return prepare(path).estate()
+
+
+def prepare(path: Path) -> resources.Loaded:
+    """A snapshot read but not yet built (see :mod:`auditor.sources.parts`)."""
     try:
         text = read_bounded(path, MAX_SNAPSHOT_BYTES).decode("utf-8")
         doc = json.loads(text)
@@ -290,7 +295,7 @@ def load(path: Path) -> Estate:
         for e in doc.get("read_errors") or []
         if isinstance(e, dict)
     ]
-    return resources.build(
+    return resources.Loaded(
         res,
         kind=str(source.get("kind") or "snapshot"),
         location=str(source.get("location") or path),

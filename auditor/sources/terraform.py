@@ -31,9 +31,10 @@ from hcl2.rules.base import AttributeRule, BlockRule
 from lark.exceptions import LarkError
 
 from auditor.errors import SourceError
-from auditor.model import Estate, Location, ReadError
+from auditor.model import Estate, Location, ReadError, note_order
 from auditor.policy import read_bounded
 from auditor.sources import hclquick, resources
+from auditor.sources.parts import Part
 from auditor.xmlread import PolicyReadError, decode_policy_bytes
 
 # fmt: off
@@ -79,12 +80,18 @@ _SPEC = {
     f"azurerm_{tf}": (arm.replace("~", _APIM), tuple(parts))
     for tf, arm, *parts in (line.split() for line in _TABLE.strip().splitlines())
 }
+#: Resources of one API, evaluated only by the process that audits it (the API resource itself
+#: is evaluated everywhere: whether it is a revision decides whether it exists).
+_PER_API = {f"{_APIM}/apis/{k}" for k in ("policies", "operations", "operations/policies")} | {
+    f"{_APIM}/apis/diagnostics"
+}
 _AZAPI_TYPES = (_APIM.lower(), _ACCOUNT.lower(), "microsoft.insights/")
 # Names that hold secrets: never resolved through a reference, never copied.
 _SECRETS = re.compile(
     r"(?i)^(value|.*_?key|.*connection_?string|credentials|password|.*secret.*|sas.*|token)$"
 )
 _REF = re.compile(r"(?P<addr>(?:data\.)?[A-Za-z]\w*\.[\w-]+)(?:\[[^\]]*\])?\.(?P<attr>\w+)")
+_WHOLE_REF = re.compile(r"\$\{([A-Za-z_][\w.-]*)\}")
 _INTERP = re.compile(r"\$\$\{|%%\{|\$\{")
 _BRACE = re.compile(r"[{}]")
 _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
@@ -167,37 +174,80 @@ def find_files(path: Path) -> list[Path]:
 
 def load_resources(path: Path) -> tuple[list[dict[str, Any]], list[ReadError], list[str]]:
     """ARM-shaped resources of every module at or under ``path``, read errors, and notes."""
+    parsed = _parse(path)
+    found, notes = parsed.resources()
+    return found, parsed.errors, notes
+
+
+@dataclass
+class Parsed:
+    """The Terraform files of a source, parsed but not yet evaluated (see
+    :mod:`auditor.sources.parts`: evaluating reads the policy files, the larger part)."""
+
+    path: Path
+    root: Path
+    modules: dict[Path, _Module]
+    errors: list[ReadError]
+
+    def api_count(self) -> int:
+        return sum(
+            1
+            for m in self.modules.values()
+            for d in m.decls.values()
+            if d.kind == "azurerm_api_management_api"
+            or (d.kind == "azapi_resource" and "/apis@" in str(d.body.get("type")))
+        )
+
+    def resources(self, part: Part | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+        """ARM-shaped resources and notes; for a ``part``, the resources of other APIs are
+        left unevaluated (type and name only, which is all :func:`resources.build` reads of
+        them) and the notes of their arguments unwritten."""
+        notes: list[str] = []
+        out: list[dict[str, Any]] = []
+        for module in self.modules.values():
+            ev = _Eval(self.root, module, notes, part)
+            for address, decl in module.decls.items():
+                if not address.startswith("data."):
+                    out.extend(ev.resource(decl))
+        # NOTE: sorted (by file, line, then text) so that the notes of a scan in parts, each
+        # written by the process that evaluated that argument, come out as in one process.
+        return out, sorted(set(notes), key=note_order)
+
+    def estate(self, part: Part | None = None) -> Estate:
+        found, notes = self.resources(part)
+        return resources.build(
+            found,
+            kind="terraform",
+            location=str(self.path),
+            provides=resources.seen_capabilities(found),
+            errors=self.errors,
+            notes=notes,
+            part=part,
+        )
+
+
+def _parse(path: Path) -> Parsed:
     root = (path if path.is_dir() else path.parent).resolve()
     errors: list[ReadError] = []
-    notes: list[str] = []
     modules: dict[Path, _Module] = {}
     for found in find_files(path):
         file = found.resolve()
         _read(file, root, modules.setdefault(file.parent, _Module()), errors)
-    out: list[dict[str, Any]] = []
-    for module in modules.values():
-        ev = _Eval(root, module, notes)
-        for address, decl in module.decls.items():
-            if not address.startswith("data."):
-                out.extend(ev.resource(decl))
-    return out, errors, list(dict.fromkeys(notes))
+    return Parsed(path, root, modules, errors)
 
 
-def load(path: Path) -> Estate:
-    """Load the Terraform configuration at ``path`` (a folder or one ``.tf`` file)."""
+def prepare(path: Path) -> Parsed:
+    """The Terraform configuration at ``path`` (a folder or one ``.tf`` file), parsed."""
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder")
     if not find_files(path):
         raise SourceError(f"{path}: no Terraform (*.tf) files found")
-    found, errors, notes = load_resources(path)
-    return resources.build(
-        found,
-        kind="terraform",
-        location=str(path),
-        provides=resources.seen_capabilities(found),
-        errors=errors,
-        notes=notes,
-    )
+    return _parse(path)
+
+
+def load(path: Path) -> Estate:
+    """Load the Terraform configuration at ``path`` (a folder or one ``.tf`` file)."""
+    return prepare(path).estate()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -391,8 +441,11 @@ def _fmt(value: Any) -> str:
 class _Eval:
     """Static evaluation of one module's expressions, and its resources as ARM dicts."""
 
-    def __init__(self, root: Path, module: _Module, notes: list[str]) -> None:
-        self.root, self.module, self.notes = root, module, notes
+    def __init__(
+        self, root: Path, module: _Module, notes: list[str], part: Part | None = None
+    ) -> None:
+        self.root, self.module, self.notes, self.part = root, module, notes, part
+        self.folders: dict[str, str] = {}
         self.busy: set[str] = set()
         self.cache: dict[str, Any] = {}
 
@@ -407,6 +460,10 @@ class _Eval:
             return {k: self.value(v, src) for k, v in raw.items() if k != "__is_block__"}
         if not isinstance(raw, str):
             return raw
+        if "${" not in raw and "%{" not in raw and raw[:2] != "<<" and len(raw) <= _MAX_VALUE:
+            return raw  # plain text: what _split and _join would give, at a fraction of the cost
+        if m := _WHOLE_REF.fullmatch(raw):
+            return self.expr(m[1], src)  # one reference: what _split would give
         body = _heredoc(raw)
         if body is None:
             parts = _split(raw)
@@ -431,6 +488,10 @@ class _Eval:
     def expr(self, e: str, src: _Src) -> Any:
         """One expression (the inside of ``${...}``)."""
         e = e.strip()
+        # Most expressions are references to other resources (tried first: an address is
+        # ``type.label``, which no other form below matches).
+        if (m := _REF.fullmatch(e)) and m["addr"] in self.module.decls:
+            return self.guarded(e, self.attr, self.module.decls[m["addr"]], m["attr"])
         if m := _QUOTED.fullmatch(e):
             text = _ESCAPE.sub(lambda x: {"n": "\n", "t": "\t"}.get(x[1], x[1]), m[1])
             return self.value(text, src)
@@ -446,8 +507,6 @@ class _Eval:
             return self.guarded(f"local.{m[1]}", self.local, m[1])
         if m := _READ.fullmatch(e):
             return self.read(m[1], m[2], src)
-        if (m := _REF.fullmatch(e)) and m["addr"] in self.module.decls:
-            return self.guarded(e, self.attr, self.module.decls[m["addr"]], m["attr"])
         raise _Unresolved(f"`{e}` is not evaluated statically")
 
     def guarded(self, key: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -510,7 +569,7 @@ class _Eval:
         target = self.expr(_first_arg(args), src)
         if not isinstance(target, str):
             raise _Unresolved(f"{fn}() path is not a string")
-        file = (src.file.parent / target).resolve()
+        file = self.located(src.file.parent, target)
         if not file.is_relative_to(self.root):
             raise _Unresolved(f"{fn}() path {target!r} is outside the scanned folder; not read")
         shown = _shown(file, self.root)
@@ -525,6 +584,18 @@ class _Eval:
         if fn == "templatefile" and re.search(r"[$%]\{", text):
             self.notes.append(f"{shown}: templatefile() placeholders are kept as text")
         return _Text(text, shown, 1)
+
+    def located(self, folder: Path, target: str) -> Path:
+        """``folder / target``, resolved as :meth:`Path.resolve` does. The folder's own
+        resolution is kept: thousands of policy files may sit in one folder."""
+        head, name = os.path.split(os.path.join(folder, target))
+        if name in ("", ".", ".."):
+            return (folder / target).resolve()
+        real = self.folders.get(head)
+        if real is None:
+            real = self.folders[head] = os.path.realpath(head)
+        path = os.path.join(real, name)
+        return Path(os.path.realpath(path) if os.path.islink(path) else path)
 
     def name(self, decl: _Decl, key: str) -> str:
         """A name argument (an ARM id gives its last part); the raw text when not resolved."""
@@ -613,6 +684,8 @@ class _Eval:
             return self.azapi(decl)
         names = self.names(decl, spec[1])
         res: dict[str, Any] = {"type": spec[0], "name": "/".join(names)}
+        if self.part is not None and spec[0] in _PER_API and not self.part.has_api(None, names[1]):
+            return [res]  # another process's API
         res["_origin"] = {"path": _shown(decl.src.file, self.root), "line": decl.line}
         props = self.props(decl, res, names)
         return [] if props is None else [{**res, "properties": props}]

@@ -1,0 +1,50 @@
+"""Loading a source in parts, one per process, and the sources that can be loaded that way.
+
+NOTE: a large scan spends a third of its time reading and parsing, and parsed lxml trees cannot
+be sent between processes, so :mod:`auditor.partition` gives every process a :class:`Part`: the
+service level (global policy, products, fragments, backends, diagnostics: few documents) plus
+its share of the APIs. An APIOps tree is split by API folder before anything is read; an IaC
+source is read once (the parse is shared by the forked processes) and split before its policies
+are parsed and, for Terraform, before their files are read.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Protocol
+
+from auditor.model import Estate
+
+
+@dataclass(frozen=True)
+class Part:
+    """Which APIs a partial load keeps: a share of ``count``, numbered ``index``.
+
+    APIOps folders are numbered in reading order, which is sorted; resources are shared out by a
+    checksum of their API's name. Either way every process agrees on the split.
+    """
+
+    index: int
+    count: int
+
+    def has(self, folder_number: int) -> bool:
+        """True when this part reads the API folder with that number."""
+        return folder_number % self.count == self.index
+
+    def has_api(self, workspace: str | None, api: str) -> bool:
+        """True when this part keeps the API ``api`` (of ``workspace``, if any)."""
+        key = f"{workspace or ''}/{api}".encode()
+        return zlib.crc32(key) % self.count == self.index
+
+
+class Splittable(Protocol):
+    """A source read as far as it can be before splitting (see the module note)."""
+
+    def api_count(self) -> int:
+        """How many APIs (revisions included) the source declares: is a split worth it?"""
+        ...
+
+    def estate(self, part: Part | None = None) -> Estate:
+        """The estate, or for a ``part`` the service level and that share of the APIs."""
+        ...

@@ -1,0 +1,214 @@
+"""Large IaC sources (a snapshot, an ARM template, Terraform) are audited in parts by forked
+workers with the serial report, byte for byte.
+
+The APIOps estate of tests/test_partition.py (inline ignores, unreadable documents at API and
+service level, a waiver) is stored as a snapshot and rewritten as an ARM template; the Terraform
+repository is written here, with notes that only the process evaluating an API's resources can
+write (they must all reach the report, in the serial order).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_partition import estate, needs_fork, scan
+
+from auditor import cli, partition, sources
+from auditor.sources.parts import Part
+
+__all__ = ["estate"]  # the fixture, shared with test_partition
+
+API_COUNT = 220  # over the parallel threshold
+
+
+@pytest.fixture
+def split_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = partition.run
+    monkeypatch.setattr(
+        partition, "run", lambda *a, **k: calls.append(k["workers"]) or real(*a, **k)
+    )
+    return calls
+
+
+def same_report_serial_and_split(source: Path, tmp_path: Path, calls: list[int]) -> str:
+    assert scan(source, tmp_path / "serial.json", 1) == 0
+    assert calls == []
+    assert scan(source, tmp_path / "split.json", 2) == 0
+    assert calls == [2]
+    serial = (tmp_path / "serial.json").read_text(encoding="utf-8")
+    assert (tmp_path / "split.json").read_text(encoding="utf-8") == serial
+    return serial
+
+
+def snapshot_of(tree: Path, out: Path) -> Path:
+    assert cli.main(["snapshot", str(tree), "-o", str(out)]) == 0
+    return out
+
+
+@needs_fork
+def test_split_scan_of_a_snapshot(estate: Path, tmp_path: Path, split_calls: list[int]) -> None:
+    snap = snapshot_of(estate, estate.parent / "estate.snapshot.json")
+    report = same_report_serial_and_split(snap, tmp_path, split_calls)
+    assert '"kind": "inline"' in report and '"kind": "waiver"' in report
+    assert "apis/crm-05/policy.xml" in report  # an unreadable API policy (AUD001)
+    assert "products/orphan-product/policy.xml" in report  # one no API reports
+
+
+@needs_fork
+def test_split_scan_of_an_arm_template(
+    estate: Path, tmp_path: Path, split_calls: list[int]
+) -> None:
+    snap = json.loads(snapshot_of(estate, tmp_path / "snap.json").read_text(encoding="utf-8"))
+    template = {
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/"
+        "deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "resources": [
+            {"type": r["type"], "apiVersion": "2024-05-01", "name": r["name"], **_body(r)}
+            for r in snap["resources"]
+        ],
+    }
+    # A second unreadable product policy in the same file, of a product with APIs: the orphan
+    # one above must still be reported on its own (documents are told apart by line too).
+    linked = next(
+        r
+        for r in template["resources"]
+        if r["type"].lower().endswith("products/policies") and "orphan" not in r["name"]
+    )
+    linked["properties"] = {"format": "xml", "value": "<policies><inbound>\n"}
+    folder = estate.parent / "arm"
+    folder.mkdir(exist_ok=True)
+    (folder / "main.json").write_text(json.dumps(template, indent=2), encoding="utf-8")
+    report = same_report_serial_and_split(folder, tmp_path, split_calls)
+    assert '"kind": "inline"' in report and '"kind": "waiver"' in report
+    unreadable = [f for f in json.loads(report)["findings"] if f["rule"] == "AUD001"]
+    assert len({f["location"]["line"] for f in unreadable if f["api"] is None}) == 2
+    assert json.loads(report)["apis"][-1]["name"] == "usage-eventhub-24"
+
+
+def _body(res: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in res.items() if k in ("properties", "scope")}
+
+
+GLOBAL = """<policies>
+  <inbound>
+    <set-header name="x-attribution-id" exists-action="override">
+      <value>@(context.Subscription.Id)</value>
+    </set-header>
+    <llm-emit-token-metric namespace="llm">
+      <dimension name="Subscription ID" />
+    </llm-emit-token-metric>
+  </inbound>
+  <backend><forward-request /></backend>
+  <outbound />
+  <on-error />
+</policies>
+"""
+
+API = """<policies>
+  <inbound>{extra}
+    <set-backend-service base-url="https://contoso.openai.azure.com/openai" />
+  </inbound>
+  <backend><base /></backend>
+  <outbound><base /></outbound>
+  <on-error><base /></on-error>
+</policies>
+"""
+
+
+def terraform_repo(root: Path) -> Path:
+    """A Terraform repository of ``API_COUNT`` APIs: shared resources first, then per API an
+    API, its policy (a file, or a heredoc), an operation and the operation's policy."""
+    (root / "policies").mkdir(parents=True)
+    (root / "policies" / "global.xml").write_text(GLOBAL, encoding="utf-8")
+    blocks = [
+        'variable "unset" {\n  type = string\n}\n',
+        'resource "azurerm_api_management" "gw" {\n  name = "gw"\n}\n',
+        'resource "azurerm_api_management_policy" "gw" {\n'
+        "  api_management_id = azurerm_api_management.gw.id\n"
+        '  xml_content = file("${path.module}/policies/global.xml")\n}\n',
+        'resource "azurerm_api_management_logger" "ai" {\n'
+        "  api_management_name = azurerm_api_management.gw.name\n"
+        '  name = "ai"\n  resource_id = "/subscriptions/s/providers/'
+        'Microsoft.Insights/components/ai"\n  application_insights {\n'
+        '    connection_string = "InstrumentationKey=00000000-canary"\n  }\n}\n',
+    ]
+    for i in range(API_COUNT):
+        name = f"api-{i:03d}"
+        extra = "" if i == 17 else "\n    <base />"
+        policy = API.format(extra=extra)
+        if i == 17:  # the metering of the global scope is dropped, and that is accepted
+            note = "<policies>\n  <!-- auditor: ignore[COV001] accepted by the platform team -->"
+            policy = policy.replace("<policies>", note, 1)
+        if i == 31:
+            policy = "<policies><inbound>\n"  # unreadable (AUD001)
+        (root / "policies" / f"{name}.xml").write_text(policy, encoding="utf-8")
+        label = name.replace("-", "_")
+        svc = "  api_management_name = azurerm_api_management.gw.name\n"
+        ref = f"  api_name = azurerm_api_management_api.{label}.name\n"
+        blocks.append(
+            f'resource "azurerm_api_management_api" "{label}" {{\n{svc}'
+            f'  name = "{name}"\n  path = "{name}"\n  revision = "1"\n'
+            '  service_url = "https://contoso.openai.azure.com/openai"\n}\n'
+        )
+        if i % 2:
+            value = f'file("${{path.module}}/policies/{name}.xml")'
+        else:
+            unset = "${var.unset}" if i == 44 else ""  # a heredoc note, this API only
+            value = f"<<XML\n{API.format(extra=extra + unset)}XML"
+        blocks.append(
+            f'resource "azurerm_api_management_api_policy" "{label}" {{\n{svc}{ref}'
+            f"  xml_content = {value}\n}}\n"
+        )
+        if i == 5:  # the only diagnostic: every process must know diagnostics are declared
+            blocks.append(
+                f'resource "azurerm_api_management_api_diagnostic" "{label}" {{\n{svc}{ref}'
+                '  identifier = "applicationinsights"\n'
+                "  api_management_logger_id = azurerm_api_management_logger.ai.id\n}\n"
+            )
+        method = "var.unset" if i in (3, 150) else '"POST"'  # an argument note, this API only
+        blocks.append(
+            f'resource "azurerm_api_management_api_operation" "{label}" {{\n{svc}{ref}'
+            f'  operation_id = "chat-completions-create"\n  method = {method}\n'
+            '  url_template = "/deployments/{deployment-id}/chat/completions"\n}\n'
+        )
+    (root / "main.tf").write_text("\n".join(blocks), encoding="utf-8")
+    expires = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    (root.parent / "waivers.yaml").write_text(
+        "waivers:\n  - rule: COV005\n    target: api-1*\n    reason: test\n"
+        f"    owner: me\n    expires: {expires}\n",
+        encoding="utf-8",
+    )
+    return root
+
+
+@needs_fork
+def test_split_scan_of_terraform(tmp_path: Path, split_calls: list[int]) -> None:
+    repo = terraform_repo(tmp_path / "repo")
+    report = same_report_serial_and_split(repo, tmp_path, split_calls)
+    data = json.loads(report)
+    assert len(data["apis"]) == API_COUNT
+    notes = data["notes"]
+    # Written only by the process that evaluated those APIs' resources, in file order.
+    assert sum("method: var.unset has no default" in n for n in notes) == 2
+    assert sum("${var.unset} kept as text in a heredoc" in n for n in notes) == 1
+    assert notes == sorted(notes, key=lambda n: int(n.split(":")[1]))
+    assert '"kind": "inline"' in report and '"kind": "waiver"' in report
+    assert "policies/api-031.xml" in report
+    assert "canary" not in report
+
+
+def test_parts_share_out_every_api_once(tmp_path: Path) -> None:
+    source = sources.splittable(terraform_repo(tmp_path / "repo"))
+    assert source is not None
+    assert source.api_count() == API_COUNT
+    names = [
+        sorted(a.name for s in source.estate(Part(i, 3)).services for a in s.apis) for i in range(3)
+    ]
+    assert sorted(n for part in names for n in part) == [f"api-{i:03d}" for i in range(220)]
+    assert all(50 < len(part) < 95 for part in names)  # a checksum spreads them evenly
