@@ -128,6 +128,47 @@ def test_policy_findings_point_at_the_value_line() -> None:
     assert metric.location.line == value_line(template, '"name": "llm-metering"')
 
 
+def test_a_broken_embedded_policy_is_reported_at_its_value_line_also_from_a_snapshot(
+    tmp_path: Path,
+) -> None:
+    from auditor.sources import snapshot
+
+    template = {
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/"
+        "deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "resources": [
+            {
+                "type": "Microsoft.ApiManagement/service/policies",
+                "apiVersion": "2024-05-01",
+                "name": "gw/policy",
+                "properties": {
+                    "format": "rawxml",
+                    # Broken on the XML's third line, which is not a line of the JSON file.
+                    "value": "<policies>\n<inbound>\n<oops></inbound>\n</policies>",
+                },
+            }
+        ],
+    }
+    file = tmp_path / "main.json"
+    file.write_text(json.dumps(template, indent=2), encoding="utf-8")
+    where = value_line(file, '"name": "gw/policy"')
+
+    def unreadable(estate: Estate) -> list[tuple[str | None, int | None]]:
+        audit = engine.run(estate, rules.load())
+        return [
+            (f.location.path, f.location.line)
+            for f in audit.findings
+            if f.rule == "AUD001" and f.location
+        ]
+
+    estate = arm.load(tmp_path)
+    assert unreadable(estate) == [("main.json", where)]
+    stored = tmp_path / "estate.snapshot.json"
+    stored.write_text(snapshot.dumps(estate), encoding="utf-8")
+    assert unreadable(snapshot.load(stored)) == [("main.json", where)]
+
+
 def test_secrets_never_reach_the_estate_or_the_report() -> None:
     for source in (ESTATE, SYMBOLIC):
         estate = arm.load(source)

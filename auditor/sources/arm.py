@@ -22,13 +22,13 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from auditor.errors import SourceError
 from auditor.model import CAPABILITIES, Estate, Location, ReadError
-from auditor.policy import PolicyDoc, read_bounded
+from auditor.policy import read_bounded
 from auditor.sources import resources
 from auditor.sources.apiops import MAX_JSON_BYTES
 from auditor.xmlread import PolicyReadError
@@ -307,37 +307,25 @@ def finish(
     return out
 
 
-def pin_embedded(estate: Estate, texts: dict[str, str]) -> Estate:
-    """Point every statement of a policy embedded in a string at the line the string starts on.
+def pin_embedded(found: list[dict[str, Any]], texts: dict[str, str]) -> None:
+    """Mark (``_origin.pinned``) every policy embedded in a string whose statements must be
+    reported at the line the string starts on.
 
     ``texts`` maps shown paths to file text. A policy whose lines are not the file's own lines
     from its start line on (a JSON string, a single-quoted Bicep string, a variable) has no
     line structure in the file, so its XML line numbers would point at unrelated lines.
     """
     lines = {path: text.splitlines() for path, text in texts.items()}
-
-    def pin(doc: PolicyDoc | None) -> PolicyDoc | None:
-        if doc is None or doc.text is None or doc.path not in lines:
-            return doc
-        own = doc.text.splitlines()
-        if lines[doc.path][doc.line_offset : doc.line_offset + len(own)] == own:
-            return doc
-        return replace(doc, pinned=True, error_line=1 if doc.error_line else None)
-
-    return cast(Estate, _each_doc(estate, pin))
-
-
-def _each_doc(obj: Any, fn: Callable[[PolicyDoc], PolicyDoc | None]) -> Any:
-    """``obj`` (an estate, or a part of one) with ``fn`` applied to every policy document."""
-    if isinstance(obj, PolicyDoc):
-        return fn(obj)
-    if isinstance(obj, tuple | list):
-        return type(obj)(_each_doc(x, fn) for x in obj)
-    if isinstance(obj, dict):
-        return {k: _each_doc(v, fn) for k, v in obj.items()}
-    if is_dataclass(obj) and not isinstance(obj, type):
-        return replace(obj, **{f.name: _each_doc(getattr(obj, f.name), fn) for f in fields(obj)})
-    return obj
+    for res in found:
+        props, origin = res.get("properties"), res.get("_origin")
+        if not (isinstance(props, dict) and isinstance(origin, dict)):
+            continue
+        value, path, line = props.get("value"), origin.get("path"), origin.get("line")
+        if isinstance(value, str) and path in lines and is_policy_type(str(res.get("type"))):
+            offset = line - 1 if isinstance(line, int) and line else 0
+            own = value.splitlines()
+            if lines[path][offset : offset + len(own)] != own:
+                origin["pinned"] = True
 
 
 # ---------------------------------------------------------------- ARM expressions
@@ -706,9 +694,8 @@ def prepare(path: Path) -> resources.Loaded:
     if not files:
         raise SourceError(f"{path}: no ARM templates found")
     found, errors, notes, texts = _collect(path, files, parsed)
-    return resources.Loaded(
-        found, "arm", str(path), errors, notes, finish=lambda e: pin_embedded(e, texts)
-    )
+    pin_embedded(found, texts)
+    return resources.Loaded(found, "arm", str(path), errors, notes)
 
 
 def load(path: Path) -> Estate:

@@ -475,14 +475,9 @@ def prepare(path: Path) -> resources.Loaded:
     if not files:
         raise SourceError(f"{path}: no .bicep files found")
     loader = _collect(path, files)
-    texts = loader.texts
+    pin_embedded(loader.out, loader.texts)
     return resources.Loaded(
-        loader.out,
-        "bicep",
-        str(path),
-        loader.errors,
-        list(dict.fromkeys(loader.notes)),
-        finish=lambda e: pin_embedded(e, texts),
+        loader.out, "bicep", str(path), loader.errors, list(dict.fromkeys(loader.notes))
     )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -87,7 +87,8 @@ def _policy(res: Mapping[str, Any], scope: str) -> PolicyDoc:
     doc = read_policy_text(props["value"], scope=scope, path=where.path, line_offset=offset)
     origin = res.get("_origin")
     if isinstance(origin, dict) and origin.get("pinned") is True:
-        doc = replace(doc, pinned=True)
+        # The XML's own lines are not the file's: an error is on the line the string starts on.
+        doc = replace(doc, pinned=True, error_line=1 if doc.error_line else None)
     return doc
 
 
@@ -171,8 +172,6 @@ class Loaded:
     notes: Iterable[str] = ()
     provides: frozenset[str] | None = None
     """None: what the resources show (:func:`seen_capabilities`)."""
-    finish: Callable[[Estate], Estate] | None = None
-    """Applied to every estate built (ARM and Bicep pin embedded policies to their line)."""
 
     def api_count(self) -> int:
         kinds = (f"{APIM}/apis", f"{APIM}/workspaces/apis")
@@ -180,7 +179,7 @@ class Loaded:
 
     def estate(self, part: Part | None = None) -> Estate:
         provides = self.provides
-        estate = build(
+        return build(
             self.found,
             kind=self.kind,
             location=self.location,
@@ -189,7 +188,6 @@ class Loaded:
             notes=self.notes,
             part=part,
         )
-        return estate if self.finish is None else self.finish(estate)
 
 
 def _component(res: Mapping[str, Any]) -> AppInsights:
