@@ -8,6 +8,7 @@ used. Source modules are imported only when needed.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from auditor.errors import SourceError
@@ -82,7 +83,7 @@ def _kinds_in(folder: Path) -> list[str]:
         found.append("apiops")
     # NOTE: APIOps collection folders hold thousands of JSON files that are never templates.
     skip = {root / name for root in roots for name in apiops.COLLECTIONS}
-    files = [p for p in _walk(folder, skip=skip) if p.suffix.lower() in (".json", ".bicep", ".tf")]
+    files = _walk(folder, skip=skip)
     if any(p.suffix.lower() == ".json" and _is_template(p) for p in files):
         found.append("arm")
     if any(p.suffix.lower() == ".bicep" for p in files):
@@ -95,21 +96,41 @@ def _kinds_in(folder: Path) -> list[str]:
 def _walk(
     folder: Path, depth: int = 8, skip: frozenset[Path] | set[Path] = frozenset()
 ) -> list[Path]:
+    """The ARM, Bicep and Terraform candidates below ``folder`` (no links, no hidden folders).
+
+    NOTE: directory entries, not paths: a Terraform repo may hold thousands of policy files,
+    and three stat calls for each of them took longer than the scan's own start-up.
+    """
     out: list[Path] = []
     try:
-        entries = sorted(folder.iterdir())
+        with os.scandir(folder) as it:
+            entries = [e for e in it if _wanted(e)]
     except OSError:
         return out
-    for p in entries:
-        if p.name.startswith(".") or p.name in ("node_modules", "__pycache__") or p.is_symlink():
-            continue
-        if p in skip:
-            continue
-        if p.is_dir() and depth > 0:
-            out += _walk(p, depth - 1, skip)
-        elif p.is_file():
-            out.append(p)
+    for e in sorted(entries, key=lambda e: e.name):
+        if e.is_dir(follow_symlinks=False):
+            if depth > 0 and Path(e.path) not in skip:
+                out += _walk(Path(e.path), depth - 1, skip)
+        else:
+            out.append(Path(e.path))
     return out
+
+
+def _wanted(e: os.DirEntry[str]) -> bool:
+    """A folder to enter or a candidate file; hidden names and links are left out."""
+    if e.name.startswith(".") or e.name in ("node_modules", "__pycache__"):
+        return False
+    try:
+        if e.is_symlink():
+            return False
+        if e.is_dir(follow_symlinks=False):
+            return True
+        return e.name.lower().endswith(_CANDIDATES) and e.is_file(follow_symlinks=False)
+    except OSError:
+        return False
+
+
+_CANDIDATES = (".json", ".bicep", ".tf")
 
 
 def _is_template(path: Path) -> bool:

@@ -165,16 +165,18 @@ def find_files(path: Path) -> list[Path]:
     for folder, dirs, files in os.walk(path):  # followlinks=False: linked folders not entered
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in files:
+            if not name.endswith(".tf") or name.startswith("."):
+                continue  # before any stat: a repo may hold thousands of policy files
             file = Path(folder) / name
             inside = not file.is_symlink() or file.resolve().is_relative_to(root)
-            if name.endswith(".tf") and not name.startswith(".") and file.is_file() and inside:
+            if file.is_file() and inside:
                 out.append(file)
     return sorted(out)
 
 
 def load_resources(path: Path) -> tuple[list[dict[str, Any]], list[ReadError], list[str]]:
     """ARM-shaped resources of every module at or under ``path``, read errors, and notes."""
-    parsed = _parse(path)
+    parsed = _parse(path, find_files(path))
     found, notes = parsed.resources()
     return found, parsed.errors, notes
 
@@ -226,11 +228,11 @@ class Parsed:
         )
 
 
-def _parse(path: Path) -> Parsed:
+def _parse(path: Path, files: list[Path]) -> Parsed:
     root = (path if path.is_dir() else path.parent).resolve()
     errors: list[ReadError] = []
     modules: dict[Path, _Module] = {}
-    for found in find_files(path):
+    for found in files:
         file = found.resolve()
         _read(file, root, modules.setdefault(file.parent, _Module()), errors)
     return Parsed(path, root, modules, errors)
@@ -240,9 +242,10 @@ def prepare(path: Path) -> Parsed:
     """The Terraform configuration at ``path`` (a folder or one ``.tf`` file), parsed."""
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder")
-    if not find_files(path):
+    files = find_files(path)
+    if not files:
         raise SourceError(f"{path}: no Terraform (*.tf) files found")
-    return _parse(path)
+    return _parse(path, files)
 
 
 def load(path: Path) -> Estate:
