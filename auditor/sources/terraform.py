@@ -324,7 +324,9 @@ def parse_blocks(text: str) -> list[_BlockTuple]:
             continue
         body = dict(q.body)
         for key, (_, start, end) in q.attrs.items():
-            body[key] = _jsonencode(body[key], text[start:end])
+            value = body[key]
+            if isinstance(value, str) and value.startswith("${jsonencode("):
+                body[key] = _jsonencode(value, text[start:end])
         attrs = {k: (ln, start) for k, (ln, start, _) in q.attrs.items()}
         out.append((q.labels, body, attrs, q.offset, q.line))
     return out
