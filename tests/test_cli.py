@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from support import run_auditor as run
+from support import write
 
 import auditor
 from auditor.cli import main
@@ -73,28 +73,10 @@ TREE_POLICY = INTACT_POLICY.replace(
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def run(*args: str | Path, cwd: Path, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m auditor ARGS`` as a real process."""
-    return subprocess.run(
-        [sys.executable, "-m", "auditor", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def scan_json(source: str | Path, cwd: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
     proc = run("scan", source, "--format", "json", *extra, cwd=cwd)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc.returncode, json.loads(proc.stdout), proc.stderr
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def write_json(path: Path, data: Any) -> Path:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support import run_auditor, write
 
 MiB = 1024 * 1024
 POLICY = """\
@@ -80,14 +81,7 @@ class Result:
 
 def cli(*args: str | Path, cwd: Path, timeout: float = 30) -> Result:
     start = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "auditor", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    proc = run_auditor(*args, cwd=cwd, timeout=timeout)
     result = Result(proc, time.monotonic() - start)
     assert "Traceback" not in result.stderr, result.stderr
     return result
@@ -95,15 +89,6 @@ def cli(*args: str | Path, cwd: Path, timeout: float = 30) -> Result:
 
 def scan(source: str | Path, cwd: Path, timeout: float = 30) -> Result:
     return cli("scan", source, "--format", "json", cwd=cwd, timeout=timeout)
-
-
-def write(path: Path, data: str | bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(data, bytes):
-        path.write_bytes(data)
-    else:
-        path.write_text(data, encoding="utf-8")
-    return path
 
 
 def make_tree(root: Path, apis: tuple[str, ...] = ("alpha", "beta")) -> Path:

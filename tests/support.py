@@ -1,0 +1,31 @@
+"""Helpers shared by the tests that drive the real command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run_auditor(
+    *args: str | Path, cwd: Path, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m auditor ARGS`` as a real process."""
+    return subprocess.run(
+        [sys.executable, "-m", "auditor", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def write(path: Path, data: str | bytes) -> Path:
+    """Write ``data`` to ``path`` (folders made as needed); text as UTF-8."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, bytes):
+        path.write_bytes(data)
+    else:
+        path.write_text(data, encoding="utf-8")
+    return path
