@@ -12,9 +12,12 @@ import gc
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor import __version__
+
+if TYPE_CHECKING:
+    from auditor.sources.parts import Splittable
 
 FAIL_ON = ("info", "low", "medium", "high", "critical", "never")
 
@@ -228,7 +231,7 @@ def _audit(args: argparse.Namespace, catalog: Any) -> dict[str, Any]:
     return report
 
 
-def _splittable(args: argparse.Namespace) -> Any:
+def _splittable(args: argparse.Namespace) -> Splittable | None:
     """The source, read as far as it can be before it is split across workers (None for a live
     scan, a policy file or a folder of several kinds: those are loaded whole)."""
     from auditor import sources
