@@ -205,6 +205,11 @@ def test_positions_of_handed_over_blocks_are_those_of_the_file() -> None:
     [
         'x = 1\nresource "a" "b" {\n  y = 2\n}\n',  # a top-level argument: the whole file
         'resource "a" "b" { x = 1 y = 2 }\n',  # two arguments on one line: that block
+        # Arguments commented out, also one before a closing brace: no argument is read.
+        'resource "a" "b" {\n  # off = true\n  // gone = "x"\n  /* old = 1 */\n  on = 1\n}\n',
+        'resource "a" "b" {\n  on = 1\n  # off = 2\n}\nresource "c" "d" { # x = 1\n}\n',
+        # Numbers inside a call are written back as python-hcl2 writes them (01 -> 1).
+        'resource "a" "b" {\n  x = 01\n  y = [-01, 1.50]\n  z = f({n = 007.5, m = -0})\n}\n',
     ],
 )
 def test_unusual_but_valid_files_read_the_same(text: str) -> None:
@@ -219,6 +224,7 @@ def test_unusual_but_valid_files_read_the_same(text: str) -> None:
         'resource "a" "b" {\n  y =\n}\n',  # no value
         'resource "a" "b" {\n  y = 1\n}\nresource "c" "d" {\n  z = = 2\n}\n',  # second block
         'resource "a" "b" {\n  y = "$${open"\n}\n',  # an escaped template left open
+        'resource "a" "b" {\n  y = <<XML\t\nhi\nXML\n}\n',  # a blank after a heredoc marker
     ],
 )
 def test_broken_files_fail_as_python_hcl2_fails(text: str) -> None:
@@ -235,7 +241,7 @@ def test_mutated_files_read_the_same_or_fail_the_same() -> None:
     import random
 
     rng = random.Random(20261122)
-    alphabet = '{}[]()"=,.#\n <>$%-*/'
+    alphabet = '{}[]()"=,.#\n <>$%-*/\t0'
     checked = 0
     for _ in range(300):
         chars = list(PLAIN)

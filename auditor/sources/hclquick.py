@@ -26,7 +26,8 @@ _SIMPLE_INTERP = re.compile(
 _INDEX = re.compile(r'\[(?:[0-9]+|\*|"[A-Za-z0-9_.-]*")\]')
 #: ``$${...}``, copied as written (an open one is left to python-hcl2, which refuses it).
 _ESCAPED_INTERP = re.compile(r"\$\$\{[A-Za-z0-9_.\-\[\]* ]*\}")
-_HEREDOC = re.compile(r"<<(-?)([A-Za-z_][A-Za-z0-9_-]*)[ \t]*\n")
+#: Nothing may follow the marker on its line (python-hcl2 refuses even a blank).
+_HEREDOC = re.compile(r"<<(-?)([A-Za-z_][A-Za-z0-9_-]*)\n")
 _KEYWORDS = {"true": True, "false": False, "null": None}
 #: ``name = value`` on one line, for the commonest values: a string with no escapes, templates
 #: or directives, an integer, a keyword, a name or a dotted reference (``term`` reads the rest).
@@ -34,6 +35,11 @@ _SIMPLE_ARG = re.compile(
     r'([A-Za-z_][A-Za-z0-9_-]*)[ \t]*=[ \t]*(?P<v>"(?P<s>[^"\\\n$%]*)"'
     r"|(?P<n>-?[0-9]+)(?![0-9A-Za-z_.])"
     r"|(?P<r>[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)*))[ \t]*(?=[\n}])"
+)
+_BLANKS_THEN_SIMPLE_ARG = re.compile(
+    # NOTE: atomic, as skip() is: a comment must not give back text to be read as an argument.
+    r"(?>(?:[ \t\r\n]+|#[^\n]*|//[^\n]*|/\*.*?\*/)*)" + _SIMPLE_ARG.pattern,
+    re.S,
 )
 _BLANKS = re.compile(r"(?:[ \t\r]+|#[^\n]*|//[^\n]*|/\*[^\n]*?\*/)*")
 _BLANKS_NL = re.compile(r"(?:[ \t\r\n]+|#[^\n]*|//[^\n]*|/\*.*?\*/)*", re.S)
@@ -122,17 +128,18 @@ class _Reader:
         """Arguments and nested blocks up to the closing brace (consumed)."""
         out: dict[str, Any] = {}
         attrs: dict[str, tuple[int, int, int]] = {}
+        text, simple = self.text, _BLANKS_THEN_SIMPLE_ARG.match
         while True:
-            self.skip(newlines=True)
-            if self.peek() == "}":
-                self.i += 1
-                return out, attrs
-            m = _SIMPLE_ARG.match(self.text, self.i)
+            m = simple(text, self.i)
             if m is not None and m[1] not in out and _reads_as_written(m["r"]):
                 out[m[1]] = _simple_value(m)
                 attrs[m[1]] = (self.line(m.start("v")), m.start("v"), m.end("v"))
                 self.i = m.end()
                 continue
+            self.skip(newlines=True)
+            if self.peek() == "}":
+                self.i += 1
+                return out, attrs
             name = self.ident()
             self.skip(newlines=False)
             if self.peek() == "=" and self.peek(1) != "=":
@@ -188,7 +195,12 @@ class _Reader:
                 raise _Unsupported("number")
             self.i = m.end()
             s = m.group()
-            return _Term(float(s) if "." in s else int(s), s)
+            # As part of a larger expression python-hcl2 writes the number back as Python
+            # does (01 -> 1, 1.50 -> 1.5), the sign kept as written (-0 stays -0).
+            sign, digits = ("-", s[1:]) if s[0] == "-" else ("", s)
+            if "." in s:
+                return _Term(float(s), sign + repr(float(digits)))
+            return _Term(int(s), sign + str(int(digits)))
         name = self.ident()
         if name in _KEYWORDS:
             return _Term(_KEYWORDS[name], name)
