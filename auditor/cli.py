@@ -376,21 +376,23 @@ def _cmd_effective(args: argparse.Namespace) -> int:
 def _cmd_tui(args: argparse.Namespace) -> int:
     import json
 
+    from auditor.files import saved_report
     from auditor.sources import demo_path
 
     if args.source is None and not args.azure:
         args.source, args.source_type = demo_path(), "auto"
-    if args.source is not None and args.source.is_file() and args.source.suffix == ".json":
-        try:
-            saved = json.loads(args.source.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            saved = None
-        if isinstance(saved, dict) and saved.get("schema_version") == 1 and "apis" in saved:
+    source = args.source
+    if (
+        source is not None
+        and source.suffix == ".json"
+        and source.is_file()
+        and saved_report(source)
+    ):
 
-            def reload() -> dict[str, Any]:
-                return dict(json.loads(args.source.read_text(encoding="utf-8")))
+        def reload() -> dict[str, Any]:
+            return dict(json.loads(source.read_text(encoding="utf-8")))
 
-            return _run_tui(reload, str(args.source))
+        return _run_tui(reload, str(source))
     label = "Azure (live)" if args.azure else str(args.source)
     return _run_tui(lambda: _report(args), label)
 

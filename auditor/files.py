@@ -1,11 +1,14 @@
-"""Writing report files atomically: a reader never sees a half-written report."""
+"""Report files: written atomically (a reader never sees a half-written report), and saved JSON
+reports told from sources."""
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 #: Characters encoded and written at a time.
 _PIECE = 1 << 20
@@ -40,3 +43,14 @@ def _umask() -> int:
     current = os.umask(0o022)
     os.umask(current)
     return current
+
+
+def saved_report(path: Path) -> dict[str, Any] | None:
+    """The JSON report (schema_version 1) stored in ``path``; None for anything else."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if isinstance(data, dict) and data.get("schema_version") == 1 and "apis" in data:
+        return data
+    return None

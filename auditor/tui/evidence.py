@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from auditor.files import saved_report
 from auditor.tui.model import Finding, Report, location_text
 
 EXCERPT_CONTEXT = 6
@@ -47,26 +48,23 @@ class EvidenceBlock:
 
 
 def is_saved_report(path: Path) -> bool:
-    """The same test the CLI uses to open a JSON file as a saved report instead of a source."""
-    if not (path.is_file() and path.suffix.lower() == ".json"):
-        return False
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    return isinstance(data, dict) and data.get("schema_version") == 1 and "apis" in data
+    """A JSON file the TUI opens as a saved report instead of a source."""
+    return path.is_file() and path.suffix.lower() == ".json" and saved_report(path) is not None
 
 
-def _root(report: Report, label: str) -> Path | None:
+def _root(report: Report, label: str, label_is_report: bool) -> Path | None:
     """The folder the findings' paths are relative to, when it is on this machine."""
-    for candidate in (str(report.get("source", {}).get("location", "")), label):
+    location = str(report.get("source", {}).get("location", ""))
+    for candidate in (location, label):
         if not candidate:
             continue
         path = Path(candidate)
         if path.is_dir():
             return path
-        if path.is_file() and not is_saved_report(path):
-            return path.parent
+        if path.is_file():
+            saved = label_is_report if candidate == label else is_saved_report(path)
+            if not saved:
+                return path.parent
     return None
 
 
@@ -106,11 +104,11 @@ class EvidenceSource:
     """
 
     def __init__(self, report: Report, label: str) -> None:
-        self.report = report
         self.label = label
         path = Path(label)
-        self.source_mode = path.exists() and not is_saved_report(path)
-        self.root = _root(report, label)
+        label_is_report = is_saved_report(path)
+        self.source_mode = path.exists() and not label_is_report
+        self.root = _root(report, label, label_is_report)
         self._lock = threading.Lock()
         self._estate: Any = None
         self._estate_error: str | None = None

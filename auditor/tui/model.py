@@ -99,7 +99,7 @@ class Filter:
     def words(self) -> tuple[str, ...]:
         return tuple(self.text.lower().split())
 
-    def matches(self, finding: Finding, hay: str | None = None) -> bool:
+    def matches(self, finding: Finding) -> bool:
         if self.signal is not None and (finding.get("signal") or "source") != self.signal:
             return False
         if self.severity is not None and finding.get("severity") != self.severity:
@@ -110,7 +110,7 @@ class Filter:
             return False
         words = self.words
         if words:
-            text = haystack(finding) if hay is None else hay
+            text = haystack(finding)
             return all(w in text for w in words)
         return True
 
@@ -469,7 +469,3 @@ def cycle(values: Sequence[str | None], current: str | None) -> str | None:
         return values[(list(values).index(current) + 1) % len(values)]
     except ValueError:
         return values[0]
-
-
-SIGNAL_CHOICES: tuple[str | None, ...] = (None, *SIGNALS)
-SEVERITY_CHOICES: tuple[str | None, ...] = (None, *reversed(SEVERITIES))

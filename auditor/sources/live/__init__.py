@@ -34,25 +34,16 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from auditor.errors import SourceError
-from auditor.model import Estate, Location, ReadError
+from auditor.model import CAPABILITIES, Estate, Location, ReadError
 from auditor.sources import resources
 from auditor.sources.live.tasks import LiveProgress
 
 __all__ = ["LiveOptions", "LiveProgress", "load"]
 
 MAX_CONCURRENCY = 64
-_CAPABILITIES = frozenset(
-    {
-        "policies",
-        "products",
-        "subscriptions",
-        "diagnostics",
-        "loggers",
-        "backends",
-        "fragments",
-        "app_insights",
-    }
-)
+#: Azure OpenAI accounts and their diagnostic settings are shown only when an account list could
+#: be read (see :func:`load`).
+_CAPABILITIES = frozenset(CAPABILITIES) - {"ai_accounts", "diagnostic_settings"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,13 +142,14 @@ def _validate(options: LiveOptions) -> None:
 def _sign_in(credential: Any, scope: str) -> None:
     from azure.core.exceptions import AzureError
 
+    from auditor.sources.live.clients import describe_exception
+
     try:
         credential.get_token(scope)
     except (AzureError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise SourceError(
-            f"cannot get a token for {scope}: {first[:300]} (sign in with 'az login', or set "
-            "AZURE_TOKEN_CREDENTIALS / the AZURE_CLIENT_* variables)"
+            f"cannot get a token for {scope}: {describe_exception(exc)} (sign in with "
+            "'az login', or set AZURE_TOKEN_CREDENTIALS / the AZURE_CLIENT_* variables)"
         ) from exc
 
 

@@ -87,13 +87,21 @@ class ServiceWalk:
             self.d.pool.release(unit)
 
     def policy(
-        self, at: _At, kind: str, names: list[str], path: str, api: tuple[str | None, str] | None
+        self,
+        at: _At,
+        kind: str,
+        names: list[str],
+        path: str,
+        api: tuple[str | None, str] | None,
+        *,
+        absent_if_missing: bool = True,
     ) -> None:
-        """GET one policy scope as rawxml; 404 is "no policy", a failure is unresolved."""
+        """GET one policy scope as rawxml; 404 is "no policy" (unless the scope must have one,
+        as a listed fragment must), a failure is unresolved."""
 
         def run() -> None:
             reply = self.d.arm.get(path, {"api-version": APIM_API, "format": "rawxml"})
-            if reply.status == 404:
+            if reply.status == 404 and absent_if_missing:
                 return
             if reply.ok:
                 res = mapping.policy(kind, names, reply.body)
@@ -193,17 +201,7 @@ class ServiceWalk:
             return
         path = f"{at.path}/policyFragments/{quote_name(str(name))}"
         kind, names = at.kind("policyFragments"), at.names(str(name))
-
-        def run() -> None:
-            reply = self.d.arm.get(path, {"api-version": APIM_API, "format": "rawxml"})
-            if reply.ok:
-                res = mapping.policy(kind, names, reply.body)
-            else:
-                self.d.error(path, reply.reason)
-                res = mapping.unresolved(kind, names, f"not audited: {reply.reason}")
-            at.parts.add(res, workspace=at.ws)
-
-        self.d.pool.submit(at.unit, run)
+        self.policy(at, kind, names, path, None, absent_if_missing=False)
 
     def _logger(self, at: _At, item: dict[str, Any]) -> None:
         self._add(at, mapping.logger, "loggers", item)

@@ -52,7 +52,6 @@ class Stats:
 
     requests: int = 0
     throttled: int = 0
-    server_errors: int = 0
     pauses: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -120,7 +119,6 @@ class GuardPolicy(p.HTTPPolicy[Any, Any]):
         status = response.http_response.status_code
         with self._stats.lock:
             self._stats.throttled += status == 429
-            self._stats.server_errors += status >= 500
         self._budget.observe(response.http_response.headers)
         return response
 
