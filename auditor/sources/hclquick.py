@@ -31,18 +31,16 @@ _HEREDOC = re.compile(r"<<(-?)([A-Za-z_][A-Za-z0-9_-]*)\n")
 _KEYWORDS = {"true": True, "false": False, "null": None}
 #: ``name = value`` on one line, for the commonest values: a string with no escapes, templates
 #: or directives, an integer, a keyword, a name or a dotted reference (``term`` reads the rest).
-_SIMPLE_ARG = re.compile(
+_SIMPLE_ARG = (
     r'([A-Za-z_][A-Za-z0-9_-]*)[ \t]*=[ \t]*(?P<v>"(?P<s>[^"\\\n$%]*)"'
     r"|(?P<n>-?[0-9]+)(?![0-9A-Za-z_.])"
     r"|(?P<r>[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)*))[ \t]*(?=[\n}])"
 )
-_BLANKS_THEN_SIMPLE_ARG = re.compile(
-    # NOTE: atomic, as skip() is: a comment must not give back text to be read as an argument.
-    r"(?>(?:[ \t\r\n]+|#[^\n]*|//[^\n]*|/\*.*?\*/)*)" + _SIMPLE_ARG.pattern,
-    re.S,
-)
 _BLANKS = re.compile(r"(?:[ \t\r]+|#[^\n]*|//[^\n]*|/\*[^\n]*?\*/)*")
 _BLANKS_NL = re.compile(r"(?:[ \t\r\n]+|#[^\n]*|//[^\n]*|/\*.*?\*/)*", re.S)
+#: What ``skip(newlines=True)`` skips, then a :data:`_SIMPLE_ARG`. NOTE: atomic, as skip() is:
+#: a comment must not give back text to be read as an argument.
+_BLANKS_THEN_SIMPLE_ARG = re.compile(f"(?>{_BLANKS_NL.pattern}){_SIMPLE_ARG}", re.S)
 
 
 class _Unsupported(Exception):
@@ -146,14 +144,14 @@ class _Reader:
                 self.i += 1
                 self.skip(newlines=False)
                 start = self.i
-                term = self.expression()
+                term = self.term()
                 if name in out:
                     raise _Unsupported("argument set twice")
                 out[name] = term.value
                 attrs[name] = (self.line(start), start, self.i)
                 self.skip(newlines=False)
                 if self.peek() not in ("\n", "}", ""):
-                    raise _Unsupported("more after an argument")
+                    raise _Unsupported("operator or more after an argument")
                 continue
             labels = []
             while self.peek() != "{":
@@ -169,15 +167,6 @@ class _Reader:
             out.setdefault(name, []).append(node)
 
     # -- expressions --------------------------------------------------------------------------
-
-    def expression(self) -> _Term:
-        term = self.term()
-        save = self.i
-        self.skip(newlines=False)
-        if self.peek() not in ("\n", "}", "]", ")", ",", ""):
-            raise _Unsupported("operator or unknown construct")
-        self.i = save
-        return term
 
     def term(self) -> _Term:
         c = self.peek()
@@ -226,20 +215,14 @@ class _Reader:
         m = _HEREDOC.match(self.text, self.i)
         if m is None:
             raise _Unsupported("heredoc")
-        marker = m.group(2)
-        pos = m.end()
-        while True:
-            nl = self.text.find("\n", pos)
-            line_end = len(self.text) if nl < 0 else nl
-            if self.text[pos:line_end].strip() == marker:
-                raw = self.text[self.i : line_end]
-                if "\r" in raw or raw.endswith((" ", "\t")):
-                    raise _Unsupported("carriage return or trailing blanks in a heredoc")
-                self.i = line_end
-                return _Term(raw, raw)
-            if nl < 0:
-                raise _Unsupported("unterminated heredoc")
-            pos = nl + 1
+        end = _heredoc_end(self.text, m)
+        if end is None:
+            raise _Unsupported("unterminated heredoc")
+        raw = self.text[self.i : end]
+        if "\r" in raw or raw.endswith((" ", "\t")):
+            raise _Unsupported("carriage return or trailing blanks in a heredoc")
+        self.i = end
+        return _Term(raw, raw)
 
     def terms(self, close: str) -> tuple[list[_Term], bool]:
         """Comma-separated terms up to ``close`` (consumed), and whether a comma trails."""
@@ -251,8 +234,8 @@ class _Reader:
             if self.peek() == close:
                 self.i += 1
                 return items, trailing
-            if self.peek() in ("*", "<") or self.text.startswith("for ", self.i):
-                raise _Unsupported("splat, heredoc or for in a list or call")
+            if self.peek() == "<":  # term() refuses splats and for itself
+                raise _Unsupported("heredoc in a list or call")
             items.append(self.term())
             self.skip(newlines=True)
             trailing = self.peek() == ","

@@ -124,6 +124,15 @@ class _Src:
     file: Path
     text: str
     offset: int = 0
+    line: int = 0
+    """The line ``offset`` is on (0: not known, counted from the start of the text)."""
+
+    def line_of(self, pos: int) -> int:
+        """The line of ``pos`` (at or after ``offset``), counted from the nearest known line:
+        counting from the top of a large file for every heredoc made loading quadratic."""
+        if self.line:
+            return self.line + self.text.count("\n", self.offset, pos)
+        return self.text.count("\n", 0, pos) + 1
 
 
 @dataclass
@@ -140,7 +149,7 @@ class _Decl:
     def at(self, key: str) -> tuple[int, _Src]:
         """The line of an argument and a source positioned at it."""
         line, offset = self.attrs.get(key, (self.line, self.src.offset))
-        return line, _Src(self.src.file, self.src.text, offset)
+        return line, _Src(self.src.file, self.src.text, offset, line)
 
 
 @dataclass
@@ -217,15 +226,7 @@ class Parsed:
 
     def estate(self, part: Part | None = None) -> Estate:
         found, notes = self.resources(part)
-        return resources.build(
-            found,
-            kind="terraform",
-            location=str(self.path),
-            provides=resources.seen_capabilities(found),
-            errors=self.errors,
-            notes=notes,
-            part=part,
-        )
+        return resources.Loaded(found, "terraform", str(self.path), self.errors, notes).estate(part)
 
 
 def _parse(path: Path, files: list[Path]) -> Parsed:
@@ -282,10 +283,10 @@ def _read(file: Path, root: Path, module: _Module, errors: list[ReadError]) -> N
         message = f"cannot parse HCL: {type(exc).__name__}"
     else:
         for labels, body, attrs, offset, start in blocks:
-            src = _Src(file, text, offset)
+            src = _Src(file, text, offset, start)
             if labels[0] == "locals":
                 module.locals.update(
-                    {k: (body[k], _Src(file, text, o)) for k, (_, o) in attrs.items()}
+                    {k: (body[k], _Src(file, text, o, ln)) for k, (ln, o) in attrs.items()}
                 )
             elif labels[0] == "variable" and len(labels) == 2:
                 module.variables[labels[1]] = _Decl("variable", labels[1], body, src, start, attrs)
@@ -322,11 +323,9 @@ def parse_blocks(text: str) -> list[_BlockTuple]:
                     shifted = {k: (ln + q.line - 1, o + q.start) for k, (ln, o) in attrs.items()}
                     out.append((labels, body, shifted, offset + q.start, line + q.line - 1))
             continue
-        body = dict(q.body)
+        body = q.body
         for key, (_, start, end) in q.attrs.items():
-            value = body[key]
-            if isinstance(value, str) and value.startswith("${jsonencode("):
-                body[key] = _jsonencode(value, text[start:end])
+            body[key] = _jsonencode(body[key], text, start, end)
         attrs = {k: (ln, start) for k, (ln, start, _) in q.attrs.items()}
         out.append((q.labels, body, attrs, q.offset, q.line))
     return out
@@ -345,22 +344,21 @@ def _block(block: BlockRule, text: str) -> _BlockTuple:
         if isinstance(a, AttributeRule):
             meta, key = a.expression._meta, str(a.identifier.serialize(_OPTS))
             attrs[key] = (getattr(meta, "line", 0), getattr(meta, "start_pos", 0))
-            body[key] = _jsonencode(
-                body.get(key), text[attrs[key][1] : getattr(meta, "end_pos", 0)]
-            )
+            body[key] = _jsonencode(body.get(key), text, attrs[key][1], getattr(meta, "end_pos", 0))
     meta = block._meta
     return labels, body, attrs, getattr(meta, "start_pos", 0), getattr(meta, "line", 1)
 
 
-def _jsonencode(value: Any, source: str) -> Any:
-    """``jsonencode({...})`` as the object it encodes, parsed again from the source text.
+def _jsonencode(value: Any, text: str, start: int, end: int) -> Any:
+    """``jsonencode({...})`` as the object it encodes, parsed again from ``text[start:end]``.
 
     python-hcl2 serializes the call back to one line of HCL, which breaks heredocs inside it, so
-    the argument is cut from the original text instead.
+    the argument is cut from the original text instead (only for such a call: every argument
+    passes through here).
     """
     if not (isinstance(value, str) and value.startswith("${jsonencode(")):
         return value
-    m = re.fullmatch(r"\s*jsonencode\((.*)\)\s*", source, re.S)
+    m = re.fullmatch(r"\s*jsonencode\((.*)\)\s*", text[start:end], re.S)
     try:
         return hcl2.loads(f"x = {m[1]}\n", serialization_options=_OPTS)["x"] if m else value
     except (LarkError, RecursionError, ValueError, KeyError):
@@ -476,7 +474,7 @@ class _Eval:
                 return self.expr(parts[0][1], src)
             return _join(_fmt(self.expr(t, src)) if e else t for e, t in parts)
         pos = src.text.find(raw, src.offset)
-        line = src.text.count("\n", 0, pos) + 2 if pos >= 0 else None  # the line after <<TAG
+        line = src.line_of(pos) + 1 if pos >= 0 else None  # the line after <<TAG
         return _Text(_join(self.filled(body, src, line)), _shown(src.file, self.root), line)
 
     def filled(self, body: str, src: _Src, line: int | None) -> Iterator[str]:
