@@ -23,11 +23,24 @@ def demo_path() -> Path:
     return Path(__file__).resolve().parents[1] / "demo" / "contoso-ai-gateway"
 
 
-def _file_kind(path: Path) -> str:
-    from auditor.sources import snapshot
+#: The ``format`` of a snapshot file (see :mod:`.snapshot`), told here from its first bytes so
+#: that a policy-file scan does not import the IaC readers.
+SNAPSHOT_FORMAT = "attribution-auditor-snapshot"
 
+
+def is_snapshot(path: Path) -> bool:
+    """True for a file whose start declares the snapshot format."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(256)
+    except OSError:
+        return False
+    return SNAPSHOT_FORMAT.encode() in head
+
+
+def _file_kind(path: Path) -> str:
     suffix = path.suffix.lower()
-    if snapshot.is_snapshot(path):
+    if is_snapshot(path):
         return "snapshot"
     if suffix == ".tf":
         return "terraform"

@@ -217,8 +217,6 @@ class Scope:
 
     def eval(self, node: Node) -> Any:
         """Evaluate a node; never raises, unknown parts come back :class:`Unresolved`."""
-        # '/' in the text of an unresolved part would split a resource name in two.
-        text = self.wrap.format(render(node)).replace("/", "%2F")
         kind, val = node[0], node[1]
         if kind == "lit":
             return val
@@ -228,6 +226,8 @@ class Scope:
             return [self.eval(a) for a in val]
         if kind == "obj":
             return {k: self.eval(v) for k, v in val.items()}
+        # '/' in the text of an unresolved part would split a resource name in two.
+        text = self.wrap.format(render(node)).replace("/", "%2F")
         if kind == "get":
             obj, key = self.eval(val), self.eval(node[2])
             bad = next((v for v in (obj, key) if isinstance(v, Unresolved)), None)
@@ -387,7 +387,11 @@ class _Ctx(Scope):
     """One template's parameters and variables, evaluated lazily (they refer to each other)."""
 
     def __init__(self, template: dict[str, Any], given: dict[str, Any], outer: _Ctx | None) -> None:
-        self.raw = {kind: template.get(kind) for kind in ("parameters", "variables")}
+        self.entries = {
+            kind: {k.lower(): v for k, v in raw.items()} if isinstance(raw, dict) else {}
+            for kind in ("parameters", "variables")
+            for raw in [template.get(kind)]
+        }
         self.given = {k.lower(): v for k, v in given.items()}
         self.outer = outer
         self.index: int | None = None  # copyIndex() of a nested template is its own
@@ -401,8 +405,7 @@ class _Ctx(Scope):
 
     def get(self, kind: str, name: str) -> Any:
         """``parameters(name)`` or ``variables(name)``."""
-        raw = self.raw[kind]
-        entries = {k.lower(): v for k, v in raw.items()} if isinstance(raw, dict) else {}
+        entries = self.entries[kind]
         key, text = name.lower(), f"[{kind}('{name}')]"
         if key not in entries and not (kind == "parameters" and key in self.given):
             if self.outer is not None:  # a copy loop, or a nested template in outer scope
@@ -623,14 +626,13 @@ def find_files(path: Path, parsed: dict[Path, tuple[Any, str]] | None = None) ->
 
     ``parsed`` keeps what was read on the way (a template is read once per scan).
     """
+    if path.is_file():
+        return [path]  # named on the command line: whatever it holds is reported
     found = []
     for file in files_under(path, ".json"):
-        if file != path and (file.name.lower() == "parameters.json" or ".parameters." in file.name):
+        if file.name.lower() == "parameters.json" or ".parameters." in file.name:
             continue
         try:
-            if file == path:
-                found.append(file)
-                continue
             data = _read_json(file, file.name)
             if is_template(data[0]):
                 found.append(file)

@@ -31,6 +31,11 @@ def _unquote(value: str) -> str:
     return value
 
 
+#: What makes quick_operations give up anywhere in a text (the cached path checks it on the
+#: whole text, since only the paths block goes to its cache).
+_UNUSUAL = re.compile(r"\t|\n---|<<:")
+
+
 def quick_operations(text: str) -> list[tuple[str, str, str]] | None:
     """(operationId, METHOD, path) from block-style YAML, or None when the text needs a full parse.
 
@@ -38,7 +43,7 @@ def quick_operations(text: str) -> list[tuple[str, str, str]] | None:
     paths -> method -> operationId skeleton is needed. Anything unusual (flow style, anchors,
     tabs, multi-document) falls back to the full parser.
     """
-    if "\t" in text or "\n---" in text or "<<:" in text:
+    if _UNUSUAL.search(text):
         return None
     out: list[tuple[str, str, str]] = []
     in_paths = False
@@ -183,9 +188,6 @@ def _read_operations(text: str, suffix: str) -> tuple[tuple[str, str, str], ...]
 
 _operations_cached = functools.lru_cache(maxsize=64)(_read_operations)
 
-#: What makes quick_operations give up anywhere in a text (checked on the whole text, since
-#: only the paths block goes to the cache below).
-_UNUSUAL = re.compile(r"\t|\n---|<<:")
 #: A line at the top level that quick_operations reads as a key (not a comment or list item).
 _TOP_LINE = re.compile(r"(?<=\n)(?![ #\n]|- )[^\n]+")
 _CACHED_BLOCK = 256 * 1024

@@ -15,10 +15,9 @@ from typing import Any
 from auditor.errors import SourceError
 from auditor.model import Diagnostic, Estate, Location, ReadError, Service
 from auditor.policy import PolicyDoc, read_bounded
-from auditor.sources import resources
+from auditor.sources import SNAPSHOT_FORMAT, resources
 from auditor.xmlread import PolicyReadError
 
-FORMAT = "attribution-auditor-snapshot"
 VERSION = 1
 MAX_SNAPSHOT_BYTES = 512 * 1024 * 1024
 _T = "Microsoft.ApiManagement/service"
@@ -243,7 +242,7 @@ def to_resources(estate: Estate) -> list[dict[str, Any]]:
 def dumps(estate: Estate) -> str:
     """The snapshot file's text (deterministic)."""
     doc = {
-        "format": FORMAT,
+        "format": SNAPSHOT_FORMAT,
         "version": VERSION,
         "source": {"kind": estate.source_kind, "location": estate.location},
         "provides": sorted(estate.provides),
@@ -255,16 +254,6 @@ def dumps(estate: Estate) -> str:
         "notes": list(estate.notes),
     }
     return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
-
-
-def is_snapshot(path: Path) -> bool:
-    """True for a file whose start declares the snapshot format."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(256)
-    except OSError:
-        return False
-    return FORMAT.encode() in head
 
 
 def load(path: Path) -> Estate:
@@ -281,7 +270,7 @@ def prepare(path: Path) -> resources.Loaded:
         raise SourceError(f"{path}:{exc.lineno}: invalid snapshot JSON: {exc.msg}") from exc
     except (OSError, UnicodeDecodeError, PolicyReadError) as exc:
         raise SourceError(f"{path}: cannot read snapshot: {exc}") from exc
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+    if not isinstance(doc, dict) or doc.get("format") != SNAPSHOT_FORMAT:
         raise SourceError(f"{path}: not an attribution-auditor snapshot")
     if doc.get("version") != VERSION:
         raise SourceError(f"{path}: snapshot version {doc.get('version')} is not supported")
