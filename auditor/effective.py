@@ -11,8 +11,9 @@ Statements inside ``choose`` branches are conditional; statements after an uncon
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar, cast
 
 from lxml import etree
 
@@ -90,6 +91,18 @@ class Drop:
     dropped_by: Location
     dropped: tuple[tuple[str, str], ...]
     """(tag, scope) of the dropped parent statements, branches included."""
+
+
+T = TypeVar("T")
+
+
+def memoized(memo: MutableMapping[Any, Any], key: Hashable, compute: Callable[[], T]) -> T:
+    """``memo[key]``, computed by ``compute()`` the first time (a route's or an operation's
+    memo: the policy does not change during a run)."""
+    if key in memo:
+        return cast(T, memo[key])
+    memo[key] = value = compute()
+    return value
 
 
 @dataclass(eq=False)

@@ -35,11 +35,12 @@ class Finding:
     message: str
     location: Location | None
     fix: str
+    fingerprint: str
+    """A stable id: the same gap keeps it when lines move or wording changes (see
+    :func:`_fingerprint`); made where the finding is made (in the worker that made it)."""
     evidence: tuple[Location, ...] = ()
     suppression: dict[str, str | None] | None = None
     """Set when a waiver, an inline ignore or the baseline accepts the finding."""
-    fingerprint: str = ""
-    """See :func:`fingerprint`; set where the finding is made (in the worker that made it)."""
 
     def __reduce__(self) -> tuple[type[Finding], tuple[Any, ...]]:
         # NOTE: forked workers send back every finding; the generic dataclass pickling of
@@ -227,19 +228,7 @@ def _collapse(
     for items in groups.values():
         labels = sorted({label for label, _ in items})
         if len(labels) == n_ops and n_ops > 1:
-            first = items[0][1]
-            out.append(
-                (
-                    api_label,
-                    Outcome(
-                        first.status,
-                        first.message.replace(items[0][0], api_label),
-                        first.location,
-                        first.severity,
-                        first.evidence,
-                    ),
-                )
-            )
+            out.append((api_label, _relabel(items[0][1], items[0][0], api_label)))
         else:
             out.extend(items)
     return out
@@ -298,11 +287,6 @@ def _run_rule(rule: Rule, api_ctx: ApiContext, service: Service) -> list[Finding
 
 def _relabel(o: Outcome, old: str, new: str) -> Outcome:
     return Outcome(o.status, o.message.replace(old, new), o.location, o.severity, o.evidence)
-
-
-def fingerprint(f: Finding) -> str:
-    """A stable id of a finding: the same gap keeps it when lines move or wording changes."""
-    return f.fingerprint or _fingerprint(f.rule, f.service, f.api, f.target, f.location, f.status)
 
 
 def _fingerprint(
@@ -506,10 +490,7 @@ def source_rules(catalog: Catalog) -> dict[str, Rule]:
 
 def _orphans(service: Service, reported: set[int], source_rule: dict[str, Rule]) -> list[Finding]:
     """Unreadable documents no LLM API depends on are still reported (the gate fails closed)."""
-    docs = service.policy_docs()
-    for api in service.apis:
-        docs += api.policy_docs()
-    return unreported(docs, reported, source_rule, service.name)
+    return unreported(service.all_policy_docs(), reported, source_rule, service.name)
 
 
 def unreported(

@@ -178,6 +178,13 @@ class Service:
         )
         return [d for d in docs if d is not None]
 
+    def all_policy_docs(self) -> list[PolicyDoc]:
+        """Every policy document of the service: its own, then each API's."""
+        docs = self.policy_docs()
+        for api in self.apis:
+            docs += api.policy_docs()
+        return docs
+
 
 @dataclass(frozen=True, slots=True)
 class AiAccount:

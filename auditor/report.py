@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from auditor import __version__
-from auditor.engine import ApiResult, Audit, Finding, fingerprint
+from auditor.engine import ApiResult, Audit, Finding
 from auditor.rules import SIGNALS, severity_rank
 
 SCHEMA_VERSION = 1
@@ -131,7 +131,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         else None,
         "evidence": [{"path": e.path, "line": e.line} for e in f.evidence],
         "fix": f.fix,
-        "fingerprint": fingerprint(f),
+        "fingerprint": f.fingerprint,
         "suppression": dict(f.suppression) if f.suppression else None,
     }
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from auditor.engine import Finding, fingerprint
+from auditor.engine import Finding
 from auditor.errors import AuditorError
 from auditor.model import Estate
 from auditor.policy import PolicyDoc, local_name
@@ -109,7 +109,7 @@ class Suppressor:
                         "expires": w.expires.isoformat(),
                     },
                 )
-        if fingerprint(f) in self.baseline:
+        if f.fingerprint in self.baseline:
             return replace(
                 f,
                 suppression={
@@ -219,12 +219,7 @@ def baseline_text(findings: Iterable[dict[str, Any]]) -> str:
 
 def inline_ignores(estate: Estate) -> list[InlineIgnore]:
     """Every ``auditor: ignore[...]`` comment in the estate's policy documents."""
-    docs: list[PolicyDoc] = []
-    for s in estate.services:
-        docs += s.policy_docs()
-        for api in s.apis:
-            docs += api.policy_docs()
-    return ignores_in(docs)
+    return ignores_in(d for s in estate.services for d in s.all_policy_docs())
 
 
 def ignores_in(docs: Iterable[PolicyDoc]) -> list[InlineIgnore]:

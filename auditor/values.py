@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from auditor.effective import Effective, Stmt
+from auditor.effective import Effective, Stmt, memoized
 from auditor.model import Location
 
 T = TypeVar("T")
@@ -67,75 +67,67 @@ class ValueInfo:
         return bool(self.kinds & CREDENTIAL)
 
 
-def validated_token_sources(
-    eff: Effective, before: Stmt | None = None
-) -> tuple[set[str], set[str]]:
+def validated_token_sources(eff: Effective) -> tuple[set[str], set[str]]:
     """Variables and headers holding tokens validated unconditionally in the effective inbound.
 
     Returns (output variable names, header names lower-cased).
     """
-    key = ("tokens", id(before))
-    if key in eff.memo:
-        cached = eff.memo[key]
-        assert isinstance(cached, tuple)
-        return cached
+    return memoized(eff.memo, ("tokens",), lambda: _validated_token_sources(eff))
+
+
+def _validated_token_sources(eff: Effective) -> tuple[set[str], set[str]]:
     variables: set[str] = set()
     headers: set[str] = set()
     for stmt in eff.walk("inbound"):
-        if before is not None and stmt is before:
-            break
         if stmt.tag not in ("validate-jwt", "validate-azure-ad-token") or stmt.conditional:
             continue
         if out := stmt.el.get("output-token-variable-name"):
             variables.add(out)
         headers.add((stmt.el.get("header-name") or "Authorization").lower())
-    eff.memo[key] = (variables, headers)
     return variables, headers
 
 
 def setters(eff: Effective, name: str) -> list[Stmt]:
     """Reachable ``set-variable`` statements that set variable ``name``."""
-    cached = eff.memo.get(("setters",))
-    if isinstance(cached, dict):
-        return list(cached.get(name, []))
+    return list(memoized(eff.memo, ("setters",), lambda: _setter_index(eff)).get(name, []))
+
+
+def _setter_index(eff: Effective) -> dict[str, list[Stmt]]:
     index: dict[str, list[Stmt]] = {}
     for s in eff.walk():
         if s.tag == "set-variable":
             index.setdefault(s.el.get("name") or "", []).append(s)
-    eff.memo[("setters",)] = index
-    return list(index.get(name, []))
+    return index
 
 
 def _trace_context(eff: Effective, reads: str) -> tuple[object, ...]:
     """What tracing ``reads`` depends on in a route: the validated tokens, and the set-variable
     statements of every variable it reads, directly or through other variables."""
-    tokens = eff.memo.get(("token-context",))
-    if not isinstance(tokens, tuple):
-        token_vars, token_headers = validated_token_sources(eff)
-        tokens = (tuple(sorted(token_vars)), tuple(sorted(token_headers)))
-        eff.memo[("token-context",)] = tokens
-    memo_key = ("trace-context", reads)
-    context = eff.memo.get(memo_key)
-    if isinstance(context, tuple):
-        return context
+    return memoized(eff.memo, ("trace-context", reads), lambda: _new_trace_context(eff, reads))
+
+
+def _new_trace_context(eff: Effective, reads: str) -> tuple[object, ...]:
+    tokens = memoized(eff.memo, ("token-context",), lambda: _token_context(eff))
     names = VAR_READ.findall(reads)
-    if names:
-        deps: set[tuple[str, tuple[int, ...]]] = set()
-        for name in dict.fromkeys(names):
-            deps.update(_variable_deps(eff, name))
-        context = (*tokens, tuple(sorted(deps)))
-    else:
-        context = tokens
-    eff.memo[memo_key] = context
-    return context
+    if not names:
+        return tokens
+    deps: set[tuple[str, tuple[int, ...]]] = set()
+    for name in dict.fromkeys(names):
+        deps.update(_variable_deps(eff, name))
+    return (*tokens, tuple(sorted(deps)))
+
+
+def _token_context(eff: Effective) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    token_vars, token_headers = validated_token_sources(eff)
+    return (tuple(sorted(token_vars)), tuple(sorted(token_headers)))
 
 
 def _variable_deps(eff: Effective, name: str) -> frozenset[tuple[str, tuple[int, ...]]]:
     """(variable, ids of its setters) for ``name`` and every variable its setters read."""
-    key = ("variable-deps", name)
-    cached = eff.memo.get(key)
-    if isinstance(cached, frozenset):
-        return cached
+    return memoized(eff.memo, ("variable-deps", name), lambda: _new_variable_deps(eff, name))
+
+
+def _new_variable_deps(eff: Effective, name: str) -> frozenset[tuple[str, tuple[int, ...]]]:
     found: dict[str, tuple[int, ...]] = {}
     pending = [name]
     while pending:
@@ -146,8 +138,7 @@ def _variable_deps(eff: Effective, name: str) -> frozenset[tuple[str, tuple[int,
         found[var] = tuple(id(s.el) for s in stmts)
         for stmt in stmts:
             pending.extend(VAR_READ.findall(stmt.doc.text_of(stmt.el)))
-    eff.memo[key] = result = frozenset(found.items())
-    return result
+    return frozenset(found.items())
 
 
 def traced(eff: Effective, key: tuple[object, ...], compute: Callable[[], T], reads: str) -> T:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from auditor.checking import ApiContext, OpContext, Outcome
-from auditor.effective import Effective, Stmt, terminates
+from auditor.effective import Effective, Stmt, memoized, terminates
 from auditor.llm import backend_urls, llm_host
 from auditor.model import AiAccount, Diagnostic, Location
 from auditor.values import VAR_READ, setters, traced
@@ -94,28 +94,23 @@ def reach(stmts: Sequence[Stmt], pred: Callable[[Stmt], bool]) -> str:
 
 def meter_reach(eff: Effective) -> str:
     """How unconditionally a route is metered, across all sections."""
-    cached = eff.memo.get(("meter_reach",))
-    if isinstance(cached, str):
-        return cached
+    return memoized(eff.memo, ("meter_reach",), lambda: _meter_reach(eff))
+
+
+def _meter_reach(eff: Effective) -> str:
     best = "never"
     for section in ("inbound", "backend", "outbound", "on-error"):
         r = reach(eff.sections.get(section, ()), lambda s: is_meter(s, eff))
         if r == "always":
-            best = "always"
-            break
+            return "always"
         if r == "partial":
             best = "partial"
-    eff.memo[("meter_reach",)] = best
     return best
 
 
 def meters(eff: Effective) -> list[Stmt]:
     """Every reachable metering statement of a route."""
-    cached = eff.memo.get(("meters",))
-    if isinstance(cached, list):
-        return list(cached)
-    found = [s for s in eff.walk() if is_meter(s, eff)]
-    eff.memo[("meters",)] = found
+    found = memoized(eff.memo, ("meters",), lambda: [s for s in eff.walk() if is_meter(s, eff)])
     return list(found)
 
 

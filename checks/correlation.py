@@ -14,7 +14,7 @@ from auditor.checking import (
     passed,
     skipped,
 )
-from auditor.effective import Effective, Stmt
+from auditor.effective import Effective, Stmt, memoized
 from auditor.model import Location
 from auditor.policy import local_name
 from auditor.values import classify
@@ -57,11 +57,7 @@ def is_id_header(name: str | None, names: tuple[str, ...]) -> bool:
 
 
 def _setters(eff: Effective, names: tuple[str, ...]) -> list[Stmt]:
-    key = ("id-setters", names)
-    cached = eff.memo.get(key)
-    if not isinstance(cached, list):
-        eff.memo[key] = cached = _find_setters(eff, names)
-    return list(cached)
+    return list(memoized(eff.memo, ("id-setters", names), lambda: _find_setters(eff, names)))
 
 
 def _find_setters(eff: Effective, names: tuple[str, ...]) -> list[Stmt]:

@@ -6,10 +6,10 @@ import re
 from dataclasses import dataclass
 
 from auditor.checking import CheckResult, OpContext, Outcome, check, failed, passed, skipped
-from auditor.effective import Effective, Stmt
+from auditor.effective import Effective, Stmt, memoized
 from auditor.model import Location
 from auditor.values import ValueInfo, classify, high_cardinality, traced
-from checks._common import dedupe, is_custom_meter, is_native_meter, payload_with_variables
+from checks._common import dedupe, is_native_meter, meters, payload_with_variables
 
 BUILTIN = {
     "subscription id": "subscription",
@@ -92,19 +92,16 @@ def _payers(stmt: Stmt, eff: Effective) -> list[Payer]:
 
 
 def _meters(ctx: OpContext) -> list[tuple[Stmt, Effective]]:
-    cached = ctx.memo.get("meters")
-    if cached is None:
-        ctx.memo["meters"] = cached = _find_meters(ctx)
-    return list(cached)
+    """The metering statements of every route of the operation (each once, with its route)."""
+    return list(memoized(ctx.memo, "meters", lambda: _find_meters(ctx)))
 
 
 def _find_meters(ctx: OpContext) -> list[tuple[Stmt, Effective]]:
     out: list[tuple[Stmt, Effective]] = []
     seen: set[int] = set()
     for route in ctx.routes:
-        for stmt in route.eff.walk():
-            metered = is_native_meter(stmt) or is_custom_meter(stmt, route.eff)
-            if metered and id(stmt.el) not in seen:
+        for stmt in meters(route.eff):
+            if id(stmt.el) not in seen:
                 seen.add(id(stmt.el))
                 out.append((stmt, route.eff))
     return out

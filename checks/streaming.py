@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from auditor.checking import ApiContext, CheckResult, OpContext, Outcome, check, failed, passed
-from auditor.effective import Effective, Stmt
+from auditor.effective import Effective, Stmt, memoized
 from checks._common import (
     covering_diagnostics,
     dedupe,
@@ -41,11 +41,7 @@ def runs_for_streams(stmt: Stmt) -> bool:
 
 def streaming_handled(eff: Effective) -> tuple[bool, str]:
     """Streamed calls are rejected, forced to non-streaming, or carry real usage."""
-    cached = eff.memo.get(("streaming_handled",))
-    if isinstance(cached, tuple):
-        return cached
-    eff.memo[("streaming_handled",)] = result = _streaming_handled(eff)
-    return result
+    return memoized(eff.memo, ("streaming_handled",), lambda: _streaming_handled(eff))
 
 
 def _streaming_handled(eff: Effective) -> tuple[bool, str]:

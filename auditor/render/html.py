@@ -15,11 +15,10 @@ import html
 from typing import Any
 
 from auditor.render.markdown import unverified
-from auditor.render.text import failing, loc
+from auditor.render.text import failing, loc, suppression_label
 from auditor.rules import SIGNALS, severity_rank
 
 _MARK = {"pass": ("\u2713", "pass"), "fail": ("\u2717", "FAIL"), "unknown": ("?", "unknown")}
-_SUPPRESSED = {"waiver": "waived", "baseline": "baselined", "inline": "ignored inline"}
 
 CSS = """
 :root { --fg: #1b1f24; --muted: #57606a; --line: #d0d7de; --bg: #ffffff; --soft: #f6f8fa;
@@ -144,11 +143,6 @@ def suppression_text(s: dict[str, Any]) -> str:
         extra.append(f"expires {s['expires']}")
     tail = f" ({', '.join(extra)})" if extra else ""
     return f"{suppression_label(s)}: {s.get('reason') or 'no reason given'}{tail}"
-
-
-def suppression_label(s: dict[str, Any]) -> str:
-    """``waived``, ``baselined`` or ``ignored inline``."""
-    return _SUPPRESSED.get(str(s.get("kind")), "suppressed")
 
 
 def finding_card(f: dict[str, Any], rules: dict[str, dict[str, Any]]) -> str:

@@ -23,25 +23,16 @@ from typing import Any
 
 from lxml import etree
 
-from auditor.render.text import loc
+from auditor.render.text import loc, reason, suppression_label
 from auditor.rules import SIGNALS, severity_rank
 
 SOURCE_SUITE = "source"
-SUPPRESSED = {"waiver": "waived", "baseline": "baselined", "inline": "ignored inline"}
-"""How the skip message names each kind of suppression."""
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def xml_safe(value: object) -> str:
     """``value`` as text XML 1.0 can hold (control characters and lone surrogates dropped)."""
     return _NOT_XML.sub("", str(value))
-
-
-def reason(finding: dict[str, Any]) -> str:
-    """The message of a finding without its leading ``<target>: ``."""
-    message = str(finding["message"])
-    prefix = f"{finding['target']}: "
-    return message[len(prefix) :] if message.startswith(prefix) else message
 
 
 def outcome(finding: dict[str, Any]) -> str:
@@ -124,8 +115,7 @@ def _case(parent: etree._Element, f: dict[str, Any], name: str, classname: str) 
         el.text = xml_safe(_details(f))
     elif kind == "skipped" and f.get("suppression"):
         s = f["suppression"]
-        label = SUPPRESSED.get(str(s.get("kind")), "suppressed")
-        message = f"{label}: {s.get('reason') or 'no reason given'}"
+        message = f"{suppression_label(s)}: {s.get('reason') or 'no reason given'}"
         etree.SubElement(case, "skipped", {"message": xml_safe(message)})
         etree.SubElement(case, "system-out").text = xml_safe(_suppression_note(f))
     elif kind == "skipped":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from auditor.render.text import failing, loc
+from auditor.render.text import failing, loc, reason
 from auditor.rules import SIGNALS
 
 _ICON = {"pass": "pass", "fail": "**FAIL**", "unknown": "unknown"}
@@ -21,12 +21,8 @@ def unverified(report: dict[str, Any]) -> dict[tuple[str, str, str], list[str]]:
     for f in report["findings"]:
         if f["status"] not in ("skip", "error"):
             continue
-        reason = f["message"]
-        prefix = f"{f['target']}: "
-        if reason.startswith(prefix):
-            reason = reason[len(prefix) :]
         target = f["target"] + (f" ({loc(f)})" if f.get("location") else "")
-        groups.setdefault((f["rule"], f["status"], reason), []).append(target)
+        groups.setdefault((f["rule"], f["status"], reason(f)), []).append(target)
     return groups
 
 

@@ -20,6 +20,21 @@ def loc(finding: dict[str, Any]) -> str:
     return f"{where['path']}:{where['line']}" if where.get("line") else str(where["path"])
 
 
+def reason(finding: dict[str, Any]) -> str:
+    """The message of a finding without its leading ``<target>: ``."""
+    message = str(finding["message"])
+    prefix = f"{finding['target']}: "
+    return message[len(prefix) :] if message.startswith(prefix) else message
+
+
+_SUPPRESSED = {"waiver": "waived", "baseline": "baselined", "inline": "ignored inline"}
+
+
+def suppression_label(suppression: dict[str, Any]) -> str:
+    """``waived``, ``baselined`` or ``ignored inline``: how a report names an acceptance."""
+    return _SUPPRESSED.get(str(suppression.get("kind")), "suppressed")
+
+
 def failing(report: dict[str, Any]) -> list[dict[str, Any]]:
     """Failing findings that change a verdict, worst first (stable order otherwise)."""
     fails = [
