@@ -58,6 +58,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_scan  # noqa: E402  (the APIOps generator, reused as is)
+from bench_scan import _fmt  # noqa: E402
 
 TARGET_SCAN_S = 2.0  # N=1,000 scan wall time, on a 2-core machine (as in bench_scan.py)
 TARGET_N = 1000
@@ -88,9 +89,8 @@ def arm_template(resources: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def write_arm(folder: Path, resources: list[dict[str, Any]]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps(arm_template(resources), indent=2, ensure_ascii=False) + "\n"
-    (folder / "main.json").write_text(text, encoding="utf-8", newline="\n")
+    bench_scan._write(folder / "main.json", text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -149,9 +149,7 @@ class _Tf:
     def policy_file(self, stem: str, text: str) -> str:
         """Write ``policies/<stem>.xml``; the ``xml_content`` argument that reads it."""
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", stem) + ".xml"
-        path = self.folder / "policies" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8", newline="\n")
+        bench_scan._write(self.folder / "policies" / name, text)
         self.policy_files += 1
         return f'file("${{path.module}}/policies/{name}")'
 
@@ -553,29 +551,16 @@ def scan_cmd(form: Form, out: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def _cli_disables_gc() -> bool:
-    """Whether ``auditor scan`` turns the cyclic GC off around the scan (the split mirrors it)."""
-    import inspect
-
-    from auditor import cli
-
-    return "gc.disable()" in inspect.getsource(cli)
-
-
-CLI_DISABLES_GC = _cli_disables_gc()
-
-
 def in_process(form: Form) -> None:
     """load / run / report split of one in-process scan (what `auditor scan` does, including
-    switching the cyclic GC off when the CLI does: the lark parse tree of a large main.tf makes
-    the collector cost more than the parse)."""
+    switching the cyclic GC off as the CLI does: the parse tree of a large main.tf makes the
+    collector cost more than the parse)."""
     from auditor import engine, rules, sources
     from auditor.render import RENDERERS
     from auditor.report import to_dict
 
     catalog = rules.load(None)
-    if CLI_DISABLES_GC:
-        gc.disable()
+    gc.disable()
     try:
         t0 = time.perf_counter()
         estate = sources.load(form.path, kind=form.kind)
@@ -763,10 +748,6 @@ def run_checkov(tf_dir: Path, repeat: int, timeout: float) -> Checkov:
 # Main
 
 
-def _fmt(x: float, digits: int = 3) -> str:
-    return f"{x:.{digits}f}"
-
-
 def _mib(n: int) -> str:
     return f"{n / 2**20:.1f}"
 
@@ -792,7 +773,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"python {sys.version.split()[0]}, {cores} CPU(s), "
         f"auditor {bench_scan.project_revision()}, "
-        f"in-process split with the cyclic GC {'off (as the CLI)' if CLI_DISABLES_GC else 'on'}, "
+        "in-process split with the cyclic GC off (as the CLI), "
         f"estates in {work}{'' if args.keep else ' (removed at exit)'}"
     )
     print(
