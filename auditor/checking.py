@@ -84,6 +84,8 @@ class ApiContext:
     api: Api
     ops: list[OpContext]
     params: dict[str, Any] = field(default_factory=dict)
+    memo: dict[str, Any] = field(default_factory=dict)
+    """Per-API cache for checks (two rules ask for the accounts behind the API)."""
 
 
 CheckResult = Outcome | list[Outcome]

@@ -351,6 +351,7 @@ def run(
     """
     source_rule = source_rules(catalog)
     pairs = [(service, api) for service in estate.services for api in service.apis]
+    accept = suppress or _as_is
     from auditor import parallel
 
     outer: dict[tuple[object, ...], Any] = {}
@@ -364,21 +365,34 @@ def run(
         pairs, outcomes, strict=True
     ):
         # Suppressions are applied here, in one process, so their use is tracked in one place.
-        if suppress is not None:
-            mine = suppress(mine)
-        verdicts = verdicts_of(mine, blocked) if llm else {}
-        result = ApiResult(
-            service.name, api, llm, evidence, verdicts, single_file=estate.source_kind == "file"
-        )
-        results.append(result)
+        mine = accept(mine)
+        single = estate.source_kind == "file"
+        results.append(judged(service.name, api, llm, evidence, mine, blocked, single_file=single))
         findings.extend(mine)
         reported_docs |= reported
     for service in estate.services:
-        orphans = _orphans(service, reported_docs, source_rule)
-        findings.extend(suppress(orphans) if suppress else orphans)
-    files = orphan_files(estate, results, source_rule)
-    findings.extend(suppress(files) if suppress else files)
+        findings.extend(accept(_orphans(service, reported_docs, source_rule)))
+    findings.extend(accept(orphan_files(estate, results, source_rule)))
     return Audit(estate, catalog, results, ordered(findings))
+
+
+def _as_is(findings: list[Finding]) -> list[Finding]:
+    return findings
+
+
+def judged(
+    service: str,
+    api: Api,
+    llm: bool,
+    evidence: list[str],
+    findings: list[Finding],
+    blocked: bool,
+    *,
+    single_file: bool = False,
+) -> ApiResult:
+    """An API's result: for an LLM API, its verdicts from its (suppressed) findings."""
+    verdicts = verdicts_of(findings, blocked) if llm else {}
+    return ApiResult(service, api, llm, evidence, verdicts, single_file=single_file)
 
 
 def ordered(findings: Iterable[Finding]) -> list[Finding]:

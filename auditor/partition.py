@@ -163,8 +163,7 @@ def _merge(
         reported: set[DocKey] = set()
         for a in audited:
             mine = suppress(a.findings)
-            verdicts = engine.verdicts_of(mine, a.blocked) if a.llm else {}
-            results.append(ApiResult(service.name, a.api, a.llm, a.evidence, verdicts))
+            results.append(engine.judged(service.name, a.api, a.llm, a.evidence, mine, a.blocked))
             findings.extend(mine)
             findings.extend(suppress(a.orphans))
             reported |= a.reported

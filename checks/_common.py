@@ -157,5 +157,9 @@ def backend_hosts(ctx: ApiContext) -> set[str]:
 
 def accounts_behind(ctx: ApiContext) -> list[AiAccount]:
     """The Azure OpenAI accounts an API calls, matched by backend host."""
+    return list(memoized(ctx.memo, "accounts", lambda: _accounts_behind(ctx)))
+
+
+def _accounts_behind(ctx: ApiContext) -> list[AiAccount]:
     hosts = backend_hosts(ctx)
     return [a for a in ctx.estate.ai_accounts if set(a.hosts) & hosts]

@@ -13,7 +13,7 @@ from auditor.checking import (
     passed,
     skipped,
 )
-from auditor.effective import Effective
+from auditor.effective import Effective, Stmt
 from auditor.model import Diagnostic, Location
 from auditor.policy import local_name
 from checks._common import (
@@ -156,16 +156,26 @@ def product_only_metering(ctx: OpContext) -> CheckResult:
     return passed(f"{ctx.label}: metering does not depend on the product")
 
 
+def _statements(ctx: ApiContext) -> list[tuple[Stmt, Effective]]:
+    """Every reachable statement of every route of every operation, with its route."""
+    return [(s, r.eff) for op in ctx.ops for r in op.routes for s in r.eff.walk()]
+
+
+def _app_insights_diagnostic(ctx: ApiContext) -> Diagnostic | None:
+    """The ``applicationinsights`` diagnostic covering the API: token metrics go through it."""
+    return next((d for d in covering_diagnostics(ctx) if d.name == "applicationinsights"), None)
+
+
 @check("COV005")
 def metrics_do_not_land(ctx: ApiContext) -> CheckResult:
     """Token metrics need an App Insights logger and diagnostic with ``metrics: true``."""
-    stmts = [(s, r.eff) for op in ctx.ops for r in op.routes for s in r.eff.walk()]
+    stmts = _statements(ctx)
     native = [s for s, _ in stmts if is_native_meter(s)]
     if not native and any(is_custom_meter(s, eff) for s, eff in stmts):
         return passed(f"{ctx.api.name}: metered by custom logs only; no token metric must land")
     # NOTE: with no metering at all (COV001 fails) the diagnostic is still judged: once metering
     # is restored, its metrics must land too.
-    diag = next((d for d in covering_diagnostics(ctx) if d.name == "applicationinsights"), None)
+    diag = _app_insights_diagnostic(ctx)
     if diag is None:
         return failed(
             f"{ctx.api.name}: no 'applicationinsights' diagnostic covers the API, so "
@@ -270,10 +280,9 @@ def ai_account_bypass(ctx: ApiContext) -> CheckResult:
 @check("COV009")
 def metric_dimensions_dropped(ctx: ApiContext) -> CheckResult:
     """Application Insights keeps metric dimensions only with custom metrics 'WithDimensions'."""
-    native = any(is_native_meter(s) for op in ctx.ops for r in op.routes for s in r.eff.walk())
-    if not native:
+    if not any(is_native_meter(s) for s, _ in _statements(ctx)):
         return passed(f"{ctx.api.name}: no token metric whose dimensions must be kept")
-    diag = next((d for d in covering_diagnostics(ctx) if d.name == "applicationinsights"), None)
+    diag = _app_insights_diagnostic(ctx)
     logger = ctx.service.loggers.get(diag.logger or "") if diag else None
     if logger is None or not logger.resource_id:
         return skipped(f"{ctx.api.name}: no Application Insights resource is named by the logger")
