@@ -159,6 +159,9 @@ class _Builder:
         chain: Sequence[PolicyDoc | None],
         fragments: Mapping[str, PolicyDoc],
         fragments_known: bool,
+        shared: dict[tuple[object, ...], object] | None = None,
+        outer: dict[tuple[object, ...], object] | None = None,
+        outer_levels: int = 0,
     ) -> None:
         self.chain = chain
         self.fragments = fragments
@@ -166,9 +169,9 @@ class _Builder:
         self.problems: list[Problem] = []
         self.drops: list[Drop] = []
         self.docs: list[PolicyDoc] = []
-        self.shared: dict[tuple[object, ...], object] | None = None
-        self.outer: dict[tuple[object, ...], object] | None = None
-        self.outer_levels = 0
+        self.shared = shared
+        self.outer = outer
+        self.outer_levels = outer_levels
         ids = [id(d) for d in chain]
         self._prefixes = [tuple(ids[: i + 1]) for i in range(len(ids))]
 
@@ -442,10 +445,7 @@ def build_effective(
     the chain (global, workspace, product): those resolve alike for every API. Both hold ids of
     the chain's documents, so they must not outlive them.
     """
-    builder = _Builder(chain, fragments, fragments_known)
-    builder.shared = shared
-    builder.outer = outer if shared is not None else None
-    builder.outer_levels = outer_levels
+    builder = _Builder(chain, fragments, fragments_known, shared, outer, outer_levels)
     sections = {name: builder.section(name, len(chain) - 1) for name in SECTIONS}
     dead: list[Stmt] = []
     sections["inbound"], alive = _marked(sections["inbound"], dead)
