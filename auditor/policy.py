@@ -7,6 +7,7 @@ verdict that depends on it into ``unknown``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,7 +134,13 @@ def read_bounded(file: Path, limit: int | None = None) -> bytes:
 
     cap = MAX_DOCUMENT_BYTES if limit is None else limit
     with file.open("rb") as fh:
-        data = fh.read(cap + 1)
+        # NOTE: read(cap + 1) allocates a buffer of that size (4 MiB) for every small policy
+        # file, which tripled the time to read thousands of them; the size the file states is
+        # read instead, and the rest only if there is more (a growing or special file).
+        want = min(os.fstat(fh.fileno()).st_size, cap) + 1
+        data = fh.read(want)
+        if len(data) == want and want <= cap:
+            data += fh.read(cap + 1 - want)
     if len(data) > cap:
         size = file.stat().st_size
         raise PolicyReadError(

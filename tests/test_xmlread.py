@@ -294,6 +294,22 @@ def test_oversized_document_is_refused() -> None:
         parse_policy(big)
 
 
+def test_files_are_read_whole_up_to_the_limit_whatever_size_they_state(tmp_path: Path) -> None:
+    from auditor.policy import read_bounded
+
+    for size in (0, 1, 99, 100):
+        (tmp_path / "f").write_bytes(b"x" * size)
+        assert read_bounded(tmp_path / "f", 100) == b"x" * size
+    (tmp_path / "f").write_bytes(b"x" * 101)
+    with pytest.raises(PolicyReadError, match="101 bytes, over the 0 MiB limit"):
+        read_bounded(tmp_path / "f", 100)
+    # A file that states no size (procfs) is still read whole.
+    status = Path("/proc/self/status")
+    if status.exists():
+        data = read_bounded(status)
+        assert data.startswith(b"Name:") and data.endswith(b"\n") and len(data) > 100
+
+
 def test_binary_content_is_refused_with_line() -> None:
     data = b"<policies>\n  <inbound/>\n" + bytes(range(256)) * 4 + b"\n</policies>"
     with pytest.raises(PolicyReadError) as info:
