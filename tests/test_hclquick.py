@@ -205,6 +205,8 @@ def test_positions_of_handed_over_blocks_are_those_of_the_file() -> None:
     [
         'x = 1\nresource "a" "b" {\n  y = 2\n}\n',  # a top-level argument: the whole file
         'resource "a" "b" { x = 1 y = 2 }\n',  # two arguments on one line: that block
+        # python-hcl2 reads a comment before the brace as a label: the quick path steps aside.
+        'resource "a" "b" /* c */ {\n  y = 1\n}\nlocals /* d */ {\n  z = 2\n}\n',
         # Arguments commented out, also one before a closing brace: no argument is read.
         'resource "a" "b" {\n  # off = true\n  // gone = "x"\n  /* old = 1 */\n  on = 1\n}\n',
         'resource "a" "b" {\n  on = 1\n  # off = 2\n}\nresource "c" "d" { # x = 1\n}\n',
@@ -225,6 +227,8 @@ def test_unusual_but_valid_files_read_the_same(text: str) -> None:
         'resource "a" "b" {\n  y = 1\n}\nresource "c" "d" {\n  z = = 2\n}\n',  # second block
         'resource "a" "b" {\n  y = "$${open"\n}\n',  # an escaped template left open
         'resource "a" "b" {\n  y = <<XML\t\nhi\nXML\n}\n',  # a blank after a heredoc marker
+        'resource "a" /* c */ "b" {\n  y = 1\n}\n',  # a comment between labels
+        'resource # c\n "a" "b" {\n  y = 1\n}\n',
     ],
 )
 def test_broken_files_fail_as_python_hcl2_fails(text: str) -> None:

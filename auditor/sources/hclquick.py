@@ -29,6 +29,7 @@ _ESCAPED_INTERP = re.compile(r"\$\$\{[A-Za-z0-9_.\-\[\]* ]*\}")
 #: Nothing may follow the marker on its line (python-hcl2 refuses even a blank).
 _HEREDOC = re.compile(r"<<(-?)([A-Za-z_][A-Za-z0-9_-]*)\n")
 _KEYWORDS = {"true": True, "false": False, "null": None}
+_UNREAD = object()  # a simple-looking argument term() must read (``for``, ``true.x``)
 #: ``name = value`` on one line, for the commonest values: a string with no escapes, templates
 #: or directives, an integer, a keyword, a name or a dotted reference (``term`` reads the rest).
 _SIMPLE_ARG = (
@@ -41,6 +42,12 @@ _BLANKS_NL = re.compile(r"(?:[ \t\r\n]+|#[^\n]*|//[^\n]*|/\*.*?\*/)*", re.S)
 #: What ``skip(newlines=True)`` skips, then a :data:`_SIMPLE_ARG`. NOTE: atomic, as skip() is:
 #: a comment must not give back text to be read as an argument.
 _BLANKS_THEN_SIMPLE_ARG = re.compile(f"(?>{_BLANKS_NL.pattern}){_SIMPLE_ARG}", re.S)
+
+
+#: A block header of quoted labels with nothing unusual in them, up to its brace: what the
+#: reader's ident/label/skip steps give in one match (anything else takes those steps).
+_HEADER = re.compile(r'([A-Za-z_][A-Za-z0-9_-]*)((?:[ \t]*"(?:[^"\\\n$%]|[$%](?!\{))*")*)[ \t]*\{')
+_LABEL = re.compile(r'"([^"]*)"')
 
 
 class _Unsupported(Exception):
@@ -126,14 +133,33 @@ class _Reader:
         """Arguments and nested blocks up to the closing brace (consumed)."""
         out: dict[str, Any] = {}
         attrs: dict[str, tuple[int, int, int]] = {}
-        text, simple = self.text, _BLANKS_THEN_SIMPLE_ARG.match
+        text, simple, line = self.text, _BLANKS_THEN_SIMPLE_ARG.match, self.line
         while True:
             m = simple(text, self.i)
-            if m is not None and m[1] not in out and _reads_as_written(m["r"]):
-                out[m[1]] = _simple_value(m)
-                attrs[m[1]] = (self.line(m.start("v")), m.start("v"), m.end("v"))
-                self.i = m.end()
-                continue
+            if m is not None:
+                # NOTE: the commonest argument by far; what _simple_value and
+                # _reads_as_written say, spelled out (this loop is most of a large file's read).
+                key, s, n, r = m.group(1, "s", "n", "r")
+                if key not in out:
+                    if s is not None:
+                        value: Any = s
+                    elif n is not None:
+                        value = int(n)
+                    elif r in _KEYWORDS:
+                        value = _KEYWORDS[r]
+                    elif "." not in r:
+                        value = r if r != "for" else _UNREAD
+                    else:
+                        head = r[: r.index(".")]
+                        value = (
+                            "${" + r + "}" if head != "for" and head not in _KEYWORDS else _UNREAD
+                        )
+                    if value is not _UNREAD:
+                        start, end = m.span("v")
+                        out[key] = value
+                        attrs[key] = (line(start), start, end)
+                        self.i = m.end()
+                        continue
             self.skip(newlines=True)
             if self.peek() == "}":
                 self.i += 1
@@ -330,12 +356,23 @@ def blocks(text: str) -> list[Block | Raw] | None:
             if reader.i >= len(text):
                 return out
             start = reader.i
-            labels = [reader.ident()]
-            reader.skip(newlines=False)
-            while reader.peek() != "{":
-                labels.append(reader.label())
-                reader.skip(newlines=False)
-            reader.i += 1
+            head = _HEADER.match(text, start)
+            if head is not None:
+                labels = [head[1], *_LABEL.findall(head[2])]
+                reader.i = head.end()
+            else:
+                labels = [reader.ident()]
+                while True:
+                    before = reader.i
+                    reader.skip(newlines=False)
+                    if text[before : reader.i].strip(" \t"):
+                        # NOTE: python-hcl2 refuses a comment between labels and reads one
+                        # before the brace as one more label; it decides.
+                        raise _Unsupported("comment in a block header")
+                    if reader.peek() == "{":
+                        break
+                    labels.append(reader.label())
+                reader.i += 1
             try:
                 body, attrs = reader.body()
             except (_Unsupported, RecursionError):  # deep nesting: python-hcl2 decides
