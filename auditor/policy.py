@@ -128,12 +128,12 @@ def read_policy_file(file: Path, *, scope: str, shown_as: str) -> PolicyDoc:
     return read_policy_text(text, scope=scope, path=shown_as)
 
 
-def read_bounded(file: Path, limit: int | None = None) -> bytes:
+def read_bounded(file: Path | str, limit: int | None = None) -> bytes:
     """Read at most ``limit`` bytes (+1 to detect overflow) so a huge file is never loaded whole."""
     from auditor.xmlread import MAX_DOCUMENT_BYTES
 
     cap = MAX_DOCUMENT_BYTES if limit is None else limit
-    with file.open("rb") as fh:
+    with open(file, "rb") as fh:
         # NOTE: read(cap + 1) allocates a buffer of that size (4 MiB) for every small policy
         # file, which tripled the time to read thousands of them; the size the file states is
         # read instead, and the rest only if there is more (a growing or special file).
@@ -142,7 +142,7 @@ def read_bounded(file: Path, limit: int | None = None) -> bytes:
         if len(data) == want and want <= cap:
             data += fh.read(cap + 1 - want)
     if len(data) > cap:
-        size = file.stat().st_size
+        size = os.stat(file).st_size
         raise PolicyReadError(
             f"file is {size} bytes, over the {cap // (1024 * 1024)} MiB limit; not read", None
         )

@@ -353,10 +353,20 @@ def test_file_targets_missing_escaping_or_templated(tmp_path: Path) -> None:
             "templated",
             'templatefile("${path.module}/policies/metered.tftpl", { namespace = "ai" })',
             "c",
-        ),
+        )
+        + policy_resource("comma", 'templatefile("${path.module}/policies/a,b.xml", {})', "d")
+        + policy_resource("folder", 'file("${path.module}")', "e")
+        + policy_resource("linked", 'file("${path.module}/policies/link.xml")', "f"),
     )
+    write(root, "policies/a,b.xml", METERED)
+    (root / "policies" / "link.xml").symlink_to(tmp_path / "outside.xml")
     found, errors, notes = terraform.load_resources(root)
     props = {r["name"]: r["properties"] for r in found}
+    assert props["apim/d/policy"]["value"] == METERED  # a comma in the path is not a separator
+    assert props["apim/e/policy"]["unresolved"].endswith(
+        "file() target . not found (or not a regular file)"
+    )
+    assert "outside the scanned folder" in props["apim/f/policy"]["unresolved"]
     assert "policies/nope.xml not found" in props["apim/a/policy"]["unresolved"]
     assert "outside the scanned folder" in props["apim/b/policy"]["unresolved"]
     assert "${var.namespace}" in props["apim/c/policy"]["value"]  # placeholders kept as text

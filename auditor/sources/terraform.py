@@ -100,6 +100,9 @@ _INT = re.compile(r"-?\d+")
 _VAR = re.compile(r"var\.([\w-]+)")
 _LOCAL = re.compile(r"local\.([\w-]+)")
 _READ = re.compile(r"(file|templatefile)\((.*)\)", re.S)
+_ARG_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[()\[\]{},]')
+#: ``"${path.module}/..."`` with nothing to evaluate after the folder.
+_MODULE_FILE = re.compile(r'"\$\{path\.module\}(/[^"\\$%]*)"')
 
 
 class _Unresolved(Exception):
@@ -399,11 +402,18 @@ def _split(s: str) -> list[tuple[bool, str]]:
 
 
 def _first_arg(args: str) -> str:
+    """The first argument of a call's argument text (a comma in a string does not end it)."""
+    if "," not in args:
+        return args
     depth = 0
-    for i, ch in enumerate(args):
-        depth += 1 if ch in "([{" else -1 if ch in ")]}" else 0
-        if ch == "," and depth == 0:
-            return args[:i]
+    for m in _ARG_TOKEN.finditer(args):
+        c = m[0]
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == "," and depth == 0:
+            return args[: m.start()]
     return args
 
 
@@ -449,8 +459,14 @@ class _Eval:
     ) -> None:
         self.root, self.module, self.notes, self.part = root, module, notes, part
         self.folders: dict[str, str] = {}
+        self.dirs: dict[Path, str] = {}
+        self.root_text = str(root)
+        self.root_prefix = os.path.join(self.root_text, "")
         self.busy: set[str] = set()
         self.cache: dict[str, Any] = {}
+        #: A whole-reference argument text -> (expression, address, attribute); None: another
+        #: kind of value.
+        self.refs: dict[str, tuple[str, str, str] | None] = {}
 
     def where(self, decl: _Decl, key: str | None = None) -> str:
         return f"{_shown(decl.src.file, self.root)}:{decl.at(key)[0] if key else decl.line}"
@@ -476,6 +492,26 @@ class _Eval:
         pos = src.text.find(raw, src.offset)
         line = src.line_of(pos) + 1 if pos >= 0 else None  # the line after <<TAG
         return _Text(_join(self.filled(body, src, line)), _shown(src.file, self.root), line)
+
+    def arg(self, decl: _Decl, key: str) -> Any:
+        """The value of the argument ``key`` of ``decl`` (None if absent), evaluated where it
+        is written; raises _Unresolved."""
+        raw = decl.body.get(key)
+        # NOTE: nearly every argument is plain text or one reference to another resource; both
+        # are read here without placing a source on the argument (what value() would give).
+        if isinstance(raw, str) and len(raw) <= _MAX_VALUE:
+            if "${" not in raw and "%{" not in raw and raw[:2] != "<<":
+                return raw
+            if raw in self.refs:
+                ref = self.refs[raw]
+            else:
+                m = _WHOLE_REF.fullmatch(raw)
+                r = _REF.fullmatch(m[1]) if m else None
+                ok = r is not None and r["addr"] in self.module.decls
+                ref = self.refs[raw] = (r[0], r["addr"], r["attr"]) if r and ok else None
+            if ref is not None:
+                return self.guarded(ref[0], self.attr, self.module.decls[ref[1]], ref[2])
+        return self.value(raw, decl.at(key)[1])
 
     def filled(self, body: str, src: _Src, line: int | None) -> Iterator[str]:
         """A heredoc's text with its interpolations; what cannot be resolved is kept as text."""
@@ -564,19 +600,24 @@ class _Eval:
         if _SECRETS.match(attr):
             raise _Unresolved(f"`{decl.kind}.{decl.label}.{attr}` is a secret; not read")
         if attr in decl.body:
-            return self.value(decl.body[attr], decl.at(attr)[1])
+            return self.arg(decl, attr)
         raise _Unresolved(f"`{decl.kind}.{decl.label}.{attr}` is known only after apply")
 
     def read(self, fn: str, args: str, src: _Src) -> _Text:
         """``file()`` / ``templatefile()``: the file's text, read relative to the .tf folder."""
-        target = self.expr(_first_arg(args), src)
+        first = _first_arg(args).strip()
+        m = _MODULE_FILE.fullmatch(first) if len(first) < 4096 else None
+        if m:  # the usual form: what expr() gives, sooner
+            target: Any = self.folder_of(src.file) + m[1]
+        else:
+            target = self.expr(first, src)
         if not isinstance(target, str):
             raise _Unresolved(f"{fn}() path is not a string")
-        file = self.located(src.file.parent, target)
-        if not file.is_relative_to(self.root):
+        file = self.located(self.folder_of(src.file), target)
+        if not (file == self.root_text or file.startswith(self.root_prefix)):
             raise _Unresolved(f"{fn}() path {target!r} is outside the scanned folder; not read")
-        shown = _shown(file, self.root)
-        if not file.is_file():
+        shown = file[len(self.root_prefix) :].replace(os.sep, "/") or "."
+        if not os.path.isfile(file):
             raise _Unresolved(f"{fn}() target {shown} not found (or not a regular file)")
         try:
             text = decode_policy_bytes(read_bounded(file))
@@ -588,23 +629,30 @@ class _Eval:
             self.notes.append(f"{shown}: templatefile() placeholders are kept as text")
         return _Text(text, shown, 1)
 
-    def located(self, folder: Path, target: str) -> Path:
+    def folder_of(self, file: Path) -> str:
+        """``path.module`` of a file (every file of a module is in its folder)."""
+        folder = self.dirs.get(file)
+        if folder is None:
+            folder = self.dirs[file] = file.parent.as_posix()
+        return folder
+
+    def located(self, folder: str, target: str) -> str:
         """``folder / target``, resolved as :meth:`Path.resolve` does. The folder's own
         resolution is kept: thousands of policy files may sit in one folder."""
         head, name = os.path.split(os.path.join(folder, target))
         if name in ("", ".", ".."):
-            return (folder / target).resolve()
+            return str((Path(folder) / target).resolve())
         real = self.folders.get(head)
         if real is None:
             real = self.folders[head] = os.path.realpath(head)
         path = os.path.join(real, name)
-        return Path(os.path.realpath(path) if os.path.islink(path) else path)
+        return os.path.realpath(path) if os.path.islink(path) else path
 
     def name(self, decl: _Decl, key: str) -> str:
         """A name argument (an ARM id gives its last part); the raw text when not resolved."""
         raw = decl.body.get(key)
         try:
-            value = self.value(raw, decl.at(key)[1])
+            value = self.arg(decl, key)
             if isinstance(value, str | int) and str(value):
                 value = str(value)
                 return value.rstrip("/").rsplit("/", 1)[-1] if value.startswith("/") else value
@@ -650,7 +698,7 @@ class _Eval:
         if key not in decl.body:
             return default
         try:
-            return self.value(decl.body[key], decl.at(key)[1])
+            return self.arg(decl, key)
         except _Unresolved as exc:
             self.notes.append(f"{self.where(decl, key)}: {key}: {exc}")
             return None
