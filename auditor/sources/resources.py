@@ -141,9 +141,8 @@ def build(
     by_type: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for res in resources:
         by_type[str(res.get("type") or "").lower()].append(res)
-    apim = [r for t, rs in by_type.items() if t.startswith(APIM) for r in rs]
-    services = sorted({_parts(r)[0] for r in apim if _parts(r)})
-    built = [_service(name, apim, part) for name in services]
+    kids = _children(by_type, part)
+    built = [_service(name, kids[name]) for name in sorted(kids)]
     accounts = tuple(_account(r) for r in by_type.get(ACCOUNTS, []))
     settings = tuple(s for r in by_type.get(DIAG_SETTINGS, []) if (s := _setting(r)))
     components = tuple(_component(r) for r in by_type.get(COMPONENTS, []))
@@ -211,28 +210,34 @@ class _Res:
 
 
 def _children(
-    resources: list[Mapping[str, Any]], service: str, part: Part | None
-) -> dict[str, list[_Res]]:
-    out: dict[str, list[_Res]] = defaultdict(list)
-    for res in resources:
-        rtype = str(res.get("type") or "").lower()
-        parts = _parts(res)
-        if not rtype.startswith(APIM + "/") or not parts or parts[0] != service:
+    by_type: Mapping[str, list[Mapping[str, Any]]], part: Part | None
+) -> dict[str, dict[str, list[_Res]]]:
+    """Per APIM service (every service named by a resource), its child resources by kind."""
+    out: dict[str, dict[str, list[_Res]]] = {}
+    for rtype, found in by_type.items():
+        if not rtype.startswith(APIM):
             continue
-        kind, names, ws = rtype[len(APIM) + 1 :], tuple(parts[1:]), None
-        if kind.startswith("workspaces/") and names:
-            kind, ws, names = kind[len("workspaces/") :], names[0], names[1:]
-        if part and kind.startswith("apis") and names and not part.has_api(ws, names[0]):
-            continue  # another process's API (and its policies: never parsed here)
-        out[kind].append(_Res(kind, ws, names, res))
-    for items in out.values():
-        items.sort(key=lambda r: (r.workspace or "", r.names))
+        child = rtype.startswith(APIM + "/")
+        for res in found:
+            parts = _parts(res)
+            if not parts:
+                continue
+            kids = out.setdefault(parts[0], defaultdict(list))
+            if not child:
+                continue
+            kind, names, ws = rtype[len(APIM) + 1 :], tuple(parts[1:]), None
+            if kind.startswith("workspaces/") and names:
+                kind, ws, names = kind[len("workspaces/") :], names[0], names[1:]
+            if part and kind.startswith("apis") and names and not part.has_api(ws, names[0]):
+                continue  # another process's API (and its policies: never parsed here)
+            kids[kind].append(_Res(kind, ws, names, res))
+    for kids in out.values():
+        for items in kids.values():
+            items.sort(key=lambda r: (r.workspace or "", r.names))
     return out
 
 
-def _service(name: str, resources: list[Mapping[str, Any]], part: Part | None) -> Service:
-    kids = _children(resources, name, part)
-
+def _service(name: str, kids: Mapping[str, list[_Res]]) -> Service:
     def of(kind: str, depth: int) -> list[_Res]:
         return [r for r in kids.get(kind, []) if len(r.names) == depth]
 
