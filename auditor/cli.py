@@ -209,7 +209,7 @@ def _audit(args: argparse.Namespace, catalog: Any) -> dict[str, Any]:
         baseline=suppress.load_baseline(args.baseline) if args.baseline else frozenset(),
     )
     jobs = getattr(args, "jobs", None) or default_workers()
-    source = _splittable(args)
+    source = _splittable(args, jobs)
     if source is not None and partition.wanted(source, jobs):
 
         def suppressor(ignores: list[Any]) -> Any:
@@ -231,7 +231,7 @@ def _audit(args: argparse.Namespace, catalog: Any) -> dict[str, Any]:
     return report
 
 
-def _splittable(args: argparse.Namespace) -> Splittable | None:
+def _splittable(args: argparse.Namespace, workers: int) -> Splittable | None:
     """The source, read as far as it can be before it is split across workers (None for a live
     scan, a policy file or a folder of several kinds: those are loaded whole)."""
     from auditor import sources
@@ -240,7 +240,7 @@ def _splittable(args: argparse.Namespace) -> Splittable | None:
     if getattr(args, "azure", False) or source is None:
         return None
     return sources.splittable(
-        source, kind=args.source_type, include_revisions=args.include_revisions
+        source, kind=args.source_type, include_revisions=args.include_revisions, workers=workers
     )
 
 

@@ -61,8 +61,9 @@ def _load_one(kind: str, path: Path, include_revisions: bool) -> Estate:
     return _prepare(kind, path, include_revisions).estate()
 
 
-def _prepare(kind: str, path: Path, include_revisions: bool) -> Splittable:
-    """A source of one kind, read as far as it is before a split (see :mod:`.parts`)."""
+def _prepare(kind: str, path: Path, include_revisions: bool, workers: int = 1) -> Splittable:
+    """A source of one kind, read as far as it is before a split (see :mod:`.parts`), using up
+    to ``workers`` processes where that helps."""
     if kind == "apiops":
         from auditor.sources import apiops
 
@@ -82,7 +83,7 @@ def _prepare(kind: str, path: Path, include_revisions: bool) -> Splittable:
     if kind == "terraform":
         from auditor.sources import terraform
 
-        return terraform.prepare(path)
+        return terraform.prepare(path, workers)
     raise SourceError(f"unknown source type '{kind}'")
 
 
@@ -158,7 +159,7 @@ def _is_template(path: Path) -> bool:
 
 
 def splittable(
-    path: Path, *, kind: str = "auto", include_revisions: bool = False
+    path: Path, *, kind: str = "auto", include_revisions: bool = False, workers: int = 1
 ) -> Splittable | None:
     """``path`` read as far as it can be before a split, when it holds a single kind of source
     that can be loaded in parts (anything but a policy file); None otherwise, and when it is
@@ -175,7 +176,7 @@ def splittable(
         return None
     if kind == "apiops" and not path.is_dir():
         return None
-    return _prepare(kind, path, include_revisions)
+    return _prepare(kind, path, include_revisions, workers)
 
 
 def load(path: Path, *, kind: str = "auto", include_revisions: bool = False) -> Estate:

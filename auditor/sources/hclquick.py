@@ -28,6 +28,7 @@ _INDEX = re.compile(r'\[(?:[0-9]+|\*|"[A-Za-z0-9_.-]*")\]')
 _ESCAPED_INTERP = re.compile(r"\$\$\{[A-Za-z0-9_.\-\[\]* ]*\}")
 #: Nothing may follow the marker on its line (python-hcl2 refuses even a blank).
 _HEREDOC = re.compile(r"<<(-?)([A-Za-z_][A-Za-z0-9_-]*)\n")
+_NEWLINE = re.compile("\n")
 _KEYWORDS = {"true": True, "false": False, "null": None}
 _UNREAD = object()  # a simple-looking argument term() must read (``for``, ``true.x``)
 #: ``name = value`` on one line, for the commonest values: a string with no escapes, templates
@@ -88,9 +89,12 @@ class _Reader:
     text: str
     i: int = 0
     newlines: list[int] = field(default_factory=list)
+    """Where lines end, from ``i`` on."""
+    before: int = 0
+    """Lines that end before ``i``."""
 
     def line(self, pos: int) -> int:
-        return bisect_right(self.newlines, pos - 1) + 1
+        return self.before + bisect_right(self.newlines, pos - 1) + 1
 
     def peek(self, k: int = 0) -> str:
         j = self.i + k
@@ -346,15 +350,22 @@ def _simple_value(m: re.Match[str]) -> Any:
     return ref if "." not in ref else "${" + ref + "}"
 
 
-def blocks(text: str) -> list[Block | Raw] | None:
-    """The top-level blocks of ``text``; None when its top level is not plain blocks."""
-    reader = _Reader(text, newlines=[m.start() for m in re.finditer("\n", text)])
+def blocks(text: str, start: int = 0, stop: int | None = None) -> list[Block | Raw] | None:
+    """The top-level blocks of ``text``; None when its top level is not plain blocks.
+
+    With ``start`` and ``stop``: the blocks from ``start`` (a place where a block may begin, or
+    blanks and comments before one) that end exactly at ``stop``; None when ``stop`` is not
+    where a block, or the text, starts (see :mod:`auditor.sources.hclsplit`).
+    """
+    limit = len(text) if stop is None else stop
+    lines = [m.start() for m in _NEWLINE.finditer(text, start, limit)]
+    reader = _Reader(text, start, lines, text.count("\n", 0, start))
     out: list[Block | Raw] = []
     try:
         while True:
             reader.skip(newlines=True)
-            if reader.i >= len(text):
-                return out
+            if reader.i >= limit:
+                return out if reader.i == limit or stop is None else None
             start = reader.i
             head = _HEADER.match(text, start)
             if head is not None:

@@ -33,7 +33,7 @@ from lark.exceptions import LarkError
 from auditor.errors import SourceError
 from auditor.model import Estate, Location, ReadError, note_order
 from auditor.policy import read_bounded
-from auditor.sources import hclquick, resources
+from auditor.sources import hclquick, hclsplit, resources
 from auditor.sources.parts import Part
 from auditor.xmlread import PolicyReadError, decode_policy_bytes
 
@@ -232,24 +232,31 @@ class Parsed:
         return resources.Loaded(found, "terraform", str(self.path), self.errors, notes).estate(part)
 
 
-def _parse(path: Path, files: list[Path]) -> Parsed:
+def _parse(path: Path, files: list[Path], workers: int = 1) -> Parsed:
     root = (path if path.is_dir() else path.parent).resolve()
     errors: list[ReadError] = []
     modules: dict[Path, _Module] = {}
-    for found in files:
-        file = found.resolve()
-        _read(file, root, modules.setdefault(file.parent, _Module()), errors)
+    read = [(file, _text(file, root)) for file in (found.resolve() for found in files)]
+    texts = [text for _, text in read if isinstance(text, str)]
+    ahead = iter(hclsplit.parse(texts, workers, parse_range))
+    for file, text in read:
+        module = modules.setdefault(file.parent, _Module())
+        if isinstance(text, str):
+            _add(file, root, module, errors, text, next(ahead))
+        else:
+            errors.append(text)
     return Parsed(path, root, modules, errors)
 
 
-def prepare(path: Path) -> Parsed:
-    """The Terraform configuration at ``path`` (a folder or one ``.tf`` file), parsed."""
+def prepare(path: Path, workers: int = 1) -> Parsed:
+    """The Terraform configuration at ``path`` (a folder or one ``.tf`` file), parsed (a large
+    one in up to ``workers`` processes)."""
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder")
     files = find_files(path)
     if not files:
         raise SourceError(f"{path}: no Terraform (*.tf) files found")
-    return _parse(path, files)
+    return _parse(path, files, workers)
 
 
 def load(path: Path) -> Estate:
@@ -265,40 +272,54 @@ def _shown(file: Path, root: Path) -> str:
         return file.as_posix()
 
 
-def _read(file: Path, root: Path, module: _Module, errors: list[ReadError]) -> None:
-    """Parse one file into ``module``; a problem becomes a read error and the scan goes on."""
-    shown = _shown(file, root)
-    line: int | None = None
+def _text(file: Path, root: Path) -> str | ReadError:
+    """The text of one file, or why it cannot be read."""
     try:
-        text = read_bounded(file, MAX_TF_BYTES).decode("utf-8-sig").replace("\r\n", "\n")
-        blocks = parse_blocks(text)
+        return read_bounded(file, MAX_TF_BYTES).decode("utf-8-sig").replace("\r\n", "\n")
     except PolicyReadError as exc:
         message = exc.message
     except UnicodeDecodeError as exc:
         message = f"not UTF-8 text: {exc.reason}"
     except OSError as exc:
         message = f"cannot read: {exc.strerror or exc}"
-    except LarkError as exc:
-        line = getattr(exc, "line", None)
-        message = f"invalid HCL: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}"
-    except _PARSER_FAILURES as exc:
-        # NOTE: the parser's own failures on hostile input must not stop the scan either.
-        message = f"cannot parse HCL: {type(exc).__name__}"
-    else:
-        for labels, body, attrs, offset, start in blocks:
-            src = _Src(file, text, offset, start)
-            if labels[0] == "locals":
-                module.locals.update(
-                    {k: (body[k], _Src(file, text, o, ln)) for k, (ln, o) in attrs.items()}
-                )
-            elif labels[0] == "variable" and len(labels) == 2:
-                module.variables[labels[1]] = _Decl("variable", labels[1], body, src, start, attrs)
-            elif labels[0] in ("resource", "data") and len(labels) == 3:
-                prefix = "data." if labels[0] == "data" else ""
-                decl = _Decl(labels[1], labels[2], body, src, start, attrs)
-                module.decls[f"{prefix}{labels[1]}.{labels[2]}"] = decl
-        return
-    errors.append(ReadError(Location(shown, line), message))
+    return ReadError(Location(_shown(file, root), None), message)
+
+
+def _add(
+    file: Path,
+    root: Path,
+    module: _Module,
+    errors: list[ReadError],
+    text: str,
+    blocks: list[_BlockTuple] | None,
+) -> None:
+    """Add the blocks of one file (parsed here when not given) to ``module``; a file that
+    cannot be parsed becomes a read error and the scan goes on."""
+    if blocks is None:
+        try:
+            blocks = parse_blocks(text)
+        except LarkError as exc:
+            line = getattr(exc, "line", None)
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            errors.append(ReadError(Location(_shown(file, root), line), f"invalid HCL: {first}"))
+            return
+        except _PARSER_FAILURES as exc:
+            # NOTE: the parser's own failures on hostile input must not stop the scan either.
+            message = f"cannot parse HCL: {type(exc).__name__}"
+            errors.append(ReadError(Location(_shown(file, root), None), message))
+            return
+    for labels, body, attrs, offset, start in blocks:
+        src = _Src(file, text, offset, start)
+        if labels[0] == "locals":
+            module.locals.update(
+                {k: (body[k], _Src(file, text, o, ln)) for k, (ln, o) in attrs.items()}
+            )
+        elif labels[0] == "variable" and len(labels) == 2:
+            module.variables[labels[1]] = _Decl("variable", labels[1], body, src, start, attrs)
+        elif labels[0] in ("resource", "data") and len(labels) == 3:
+            prefix = "data." if labels[0] == "data" else ""
+            decl = _Decl(labels[1], labels[2], body, src, start, attrs)
+            module.decls[f"{prefix}{labels[1]}.{labels[2]}"] = decl
 
 
 #: What python-hcl2 raises besides LarkError on hostile input.
@@ -309,9 +330,17 @@ _BlockTuple = tuple[list[str], dict[str, Any], dict[str, tuple[int, int]], int, 
 def parse_blocks(text: str) -> list[_BlockTuple]:
     """Every top-level block: labels, serialized body, (line, offset) of each argument, offset
     and line. Plain blocks are read by :mod:`hclquick`, the rest by python-hcl2."""
-    quick = hclquick.blocks(text)
+    blocks = parse_range(text, 0, None)
+    return _parse_all(text) if blocks is None else blocks
+
+
+def parse_range(text: str, start: int, stop: int | None) -> list[_BlockTuple] | None:
+    """What :func:`parse_blocks` gives for the blocks from ``start`` that end exactly at
+    ``stop`` (see :func:`hclquick.blocks`); None when only the whole file can tell (it is then
+    read by python-hcl2 as a whole, so that its errors keep their lines)."""
+    quick = hclquick.blocks(text, start, stop)
     if quick is None:
-        return _parse_all(text)
+        return None
     out: list[_BlockTuple] = []
     for q in quick:
         if isinstance(q, hclquick.Raw):
@@ -319,7 +348,7 @@ def parse_blocks(text: str) -> list[_BlockTuple]:
             try:
                 tree = hcl2.parses(part)
             except (LarkError, *_PARSER_FAILURES):
-                return _parse_all(text)  # the whole file again: errors keep their lines
+                return None
             for b in tree.body.children:
                 if isinstance(b, BlockRule):
                     labels, body, attrs, offset, line = _block(b, part)

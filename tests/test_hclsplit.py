@@ -1,0 +1,126 @@
+"""A large Terraform configuration parsed in several processes reads exactly as parsed in one.
+
+The cuts are only guesses (a line that looks like a block header after a closing brace); these
+tests put guesses where they are wrong (inside a heredoc, in a file the quick reader hands over,
+in a broken file) and check that such a file is read whole instead, with the same result.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from auditor import parallel
+from auditor.sources import hclsplit, terraform
+
+pytestmark = pytest.mark.skipif(not parallel.can_fork(), reason="needs os.fork")
+
+
+def resource(i: int) -> str:
+    return (
+        f'resource "azurerm_api_management_api" "api_{i:05d}" {{\n'
+        "  api_management_name = azurerm_api_management.gw.name\n"
+        f'  name                = "api-{i:05d}"\n'
+        f'  path                = "team/{i}"\n'
+        '  protocols           = ["https"]\n'
+        "}\n\n"
+    )
+
+
+def many(start: int, count: int) -> str:
+    return "".join(resource(i) for i in range(start, start + count))
+
+
+#: A heredoc whose text holds what looks like the end of a block and the start of the next one.
+TRAP = (
+    'resource "azurerm_api_management_api_policy" "trap" {\n'
+    "  xml_content = <<XML\n"
+    "<policies>\n}\n\n"
+    'resource "fake" "inside_the_heredoc" {\n'
+    "</policies>\n"
+    "XML\n"
+    "}\n\n"
+)
+
+
+def test_plan_covers_every_text_in_order_and_cuts_only_before_block_headers() -> None:
+    texts = [many(0, 40), "", many(40, 3), many(43, 80)]
+    for pieces in (2, 3, 5):
+        groups = hclsplit.plan(texts, pieces)
+        assert len(groups) == pieces
+        ranges = [r for group in groups for r in group]
+        for i, text in enumerate(texts):
+            mine = [(start, stop) for j, start, stop in ranges if j == i]
+            covered = [start for start, _ in mine] + [len(text)]
+            assert [0, *(stop for _, stop in mine)] == covered if mine else text == ""
+            for start, _ in mine[1:]:
+                assert text[start:].startswith('resource "')
+                assert text[:start].endswith("}\n\n")
+        assert [j for j, _, _ in ranges] == sorted(j for j, _, _ in ranges)
+
+
+def test_a_split_read_gives_the_blocks_of_a_whole_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hclsplit, "MIN_CHARS", 0)
+    texts = [many(0, 300), "# only a comment\n", many(300, 20)]
+    got = hclsplit.parse(texts, 3, terraform.parse_range)
+    assert got == [terraform.parse_blocks(t) for t in texts]
+
+
+def test_a_cut_inside_a_heredoc_leaves_the_file_to_be_read_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(hclsplit, "MIN_CHARS", 0)
+    head, tail = many(0, 100), many(100, 140)
+    fake_end = TRAP.index('\n}\n\nresource "fake"')
+    # The cut is looked for from the middle of the text on: a comment line of the right length
+    # puts the trap's fake block end just after the middle.
+    filler = len(TRAP) + len(tail) - len(head) - 2 * fake_end + 10
+    text = head + "#" * (filler - 1) + "\n" + TRAP + tail
+    groups = hclsplit.plan([text], 2)
+    cut = groups[1][0][1]
+    assert text[cut:].startswith('resource "fake" "inside_the_heredoc"')
+    # Both sides of the cut refuse it: the first range ends inside its last block, and the
+    # second starts in the middle of a heredoc.
+    assert terraform.parse_range(text, 0, cut) is None
+    assert terraform.parse_range(text, cut, len(text)) is None
+    assert hclsplit.parse([text], 2, terraform.parse_range) == [None]
+    blocks = terraform.parse_blocks(text)
+    assert [b[0][2] for b in blocks].count("trap") == 1
+    assert "inside_the_heredoc" not in {b[0][2] for b in blocks}
+
+
+def test_below_the_size_that_pays_nothing_is_read_ahead() -> None:
+    assert hclsplit.parse([many(0, 5)], 4, terraform.parse_range) == [None]
+    assert hclsplit.parse([many(0, 5)] * 2, 1, terraform.parse_range) == [None, None]
+
+
+def _loaded(path: Path, workers: int) -> object:
+    parsed = terraform.prepare(path, workers)
+    found, notes = parsed.resources()
+    return found, notes, parsed.errors
+
+
+def test_a_repository_parsed_in_parts_loads_as_in_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hclsplit, "MIN_CHARS", 0)
+    (tmp_path / "main.tf").write_text(
+        'resource "azurerm_api_management" "gw" {\n  name = "gw"\n}\n\n'
+        + many(0, 150)
+        + TRAP
+        + many(150, 150)
+    )
+    (tmp_path / "broken.tf").write_text(many(400, 40) + 'resource "a" "b" {\n  x = \n}\n')
+    (tmp_path / "handed_over.tf").write_text(
+        many(500, 40) + 'resource "a" "c" {\n  x = 1 + 2\n}\n\n' + many(540, 40)
+    )
+    (tmp_path / "not_utf8.tf").write_bytes(b'resource "a" "d" {\n  x = "\xff"\n}\n')
+    whole = _loaded(tmp_path, 1)
+    for workers in (2, 3, 4):
+        assert _loaded(tmp_path, workers) == whole
+    errors = whole[2]  # type: ignore[index]
+    assert [(e.location.path, e.location.line) for e in errors] == [
+        ("broken.tf", 7 * 40 + 2),
+        ("not_utf8.tf", None),
+    ]
