@@ -12,7 +12,7 @@ import hcl2
 import pytest
 from hcl2.rules.base import BlockRule
 
-from auditor.sources import hclquick, terraform
+from auditor.sources import hclfull, hclquick, terraform
 
 ROOT = Path(__file__).resolve().parent
 CORPUS = ROOT.parents[1] / "shared" / "corpus"
@@ -160,7 +160,7 @@ resource "azurerm_x" "plain_after_all" {
 def reference(text: str) -> list[object]:
     """What python-hcl2 alone gives (the reader of every file before the quick one)."""
     tree = hcl2.parses(text)
-    return [terraform._block(b, text) for b in tree.body.children if isinstance(b, BlockRule)]
+    return [hclfull.block(b, text) for b in tree.body.children if isinstance(b, BlockRule)]
 
 
 def read(path: Path) -> str:

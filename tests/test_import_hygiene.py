@@ -24,6 +24,27 @@ def test_offline_scan_imports_no_azure_or_textual(tmp_path: Path) -> None:
     assert out.stdout.strip().splitlines()[-1] == "0 []"
 
 
+def test_a_plain_terraform_scan_does_not_import_python_hcl2(tmp_path: Path) -> None:
+    """python-hcl2 and Lark (40 ms to import) are only for what the quick reader hands over."""
+    plain = 'resource "azurerm_api_management" "gw" {\n  name = "gw"\n}\n'
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "main.tf").write_text(plain)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "main.tf").write_text(plain + "locals {\n  x = 1 + 2\n}\n")
+    for folder, expected in (("plain", "[]"), ("other", "['hcl2', 'lark']")):
+        code = (
+            "import sys\n"
+            "from auditor.cli import main\n"
+            f"main(['scan', {str(tmp_path / folder)!r}, '--fail-on', 'never'])\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'hcl2', 'lark'}))\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip().splitlines()[-1] == expected
+
+
 def test_version_is_fast_and_light() -> None:
     code = (
         "import sys\nfrom auditor.cli import main\ntry:\n    main(['--version'])\n"

@@ -1,6 +1,7 @@
 """Terraform configurations (azurerm 4.x/5.x and azapi) as ARM-shaped resources.
 
-Every ``*.tf`` file below the folder is parsed with python-hcl2; each folder is one Terraform
+Every ``*.tf`` file below the folder is parsed (by :mod:`hclquick`, and where it steps aside by
+python-hcl2 in :mod:`hclfull`, with the same result); each folder is one Terraform
 module with its own variables, locals and resource addresses. APIM, Azure OpenAI account,
 diagnostic-setting and Application Insights resources become the ARM resource dicts of
 :mod:`auditor.sources.resources`, which builds the estate.
@@ -26,10 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hcl2
-from hcl2.rules.base import AttributeRule, BlockRule
-from lark.exceptions import LarkError
-
 from auditor.errors import SourceError
 from auditor.model import Estate, Location, ReadError, note_order
 from auditor.policy import read_bounded
@@ -43,11 +40,6 @@ PROVIDES = frozenset({"policies", "products", "subscriptions", "diagnostics", "l
 # fmt: on
 MAX_TF_BYTES = 8 * 1024 * 1024
 _MAX_VALUE = 4 * 1024 * 1024  # characters of one evaluated string (a policy is at most 4 MiB)
-# NOTE: v8 defaults keep quotes and add __is_block__/comment keys. Heredocs are kept raw (with
-# their markers) so that they can be told from quoted strings and found in the file.
-_OPTS = hcl2.SerializationOptions(
-    strip_string_quotes=True, explicit_blocks=False, with_comments=False, preserve_heredocs=True
-)
 _APIM = "Microsoft.ApiManagement/service"
 _ACCOUNT = "Microsoft.CognitiveServices/accounts"
 # Terraform type (less azurerm_), ARM type (``~`` = the APIM service), and the parts of the nested
@@ -298,15 +290,13 @@ def _add(
     if blocks is None:
         try:
             blocks = parse_blocks(text)
-        except LarkError as exc:
-            line = getattr(exc, "line", None)
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            errors.append(ReadError(Location(_shown(file, root), line), f"invalid HCL: {first}"))
-            return
-        except _PARSER_FAILURES as exc:
-            # NOTE: the parser's own failures on hostile input must not stop the scan either.
-            message = f"cannot parse HCL: {type(exc).__name__}"
-            errors.append(ReadError(Location(_shown(file, root), None), message))
+        except Exception as exc:
+            from auditor.sources import hclfull  # loaded by parse_blocks already
+
+            if not isinstance(exc, hclfull.FAILURES):
+                raise
+            line, message = hclfull.describe(exc)
+            errors.append(ReadError(Location(_shown(file, root), line), message))
             return
     for labels, body, attrs, offset, start in blocks:
         src = _Src(file, text, offset, start)
@@ -322,8 +312,7 @@ def _add(
             module.decls[f"{prefix}{labels[1]}.{labels[2]}"] = decl
 
 
-#: What python-hcl2 raises besides LarkError on hostile input.
-_PARSER_FAILURES = (RecursionError, ValueError, TypeError, AttributeError, KeyError)
+#: Labels, serialized body, (line, offset) of each argument, offset and line of a block.
 _BlockTuple = tuple[list[str], dict[str, Any], dict[str, tuple[int, int]], int, int]
 
 
@@ -331,7 +320,11 @@ def parse_blocks(text: str) -> list[_BlockTuple]:
     """Every top-level block: labels, serialized body, (line, offset) of each argument, offset
     and line. Plain blocks are read by :mod:`hclquick`, the rest by python-hcl2."""
     blocks = parse_range(text, 0, None)
-    return _parse_all(text) if blocks is None else blocks
+    if blocks is None:
+        from auditor.sources import hclfull
+
+        return hclfull.parse_all(text)
+    return blocks
 
 
 def parse_range(text: str, start: int, stop: int | None) -> list[_BlockTuple] | None:
@@ -344,57 +337,22 @@ def parse_range(text: str, start: int, stop: int | None) -> list[_BlockTuple] | 
     out: list[_BlockTuple] = []
     for q in quick:
         if isinstance(q, hclquick.Raw):
-            part = text[q.start : q.end]
+            from auditor.sources import hclfull
+
             try:
-                tree = hcl2.parses(part)
-            except (LarkError, *_PARSER_FAILURES):
+                out += hclfull.parse_span(text, q.start, q.end, q.line)
+            except hclfull.FAILURES:
                 return None
-            for b in tree.body.children:
-                if isinstance(b, BlockRule):
-                    labels, body, attrs, offset, line = _block(b, part)
-                    shifted = {k: (ln + q.line - 1, o + q.start) for k, (ln, o) in attrs.items()}
-                    out.append((labels, body, shifted, offset + q.start, line + q.line - 1))
             continue
         body = q.body
-        for key, (_, start, end) in q.attrs.items():
-            body[key] = _jsonencode(body[key], text, start, end)
-        attrs = {k: (ln, start) for k, (ln, start, _) in q.attrs.items()}
+        for key, (_, begin, end) in q.attrs.items():
+            if isinstance(body[key], str) and body[key].startswith("${jsonencode("):
+                from auditor.sources import hclfull
+
+                body[key] = hclfull.jsonencode(body[key], text[begin:end])
+        attrs = {k: (ln, begin) for k, (ln, begin, _) in q.attrs.items()}
         out.append((q.labels, body, attrs, q.offset, q.line))
     return out
-
-
-def _parse_all(text: str) -> list[_BlockTuple]:
-    return [_block(b, text) for b in hcl2.parses(text).body.children if isinstance(b, BlockRule)]
-
-
-def _block(block: BlockRule, text: str) -> _BlockTuple:
-    """Labels, serialized body, (line, offset) of each argument, offset and line of a block."""
-    labels = [str(lb.serialize(_OPTS)) for lb in block.labels]
-    body: dict[str, Any] = block.body.serialize(_OPTS)
-    attrs: dict[str, tuple[int, int]] = {}
-    for a in block.body.children:
-        if isinstance(a, AttributeRule):
-            meta, key = a.expression._meta, str(a.identifier.serialize(_OPTS))
-            attrs[key] = (getattr(meta, "line", 0), getattr(meta, "start_pos", 0))
-            body[key] = _jsonencode(body.get(key), text, attrs[key][1], getattr(meta, "end_pos", 0))
-    meta = block._meta
-    return labels, body, attrs, getattr(meta, "start_pos", 0), getattr(meta, "line", 1)
-
-
-def _jsonencode(value: Any, text: str, start: int, end: int) -> Any:
-    """``jsonencode({...})`` as the object it encodes, parsed again from ``text[start:end]``.
-
-    python-hcl2 serializes the call back to one line of HCL, which breaks heredocs inside it, so
-    the argument is cut from the original text instead (only for such a call: every argument
-    passes through here).
-    """
-    if not (isinstance(value, str) and value.startswith("${jsonencode(")):
-        return value
-    m = re.fullmatch(r"\s*jsonencode\((.*)\)\s*", text[start:end], re.S)
-    try:
-        return hcl2.loads(f"x = {m[1]}\n", serialization_options=_OPTS)["x"] if m else value
-    except (LarkError, RecursionError, ValueError, KeyError):
-        return value
 
 
 def _heredoc(raw: str) -> str | None:
