@@ -110,6 +110,20 @@ def test_repo_holding_several_trees(tmp_path: Path) -> None:
     assert estate.services[0].apis[0].policy.path == "envs/dev/apimartifacts/apis/chat/policy.xml"
 
 
+def test_trees_are_found_in_sorted_real_folders_only(tmp_path: Path) -> None:
+    make_tree(tmp_path / "b" / "apimartifacts")
+    make_tree(tmp_path / "a" / "x" / "apimartifacts")
+    make_tree(tmp_path / ".hidden" / "apimartifacts")
+    make_tree(tmp_path / "node_modules" / "apimartifacts")
+    (tmp_path / "linked").symlink_to(tmp_path / "b")
+    (tmp_path / "file.tf").write_text("")
+    assert apiops.find_roots(tmp_path) == [
+        tmp_path / "a" / "x" / "apimartifacts",
+        tmp_path / "b" / "apimartifacts",
+    ]
+    assert apiops.find_roots(tmp_path, max_depth=1) == []
+
+
 def test_workspace_apis_inherit_the_workspace_policy(tmp_path: Path) -> None:
     make_tree(tmp_path)
     write(tmp_path, "workspaces/team-a/policy.xml", METERED)
