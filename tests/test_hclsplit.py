@@ -7,6 +7,7 @@ in a broken file) and check that such a file is read whole instead, with the sam
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,9 @@ def test_plan_covers_every_text_in_order_and_cuts_only_before_block_headers() ->
                 assert text[start:].startswith('resource "')
                 assert text[:start].endswith("}\n\n")
         assert [j for j, _, _ in ranges] == sorted(j for j, _, _ in ranges)
+    # A piece that ends where a file does takes no sliver of the next file.
+    same = many(0, 20)
+    assert hclsplit.plan([same, same], 2) == [[(0, 0, len(same))], [(1, 0, len(same))]]
 
 
 def test_a_split_read_gives_the_blocks_of_a_whole_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,6 +92,21 @@ def test_a_cut_inside_a_heredoc_leaves_the_file_to_be_read_whole(
     blocks = terraform.parse_blocks(text)
     assert [b[0][2] for b in blocks].count("trap") == 1
     assert "inside_the_heredoc" not in {b[0][2] for b in blocks}
+
+
+@dataclass(frozen=True)
+class _Block:
+    start: int
+
+
+def test_blocks_that_marshal_cannot_write_are_sent_all_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(hclsplit, "MIN_CHARS", 0)
+    texts = [many(0, 50), many(50, 50)]
+    got = hclsplit.parse(texts, 2, lambda text, start, stop: [_Block(start)])
+    ranges = [r for group in hclsplit.plan(texts, 2) for r in group]
+    assert got == [[_Block(start) for j, start, _ in ranges if j == i] for i in range(2)]
 
 
 def test_below_the_size_that_pays_nothing_is_read_ahead() -> None:
