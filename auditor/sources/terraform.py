@@ -720,10 +720,13 @@ class _Eval:
             )
         if spec is None:
             return self.azapi(decl)
-        names = self.names(decl, spec[1])
-        res: dict[str, Any] = {"type": spec[0], "name": "/".join(names)}
+        names = self.names(decl, spec[1][:2])  # the service and, below it, the API or other
         if self.part is not None and spec[0] in _PER_API and not self.part.has_api(None, names[1]):
-            return [res]  # another process's API
+            # Another process's API: the type, the service and the API are all a build reads of
+            # it (the process that audits the API evaluates the rest and writes its notes).
+            return [{"type": spec[0], "name": "/".join(names)}]
+        names += self.names(decl, spec[1][2:])
+        res: dict[str, Any] = {"type": spec[0], "name": "/".join(names)}
         res["_origin"] = {"path": _shown(decl.src.file, self.root), "line": decl.line}
         props = self.props(decl, res, names)
         return [] if props is None else [{**res, "properties": props}]
