@@ -35,6 +35,8 @@ Terraform repository, once, or best of 3 when a run takes under a minute. When c
 on main.tf (its HCL parse timeout, 10 s by default, is hit at N=1,000 on 2 CPUs: a parsing error,
 nothing checked), that run is shown and the timed runs use ``HCL_PARSE_TIMEOUT_SEC=0``.
 
+The project's modules are compiled to bytecode before timing (see ``bench_scan.py``).
+
 The estates go to a temporary folder that is deleted afterwards; ``--keep DIR`` writes them to
 DIR (the APIOps tree is reused on the next run, the ARM and Terraform forms are rewritten).
 """
@@ -780,6 +782,7 @@ def main(argv: list[str] | None = None) -> int:
         f"machine speed: a fixed Python loop takes {bench_scan.machine_speed():.3f} s "
         "(lower is faster)"
     )
+    print(bench_scan.compile_bytecode())
 
     results: list[list[Form]] = []
     checkov: Checkov | None = None

@@ -17,6 +17,11 @@ c. the parse floor: ``lxml.etree.fromstring`` over the same policy.xml files, al
 d. ``auditor --version`` wall time in a subprocess, best of 5;
 e. whether any ``azure*`` or ``textual*`` module is imported by an in-process scan.
 
+Before timing, the project's modules are compiled to bytecode, as ``pip install`` does: every run
+then starts as an installed tool starts. Where ``PYTHONDONTWRITEBYTECODE`` is set and the project
+is installed in editable mode, each run would otherwise compile some 70 modules from source first
+(about 0.05 s); the header line says which was the case.
+
 Only the standard library, lxml and the project itself are used.
 """
 
@@ -812,6 +817,20 @@ def machine_speed(repeat: int = 5) -> float:
     return best
 
 
+def compile_bytecode() -> str:
+    """Compile the project's modules to bytecode, as ``pip install`` does; say what was done."""
+    import compileall
+
+    import auditor
+    import checks
+
+    ok = all(compileall.compile_dir(Path(m.__file__).parent, quiet=1) for m in (auditor, checks))
+    unset = "PYTHONDONTWRITEBYTECODE" not in os.environ
+    return f"bytecode {'compiled' if ok else 'NOT all compiled'} before timing" + (
+        "" if unset else " (PYTHONDONTWRITEBYTECODE is set: runs would compile it each time)"
+    )
+
+
 def project_revision() -> str:
     """Version and git commit of the auditor being measured (figures move with the code)."""
     import auditor
@@ -875,6 +894,7 @@ def main(argv: list[str] | None = None) -> int:
         f"estates in {work}{'' if args.keep else ' (removed at exit)'}"
     )
     print(f"machine speed: a fixed Python loop takes {machine_speed():.3f} s (lower is faster)")
+    print(compile_bytecode())
     results: list[Result] = []
     try:
         for n in args.sizes:
