@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -334,3 +335,17 @@ def test_source_errors(tmp_path: Path) -> None:
     (tmp_path / "x.json").write_text('{"a": 1}', "utf-8")
     with pytest.raises(SourceError, match="no ARM templates"):
         arm.load(tmp_path)
+
+
+def test_object_spans_skip_braces_in_strings_and_never_scan_twice() -> None:
+    text = '{"a": {"b": "}{\\"{"}, "c": [{"d": 1}]}'
+    data = arm.parse_json(text)
+    assert text[slice(*data.span)] == text
+    assert text[slice(*data["a"].span)] == '{"b": "}{\\"{"}'
+    assert text[slice(*data["c"][0].span)] == '{"d": 1}'
+    # Documents that are not objects get no spans: their long tails would be scanned again from
+    # every position (quadratic).
+    start = time.perf_counter()
+    assert arm.parse_json('[{}, "' + "x" * 2_000_000 + '"]')[0].span == (0, 0)
+    assert arm.parse_json('"' + "x" * 2_000_000 + '"') == "x" * 2_000_000
+    assert time.perf_counter() - start < 1.0
