@@ -18,6 +18,7 @@ import pytest
 from test_partition import estate, needs_fork, scan
 
 from auditor import cli, partition, sources
+from auditor.model import note_order
 from auditor.sources.parts import Part
 
 __all__ = ["estate"]  # the fixture, shared with test_partition
@@ -81,14 +82,51 @@ def test_split_scan_of_an_arm_template(
         if r["type"].lower().endswith("products/policies") and "orphan" not in r["name"]
     )
     linked["properties"] = {"format": "xml", "value": "<policies><inbound>\n"}
+    # Notes that only the process auditing an API writes (a policy text not known offline),
+    # and an operation nested in its API's resource (named relative to it).
+    api_policies = [r for r in template["resources"] if r["type"].lower().endswith("apis/policies")]
+    for res in api_policies[::40]:
+        res["properties"] = {"format": "rawxml", "value": "[parameters('notGiven')]"}
+    api = next(r for r in template["resources"] if r["type"].lower().endswith("/apis"))
+    api["resources"] = [
+        {
+            "type": "operations",
+            "apiVersion": "2024-05-01",
+            "name": "nested-op",
+            "properties": {"method": "GET", "urlTemplate": "/nested"},
+        }
+    ]
+    # The only diagnostic belongs to one API: every process must still know that the template
+    # declares diagnostics (from the type of a resource it does not evaluate).
+    diagnostics = [r for r in template["resources"] if r["type"].lower().endswith("/diagnostics")]
+    template["resources"] = [r for r in template["resources"] if r not in diagnostics]
+    service = api["name"].split("/")[0]
+    template["resources"].append(
+        {
+            "type": "Microsoft.ApiManagement/service/apis/diagnostics",
+            "apiVersion": "2024-05-01",
+            "name": f"{api['name']}/applicationinsights",
+            "properties": {"loggerId": f"/loggers/{service}-appinsights"},
+        }
+    )
     folder = estate.parent / "arm"
     folder.mkdir(exist_ok=True)
     (folder / "main.json").write_text(json.dumps(template, indent=2), encoding="utf-8")
+    # A parameter file: its note has no line, and comes first in the order of evaluation.
+    (folder / "main.parameters.json").write_text('{"parameters": {"unused": {"value": 1}}}')
     report = same_report_serial_and_split(folder, tmp_path, split_calls)
     assert '"kind": "inline"' in report and '"kind": "waiver"' in report
     unreadable = [f for f in json.loads(report)["findings"] if f["rule"] == "AUD001"]
     assert len({f["location"]["line"] for f in unreadable if f["api"] is None}) == 2
     assert json.loads(report)["apis"][-1]["name"] == "usage-eventhub-24"
+    notes = json.loads(report)["notes"]
+    assert len([n for n in notes if "policy text is not known offline" in n]) == len(
+        api_policies[::40]
+    )
+    assert notes == sorted(notes, key=note_order)
+    assert "main.json: parameter values from main.parameters.json" in notes
+    nested = next(a for a in json.loads(report)["apis"] if a["name"] == api["name"].split("/")[1])
+    assert "nested-op" in nested["operations"]
 
 
 def _body(res: dict[str, Any]) -> dict[str, Any]:

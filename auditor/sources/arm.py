@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import SourceError
-from auditor.model import CAPABILITIES, Estate, Location, ReadError
+from auditor.model import CAPABILITIES, Estate, Location, ReadError, note_order
 from auditor.policy import read_bounded
 from auditor.sources import resources
 from auditor.sources.apiops import MAX_JSON_BYTES
+from auditor.sources.parts import Part
 from auditor.xmlread import PolicyReadError
 
 PROVIDES = frozenset(CAPABILITIES)
@@ -503,8 +504,8 @@ def is_template(data: object) -> bool:
 class _Walk:
     """Collects the resources of one template file."""
 
-    def __init__(self, file: str, text: str) -> None:
-        self.file, self.text = file, text
+    def __init__(self, file: str, text: str, part: Part | None = None) -> None:
+        self.file, self.text, self.part = file, text, part
         self.breaks = [m.start() for m in re.finditer("\n", text)]
         self.out: list[dict[str, Any]] = []
         self.notes: list[str] = []
@@ -545,6 +546,13 @@ class _Walk:
         if rtype.lower() == "microsoft.resources/deployments":
             self.deployment(res, ctx)
             return
+        if self.part is not None and self.foreign(rtype, name):
+            # Another process's API: the type and name are all a build reads of it (that
+            # process evaluates the rest and writes its notes).
+            self.out.append({"type": rtype, "name": text_of(name)})
+            if res.get("resources"):
+                self.walk(res["resources"], ctx, (rtype, text_of(name)))
+            return
         raw = res.get("properties")
         scope = ctx.value(res["scope"]) if "scope" in res else None
         origin = (self.file, self.line(res))
@@ -558,6 +566,13 @@ class _Walk:
             self.out.append(found)
         if res.get("resources"):
             self.walk(res["resources"], ctx, (rtype, text_of(name)))
+
+    def foreign(self, rtype: str, name: Any) -> bool:
+        """A resource below an API of another part (kept by the build: it is counted)."""
+        assert self.part is not None
+        t = rtype.lower()
+        api = resources.api_of(t, text_of(name)) if t in _KEPT else None
+        return api is not None and not self.part.has_api(*api)
 
     def deployment(self, res: dict[str, Any], ctx: _Ctx) -> None:
         props = res.get("properties")
@@ -577,15 +592,21 @@ class _Walk:
 
 
 def template_resources(
-    template: dict[str, Any], *, file: str, text: str, parameters: dict[str, Any] | None = None
+    template: dict[str, Any],
+    *,
+    file: str,
+    text: str,
+    parameters: dict[str, Any] | None = None,
+    part: Part | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """The resources of one template (parsed with :func:`parse_json` for lines), and notes."""
+    """The resources of one template (parsed with :func:`parse_json` for lines), and notes; for
+    a ``part``, resources below other parts' APIs are left unevaluated (type and name only)."""
     given = {
         k: v["value"] if "value" in v else Unresolved(f"[parameters('{k}')]", "a Key Vault value")
         for k, v in (parameters or {}).items()
         if isinstance(v, dict)
     }
-    walk = _Walk(file, text)
+    walk = _Walk(file, text, part)
     walk.walk(template.get("resources"), _Ctx(template, given, None))
     return walk.out, walk.notes
 
@@ -656,7 +677,10 @@ def find_files(path: Path, parsed: dict[Path, tuple[Any, str]] | None = None) ->
 
 
 def _collect(
-    path: Path, files: list[Path], parsed: dict[Path, tuple[Any, str]] | None = None
+    path: Path,
+    files: list[Path],
+    parsed: dict[Path, tuple[Any, str]] | None = None,
+    part: Part | None = None,
 ) -> tuple[list[dict[str, Any]], list[ReadError], list[str], dict[str, str]]:
     root = path if path.is_dir() else path.parent
     out: list[dict[str, Any]] = []
@@ -681,7 +705,9 @@ def _collect(
         except _Bad as bad:  # the template is still read, with its defaults
             errors.append(bad.error)
         try:
-            found, more = template_resources(data, file=shown, text=texts[shown], parameters=params)
+            found, more = template_resources(
+                data, file=shown, text=texts[shown], parameters=params, part=part
+            )
         except RecursionError:
             errors.append(ReadError(Location(shown), "nested too deeply to evaluate; not read"))
             continue
@@ -696,17 +722,51 @@ def load_resources(path: Path) -> tuple[list[dict[str, Any]], list[ReadError], l
     return _collect(path, find_files(path, parsed), parsed)[:3]
 
 
-def prepare(path: Path) -> resources.Loaded:
-    """The ARM templates at ``path`` (a template file or a folder), read but not yet built."""
+@dataclass
+class Parsed:
+    """ARM templates read and parsed, not yet evaluated: each process of a split scan evaluates
+    the shared resources and its own APIs' (see :mod:`auditor.sources.parts`)."""
+
+    path: Path
+    files: list[Path]
+    parsed: dict[Path, tuple[Any, str]]
+
+    def api_count(self) -> int:
+        """The API resources the templates declare as written (a copy loop counts once)."""
+        return sum(_apis_in(data.get("resources")) for data, _ in self.parsed.values()
+                   if is_template(data))  # fmt: skip
+
+    def estate(self, part: Part | None = None) -> Estate:
+        found, errors, notes, texts = _collect(self.path, self.files, self.parsed, part)
+        pin_embedded(found, texts)
+        # NOTE: sorted (by file, line, then text) so that the notes of a scan in parts, each
+        # written by the process that evaluated that resource, come out as in one process.
+        notes = sorted(set(notes), key=note_order)
+        return resources.Loaded(found, "arm", str(self.path), errors, notes).estate(part)
+
+
+def _apis_in(items: Any) -> int:
+    count = 0
+    for res in items.values() if isinstance(items, dict) else items or []:
+        if isinstance(res, dict):
+            rtype = str(res.get("type") or "").lower()
+            count += rtype == "apis" or rtype.endswith("/apis")
+            count += _apis_in(res.get("resources"))
+            props = res.get("properties")
+            inner = props.get("template") if isinstance(props, dict) else None
+            count += _apis_in(inner.get("resources")) if isinstance(inner, dict) else 0
+    return count
+
+
+def prepare(path: Path) -> Parsed:
+    """The ARM templates at ``path`` (a template file or a folder), read but not evaluated."""
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder")
     parsed: dict[Path, tuple[Any, str]] = {}
     files = find_files(path, parsed)
     if not files:
         raise SourceError(f"{path}: no ARM templates found")
-    found, errors, notes, texts = _collect(path, files, parsed)
-    pin_embedded(found, texts)
-    return resources.Loaded(found, "arm", str(path), errors, notes)
+    return Parsed(path, files, parsed)
 
 
 def load(path: Path) -> Estate:

@@ -122,6 +122,18 @@ def seen_capabilities(resources: Iterable[Mapping[str, Any]]) -> frozenset[str]:
     return frozenset(seen)
 
 
+def api_of(rtype: str, name: str) -> tuple[str | None, str] | None:
+    """The workspace and API a resource (lower-cased type, full name) belongs to, when it is one
+    below an API (a policy, an operation, a diagnostic ...) as :func:`build` reads it."""
+    if not rtype.startswith(APIM + "/"):
+        return None
+    kind, names = rtype[len(APIM) + 1 :], [p for p in name.split("/") if p][1:]
+    ws = None
+    if kind.startswith("workspaces/") and names:
+        kind, ws, names = kind[len("workspaces/") :], names[0], names[1:]
+    return (ws, names[0]) if kind.startswith("apis/") and names else None
+
+
 def _parts(res: Mapping[str, Any]) -> list[str]:
     return [p for p in str(res.get("name") or "").split("/") if p]
 
