@@ -109,6 +109,23 @@ def test_blocks_that_marshal_cannot_write_are_sent_all_the_same(
     assert got == [[_Block(start) for j, start, _ in ranges if j == i] for i in range(2)]
 
 
+def test_a_range_whose_reader_fails_leaves_its_file_to_be_read_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(hclsplit, "MIN_CHARS", 0)
+    texts = [many(0, 60), many(60, 60)]
+
+    def read(text: str, start: int, stop: int) -> list[int] | None:
+        if text is texts[1] and start > 0:
+            raise RecursionError("too deep")
+        return [start]
+
+    assert any(i == 1 and start > 0 for group in hclsplit.plan(texts, 2) for i, start, _ in group)
+    got = hclsplit.parse(texts, 2, read)
+    assert got[0] == [0]
+    assert got[1] is None  # the caller reads it whole, and reports what fails there
+
+
 def test_below_the_size_that_pays_nothing_is_read_ahead() -> None:
     assert hclsplit.parse([many(0, 5)], 4, terraform.parse_range) == [None]
     assert hclsplit.parse([many(0, 5)] * 2, 1, terraform.parse_range) == [None, None]

@@ -72,8 +72,14 @@ def parse(
         return [None] * len(texts)
     groups = plan(texts, workers)
 
+    def attempt(text: str, start: int, stop: int) -> list[T] | None:
+        try:
+            return read(text, start, stop)
+        except Exception:  # noqa: BLE001 - the file is read whole by the caller, which reports it
+            return None
+
     def run(group: list[Range]) -> list[list[T] | None]:
-        return [read(texts[i], start, stop) for i, start, stop in group]
+        return [attempt(texts[i], start, stop) for i, start, stop in group]
 
     def there(w: int) -> bytes | list[list[T] | None]:
         blocks = run(groups[w + 1])
