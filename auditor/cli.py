@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from auditor import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from auditor.sources.parts import Splittable
 
 FAIL_ON = ("info", "low", "medium", "high", "critical", "never")
@@ -187,29 +189,39 @@ def _load_estate(args: argparse.Namespace) -> Any:
 
 def _report(args: argparse.Namespace) -> dict[str, Any]:
     """Load, audit with suppressions, and return the JSON report (plus gate notes)."""
-    from auditor import rules
-
-    catalog = rules.load(args.rules)
     # NOTE: a scan allocates millions of small objects that all live to the end; the cyclic
     # collector only slows it down (25% at 10,000 APIs). Reference counting still frees.
     gc.disable()
     try:
-        return _audit(args, catalog)
+        return _audit(args)
     finally:
         gc.enable()
 
 
-def _audit(args: argparse.Namespace, catalog: Any) -> dict[str, Any]:
-    from auditor import engine, partition, suppress
+def _audit(args: argparse.Namespace) -> dict[str, Any]:
     from auditor.parallel import default_workers
+
+    jobs = getattr(args, "jobs", None) or default_workers()
+    loaded: list[tuple[Any, Any]] = []
+
+    def rules_and_suppressor() -> tuple[Any, Any]:
+        # NOTE: the engine, the rules and the accepted risks are loaded while other processes
+        # parse a large source, when they do (see sources.splittable), else right after.
+        if not loaded:
+            from auditor import rules, suppress
+
+            sup = suppress.Suppressor(
+                waivers=suppress.load_waivers(args.waivers) if args.waivers else [],
+                baseline=suppress.load_baseline(args.baseline) if args.baseline else frozenset(),
+            )
+            loaded.append((rules.load(args.rules), sup))
+        return loaded[0]
+
+    source = _splittable(args, jobs, rules_and_suppressor)
+    catalog, sup = rules_and_suppressor()
+    from auditor import engine, partition, suppress
     from auditor.report import to_dict
 
-    sup = suppress.Suppressor(
-        waivers=suppress.load_waivers(args.waivers) if args.waivers else [],
-        baseline=suppress.load_baseline(args.baseline) if args.baseline else frozenset(),
-    )
-    jobs = getattr(args, "jobs", None) or default_workers()
-    source = _splittable(args, jobs)
     if source is not None and partition.wanted(source, jobs):
 
         def suppressor(ignores: list[Any]) -> Any:
@@ -231,16 +243,23 @@ def _audit(args: argparse.Namespace, catalog: Any) -> dict[str, Any]:
     return report
 
 
-def _splittable(args: argparse.Namespace, workers: int) -> Splittable | None:
+def _splittable(
+    args: argparse.Namespace, workers: int, meanwhile: Callable[[], object]
+) -> Splittable | None:
     """The source, read as far as it can be before it is split across workers (None for a live
-    scan, a policy file or a folder of several kinds: those are loaded whole)."""
+    scan, a policy file or a folder of several kinds: those are loaded whole); ``meanwhile`` may
+    be done while other processes read it."""
     from auditor import sources
 
     source = getattr(args, "source", None)
     if getattr(args, "azure", False) or source is None:
         return None
     return sources.splittable(
-        source, kind=args.source_type, include_revisions=args.include_revisions, workers=workers
+        source,
+        kind=args.source_type,
+        include_revisions=args.include_revisions,
+        workers=workers,
+        meanwhile=meanwhile,
     )
 
 
@@ -262,13 +281,14 @@ def _source_root(args: argparse.Namespace) -> str:
 def _cmd_scan(args: argparse.Namespace) -> int:
     from auditor.files import write_atomic
     from auditor.render import EXTENSIONS, RENDERERS
-    from auditor.report import gate_failures
-    from auditor.suppress import baseline_text
 
     fmt = args.format
     if fmt is None:
         fmt = EXTENSIONS.get(args.output.suffix.lower(), "text") if args.output else "text"
     report = _report(args)
+    from auditor.report import gate_failures
+    from auditor.suppress import baseline_text
+
     text = RENDERERS[fmt](report)
     if args.output:
         write_atomic(args.output, text)

@@ -7,14 +7,14 @@ verdict that depends on it into ``unknown``.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
 
+from auditor.bounded import PolicyReadError, decode_policy_bytes, read_bounded
 from auditor.model import Location
-from auditor.xmlread import PolicyReadError, decode_policy_bytes, parse_policy
+from auditor.xmlread import parse_policy
 
 SECTIONS = ("inbound", "backend", "outbound", "on-error")
 
@@ -126,27 +126,6 @@ def read_policy_file(file: Path, *, scope: str, shown_as: str) -> PolicyDoc:
     except OSError as exc:
         return PolicyDoc(scope, shown_as, None, f"cannot read file: {exc.strerror or exc}", None)
     return read_policy_text(text, scope=scope, path=shown_as)
-
-
-def read_bounded(file: Path | str, limit: int | None = None) -> bytes:
-    """Read at most ``limit`` bytes (+1 to detect overflow) so a huge file is never loaded whole."""
-    from auditor.xmlread import MAX_DOCUMENT_BYTES
-
-    cap = MAX_DOCUMENT_BYTES if limit is None else limit
-    with open(file, "rb") as fh:
-        # NOTE: read(cap + 1) allocates a buffer of that size (4 MiB) for every small policy
-        # file, which tripled the time to read thousands of them; the size the file states is
-        # read instead, and the rest only if there is more (a growing or special file).
-        want = min(os.fstat(fh.fileno()).st_size, cap) + 1
-        data = fh.read(want)
-        if len(data) == want and want <= cap:
-            data += fh.read(cap + 1 - want)
-    if len(data) > cap:
-        size = os.stat(file).st_size
-        raise PolicyReadError(
-            f"file is {size} bytes, over the {cap // (1024 * 1024)} MiB limit; not read", None
-        )
-    return data
 
 
 def local_name(el: etree._Element) -> str:

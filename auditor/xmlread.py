@@ -23,8 +23,8 @@ from collections.abc import Sequence
 
 from lxml import etree
 
-MAX_DOCUMENT_BYTES: int = 4 * 1024 * 1024
-"""A policy larger than this (in UTF-8 bytes) is refused."""
+from auditor.bounded import MAX_DOCUMENT_BYTES, PolicyReadError, too_big
+
 MAX_DEPTH: int = 256
 """Element nesting bound."""
 
@@ -45,45 +45,6 @@ _TEXT_ESC = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 _ATTR_ESC = {**_TEXT_ESC, '"': "&quot;", "'": "&apos;", "\n": "&#10;", "\r": "&#10;", "\t": "&#9;"}
 # Expression lexer modes: code, "str", @"verbatim", $"interpolated", $@"both", 'c', //, /* */.
 _CODE, _STR, _VSTR, _ISTR, _VISTR, _CHAR, _LCOMMENT, _BCOMMENT = range(8)
-
-
-class PolicyReadError(Exception):
-    """A policy document that cannot be read. Has .message (str), .line (int | None, 1-based)."""
-
-    def __init__(self, message: str, line: int | None = None) -> None:
-        super().__init__(f"line {line}: {message}" if line is not None else message)
-        self.message = message
-        self.line = line
-
-
-def _too_big(size: int) -> PolicyReadError:
-    limit = f"{MAX_DOCUMENT_BYTES // (1024 * 1024)} MiB"
-    return PolicyReadError(f"document is {size} bytes, over the {limit} limit")
-
-
-def decode_policy_bytes(data: bytes) -> str:
-    """Decode bytes: strip UTF-8 BOM, also accept UTF-16 with BOM; reject NUL bytes / binary
-    (PolicyReadError 'binary content' with the line of the first NUL), invalid UTF-8 gives
-    PolicyReadError with the 1-based line of the first bad byte; size over MAX_DOCUMENT_BYTES
-    gives PolicyReadError('document is N bytes, over the 4 MiB limit')."""
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise _too_big(len(data))
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            text = data.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise PolicyReadError(f"invalid UTF-16: {exc.reason}") from None
-        if "\x00" in text:
-            raise PolicyReadError("binary content", text.count("\n", 0, text.index("\x00")) + 1)
-        return text
-    data = data.removeprefix(b"\xef\xbb\xbf")
-    if (nul := data.find(b"\x00")) >= 0:
-        raise PolicyReadError("binary content", data.count(b"\n", 0, nul) + 1)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise PolicyReadError(f"invalid UTF-8 (byte 0x{data[exc.start]:02x})", line) from None
 
 
 class _Scanner:
@@ -418,7 +379,7 @@ def parse_policy(text: str) -> etree._Element:
         line = text.count("\n", 0, exc.start) + 1
         raise PolicyReadError("unpaired surrogate character", line) from None
     if len(data) > MAX_DOCUMENT_BYTES:
-        raise _too_big(len(data))
+        raise too_big(len(data))
     if _PLAIN.search(text) is None and (root := _parse_plain(data)) is not None:
         return root
     escaped, nodes = _escaped(text)

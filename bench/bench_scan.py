@@ -768,7 +768,8 @@ def in_process(root: Path, res: Result) -> None:
 
 def parse_floor(root: Path, res: Result, repeat: int) -> None:
     """Bare lxml parse of the pre-escaped policy files vs escape+parse via parse_policy."""
-    from auditor.xmlread import decode_policy_bytes, escape_expressions, parse_policy
+    from auditor.bounded import decode_policy_bytes
+    from auditor.xmlread import escape_expressions, parse_policy
 
     files = sorted(root.rglob("policy.xml"))
     res.policy_files = len(files)

@@ -9,7 +9,7 @@ import pytest
 
 from auditor import engine, rules
 from auditor.errors import SourceError
-from auditor.sources import apiops
+from auditor.sources import apiops, layout
 
 CORPUS_TREE = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "iac"
 SAMPLE = CORPUS_TREE / "Azure__apiops__SampleArtifacts"
@@ -117,11 +117,11 @@ def test_trees_are_found_in_sorted_real_folders_only(tmp_path: Path) -> None:
     make_tree(tmp_path / "node_modules" / "apimartifacts")
     (tmp_path / "linked").symlink_to(tmp_path / "b")
     (tmp_path / "file.tf").write_text("")
-    assert apiops.find_roots(tmp_path) == [
+    assert layout.find_roots(tmp_path) == [
         tmp_path / "a" / "x" / "apimartifacts",
         tmp_path / "b" / "apimartifacts",
     ]
-    assert apiops.find_roots(tmp_path, max_depth=1) == []
+    assert layout.find_roots(tmp_path, max_depth=1) == []
 
 
 def test_workspace_apis_inherit_the_workspace_policy(tmp_path: Path) -> None:

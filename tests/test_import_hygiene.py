@@ -45,6 +45,32 @@ def test_a_plain_terraform_scan_does_not_import_python_hcl2(tmp_path: Path) -> N
         assert out.stdout.strip().splitlines()[-1] == expected
 
 
+def test_a_large_terraform_parse_starts_before_the_engine_is_loaded(tmp_path: Path) -> None:
+    """The parse workers are forked before lxml, yaml and the engine are imported: this process
+    imports them while the workers parse."""
+    block = 'resource "azurerm_api_management_api" "a{}" {{\n  name = "a{}"\n}}\n\n'
+    (tmp_path / "main.tf").write_text("".join(block.format(i, i) for i in range(400)))
+    code = (
+        "import sys\n"
+        "from auditor import parallel\n"
+        "from auditor.sources import hclsplit\n"
+        "hclsplit.MIN_CHARS = 0\n"
+        "seen = []\n"
+        "real = parallel.fork_map\n"
+        "def spy(*a, **k):\n"
+        "    seen.append(sorted({m.split('.')[0] for m in sys.modules} & {'lxml', 'yaml'}"
+        " | ({'engine'} if 'auditor.engine' in sys.modules else set())))\n"
+        "    return real(*a, **k)\n"
+        "parallel.fork_map = spy\n"
+        "from auditor.cli import main\n"
+        f"main(['scan', {str(tmp_path)!r}, '--jobs', '2', '--fail-on', 'never'])\n"
+        "print(seen[0] if seen else 'no fork')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_version_is_fast_and_light() -> None:
     code = (
         "import sys\nfrom auditor.cli import main\ntry:\n    main(['--version'])\n"

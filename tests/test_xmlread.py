@@ -10,11 +10,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from auditor.bounded import MAX_DOCUMENT_BYTES, PolicyReadError, decode_policy_bytes
 from auditor.xmlread import (
     MAX_DEPTH,
-    MAX_DOCUMENT_BYTES,
-    PolicyReadError,
-    decode_policy_bytes,
     escape_expressions,
     parse_policy,
 )
@@ -295,7 +293,7 @@ def test_oversized_document_is_refused() -> None:
 
 
 def test_files_are_read_whole_up_to_the_limit_whatever_size_they_state(tmp_path: Path) -> None:
-    from auditor.policy import read_bounded
+    from auditor.bounded import read_bounded
 
     for size in (0, 1, 99, 100):
         (tmp_path / "f").write_bytes(b"x" * size)

@@ -9,6 +9,7 @@ used. Source modules are imported only when needed.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from auditor.errors import SourceError
@@ -61,9 +62,15 @@ def _load_one(kind: str, path: Path, include_revisions: bool) -> Estate:
     return _prepare(kind, path, include_revisions).estate()
 
 
-def _prepare(kind: str, path: Path, include_revisions: bool, workers: int = 1) -> Splittable:
+def _prepare(
+    kind: str,
+    path: Path,
+    include_revisions: bool,
+    workers: int = 1,
+    meanwhile: Callable[[], object] | None = None,
+) -> Splittable:
     """A source of one kind, read as far as it is before a split (see :mod:`.parts`), using up
-    to ``workers`` processes where that helps."""
+    to ``workers`` processes where that helps (this one may then do ``meanwhile``, or not)."""
     if kind == "apiops":
         from auditor.sources import apiops
 
@@ -83,20 +90,20 @@ def _prepare(kind: str, path: Path, include_revisions: bool, workers: int = 1) -
     if kind == "terraform":
         from auditor.sources import terraform
 
-        return terraform.prepare(path, workers)
+        return terraform.prepare(path, workers, meanwhile)
     raise SourceError(f"unknown source type '{kind}'")
 
 
 def _kinds_in(folder: Path) -> list[str]:
     """The kinds of IaC a folder holds (APIOps first)."""
-    from auditor.sources import apiops
+    from auditor.sources import layout
 
     found = []
-    roots = apiops.find_roots(folder)
+    roots = layout.find_roots(folder)
     if roots:
         found.append("apiops")
     # NOTE: APIOps collection folders hold thousands of JSON files that are never templates.
-    skip = {root / name for root in roots for name in apiops.COLLECTIONS}
+    skip = {root / name for root in roots for name in layout.COLLECTIONS}
     files = _walk(folder, skip=skip)
     if any(p.suffix.lower() == ".json" and _is_template(p) for p in files):
         found.append("arm")
@@ -159,7 +166,12 @@ def _is_template(path: Path) -> bool:
 
 
 def splittable(
-    path: Path, *, kind: str = "auto", include_revisions: bool = False, workers: int = 1
+    path: Path,
+    *,
+    kind: str = "auto",
+    include_revisions: bool = False,
+    workers: int = 1,
+    meanwhile: Callable[[], object] | None = None,
 ) -> Splittable | None:
     """``path`` read as far as it can be before a split, when it holds a single kind of source
     that can be loaded in parts (anything but a policy file); None otherwise, and when it is
@@ -176,7 +188,7 @@ def splittable(
         return None
     if kind == "apiops" and not path.is_dir():
         return None
-    return _prepare(kind, path, include_revisions, workers)
+    return _prepare(kind, path, include_revisions, workers, meanwhile)
 
 
 def load(path: Path, *, kind: str = "auto", include_revisions: bool = False) -> Estate:

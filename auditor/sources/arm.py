@@ -26,13 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from auditor.bounded import PolicyReadError, read_bounded
 from auditor.errors import SourceError
 from auditor.model import CAPABILITIES, Estate, Location, ReadError, note_order
-from auditor.policy import read_bounded
 from auditor.sources import resources
 from auditor.sources.apiops import MAX_JSON_BYTES
 from auditor.sources.parts import Part
-from auditor.xmlread import PolicyReadError
 
 PROVIDES = frozenset(CAPABILITIES)
 MAX_COPIES = 200

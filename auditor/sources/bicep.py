@@ -26,9 +26,9 @@ from pycep import BicepParser
 from pycep.models import BicepElement
 from pycep.transformer import BicepToJson
 
+from auditor.bounded import PolicyReadError, decode_policy_bytes, read_bounded
 from auditor.errors import SourceError
 from auditor.model import Estate, Location, ReadError
-from auditor.policy import read_bounded
 from auditor.sources import arm, resources
 from auditor.sources.arm import (
     MAX_COPIES,
@@ -45,7 +45,6 @@ from auditor.sources.arm import (
     shown_path,
     text_of,
 )
-from auditor.xmlread import PolicyReadError, decode_policy_bytes
 
 PROVIDES = arm.PROVIDES
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", "'": "'", "$": "$"}

@@ -11,9 +11,8 @@ from typing import Any
 
 import yaml
 
+from auditor.bounded import PolicyReadError, read_bounded
 from auditor.model import Location, Operation, ReadError
-from auditor.policy import read_bounded
-from auditor.xmlread import PolicyReadError
 
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 MAX_SPEC_BYTES = 16 * 1024 * 1024

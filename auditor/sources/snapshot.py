@@ -12,11 +12,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from auditor.bounded import PolicyReadError, read_bounded
 from auditor.errors import SourceError
 from auditor.model import Diagnostic, Estate, Location, ReadError, Service
-from auditor.policy import PolicyDoc, read_bounded
+from auditor.policy import PolicyDoc
 from auditor.sources import SNAPSHOT_FORMAT, resources
-from auditor.xmlread import PolicyReadError
 
 VERSION = 1
 MAX_SNAPSHOT_BYTES = 512 * 1024 * 1024

@@ -27,12 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from auditor.bounded import PolicyReadError, decode_policy_bytes, read_bounded
 from auditor.errors import SourceError
 from auditor.model import Estate, Location, ReadError, note_order
-from auditor.policy import read_bounded
-from auditor.sources import hclquick, hclsplit, resources
+from auditor.sources import hclquick, hclsplit
 from auditor.sources.parts import Part
-from auditor.xmlread import PolicyReadError, decode_policy_bytes
 
 # fmt: off
 PROVIDES = frozenset({"policies", "products", "subscriptions", "diagnostics", "loggers", "backends",
@@ -221,16 +220,21 @@ class Parsed:
 
     def estate(self, part: Part | None = None) -> Estate:
         found, notes = self.resources(part)
+        # NOTE: imported here: it loads lxml, which the parse (before the scan forks) does not need.
+        from auditor.sources import resources
+
         return resources.Loaded(found, "terraform", str(self.path), self.errors, notes).estate(part)
 
 
-def _parse(path: Path, files: list[Path], workers: int = 1) -> Parsed:
+def _parse(
+    path: Path, files: list[Path], workers: int = 1, meanwhile: Callable[[], object] | None = None
+) -> Parsed:
     root = (path if path.is_dir() else path.parent).resolve()
     errors: list[ReadError] = []
     modules: dict[Path, _Module] = {}
     read = [(file, _text(file, root)) for file in (found.resolve() for found in files)]
     texts = [text for _, text in read if isinstance(text, str)]
-    ahead = iter(hclsplit.parse(texts, workers, parse_range))
+    ahead = iter(hclsplit.parse(texts, workers, parse_range, meanwhile))
     for file, text in read:
         module = modules.setdefault(file.parent, _Module())
         if isinstance(text, str):
@@ -240,15 +244,16 @@ def _parse(path: Path, files: list[Path], workers: int = 1) -> Parsed:
     return Parsed(path, root, modules, errors)
 
 
-def prepare(path: Path, workers: int = 1) -> Parsed:
+def prepare(path: Path, workers: int = 1, meanwhile: Callable[[], object] | None = None) -> Parsed:
     """The Terraform configuration at ``path`` (a folder or one ``.tf`` file), parsed (a large
-    one in up to ``workers`` processes)."""
+    one in up to ``workers`` processes, while this one may do ``meanwhile``: see
+    :func:`hclsplit.parse`)."""
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder")
     files = find_files(path)
     if not files:
         raise SourceError(f"{path}: no Terraform (*.tf) files found")
-    return _parse(path, files, workers)
+    return _parse(path, files, workers, meanwhile)
 
 
 def load(path: Path) -> Estate:
