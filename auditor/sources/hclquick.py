@@ -4,7 +4,7 @@ NOTE: python-hcl2 (Lark) reads about 9,000 lines a second: a repository with 1,0
 ``main.tf`` took 16 s to parse. Resource blocks are nearly always plain: quoted strings,
 numbers, references, function calls, lists, objects, heredocs and nested blocks. This reader
 handles exactly those and gives, block by block, what python-hcl2 serializes with the options of
-:mod:`auditor.sources.terraform`. Anything else in a block (operators, conditionals, ``for``,
+:mod:`auditor.sources.hclfull`. Anything else in a block (operators, conditionals, ``for``,
 template directives, escapes, quoted keys, deep nesting ...) makes that block a :class:`Raw` span,
 which the caller parses with python-hcl2; a file whose top level is not plain blocks gives
 ``None`` and is parsed whole. ``tests/test_hclquick.py`` checks the two readers agree.
