@@ -71,6 +71,22 @@ def test_a_large_terraform_parse_starts_before_the_engine_is_loaded(tmp_path: Pa
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_the_collector_is_back_on_after_a_scan_without_a_pass_over_it(tmp_path: Path) -> None:
+    """The scan runs with the cyclic collector off; it is turned back on with the scan's objects
+    out of the youngest generation, whose next pass would otherwise walk them all."""
+    code = (
+        "import gc, sys\n"
+        "from auditor.cli import main\n"
+        f"main(['scan', {str(DEMO)!r}, '--format', 'json', '-o', {str(tmp_path / 'r.json')!r},"
+        " '--fail-on', 'never'])\n"
+        "print(gc.isenabled(), len(gc.get_objects(generation=0)) < 5000,"
+        " len(gc.get_objects()) > 50000)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "True True True"
+
+
 def test_version_is_fast_and_light() -> None:
     code = (
         "import sys\nfrom auditor.cli import main\ntry:\n    main(['--version'])\n"
