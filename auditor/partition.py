@@ -79,7 +79,11 @@ def run(
 
     def here() -> tuple[Estate, _Part]:
         estate = load(0)
-        return estate, _audit_part(estate, catalog)
+        part = _audit_part(estate, catalog)
+        # NOTE: the merge needs the service level only: the APIs' documents (thousands of parsed
+        # policies) are let go here, while the other processes may still be at work, not after
+        # the merge, where freeing them took 35 ms of a 1,000-API scan.
+        return _service_level(estate), part
 
     # This process takes the first share itself: one process less to start, one result less
     # to send.
@@ -127,6 +131,10 @@ def _audit_part(estate: Estate, catalog: Catalog) -> _Part:
             )
         services.append(done)
     return _Part(services, list(estate.read_errors), estate.notes)
+
+
+def _service_level(estate: Estate) -> Estate:
+    return replace(estate, services=tuple(replace(s, apis=()) for s in estate.services))
 
 
 def _without_documents(api: Api) -> Api:
