@@ -349,3 +349,10 @@ def test_object_spans_skip_braces_in_strings_and_never_scan_twice() -> None:
     assert arm.parse_json('[{}, "' + "x" * 2_000_000 + '"]')[0].span == (0, 0)
     assert arm.parse_json('"' + "x" * 2_000_000 + '"') == "x" * 2_000_000
     assert time.perf_counter() - start < 1.0
+
+
+def test_lines_are_right_in_whatever_order_places_are_asked_about() -> None:
+    text = "".join(f"line {n}\n" for n in range(1, 50))
+    walk = arm._Walk("t.json", text)
+    places = [0, 7, 300, 14, 14, 200, 0, len(text) - 1, 35]
+    assert [walk.line(None, p) for p in places] == [text.count("\n", 0, p) + 1 for p in places]

@@ -17,7 +17,6 @@ The first part (values, :class:`Scope`, :func:`finish`, :func:`pin_embedded`) is
 
 from __future__ import annotations
 
-import bisect
 import json
 import os
 import re
@@ -505,14 +504,20 @@ class _Walk:
 
     def __init__(self, file: str, text: str, part: Part | None = None) -> None:
         self.file, self.text, self.part = file, text, part
-        self.breaks = [m.start() for m in re.finditer("\n", text)]
+        self.seen = (0, 0)  # a position and the line breaks before it
         self.out: list[dict[str, Any]] = []
         self.notes: list[str] = []
 
     def line(self, obj: Any, pos: int | None = None) -> int | None:
         if pos is None and (not isinstance(obj, _Obj) or obj.span == (0, 0)):
             return None
-        return bisect.bisect_left(self.breaks, obj.span[0] if pos is None else pos) + 1
+        at = obj.span[0] if pos is None else pos
+        # NOTE: resources are met in the order of the text, nearly always: the line breaks are
+        # counted on from the last place asked about (an index of every line of a large
+        # template took longer to build than all the counting).
+        last, breaks = self.seen if at >= self.seen[0] else (0, 0)
+        self.seen = (at, breaks + self.text.count("\n", last, at))
+        return self.seen[1] + 1
 
     def walk(self, items: Any, ctx: _Ctx, parent: tuple[str, str] | None = None) -> None:
         for res in items.values() if isinstance(items, dict) else items or []:
