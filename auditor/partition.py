@@ -19,8 +19,8 @@ from auditor.engine import ApiResult, Audit, Finding
 from auditor.model import Api, Estate, ReadError, note_order
 from auditor.policy import PolicyDoc
 from auditor.rules import Catalog
-from auditor.sources.parts import Part, Splittable
-from auditor.suppress import InlineIgnore, ignores_in
+from auditor.sources.parts import Part, Splittable, WholeOnly
+from auditor.suppress import InlineIgnore, ignores_in, inline_ignores
 
 #: How processes name the service-level documents they share: scope, path and (for policies
 #: embedded in one IaC file) the line the document starts on.
@@ -77,8 +77,11 @@ def run(
     def load(index: int) -> Estate:
         return source.estate(Part(index, workers))
 
-    def here() -> tuple[Estate, _Part]:
-        estate = load(0)
+    def here() -> tuple[Estate, _Part] | None:
+        try:
+            estate = load(0)
+        except WholeOnly:
+            return None
         part = _audit_part(estate, catalog)
         # NOTE: the merge needs the service level only: the APIs' documents (thousands of parsed
         # policies) are let go here, while the other processes may still be at work, not after
@@ -87,16 +90,24 @@ def run(
 
     # This process takes the first share itself: one process less to start, one result less
     # to send.
-    def there(index: int) -> _Part:
-        estate = load(index + 1)
+    def there(index: int) -> _Part | None:
+        try:
+            estate = load(index + 1)
+        except WholeOnly:
+            return None
         # NOTE: kept referenced: a worker leaves with os._exit, so freeing its estate object by
         # object (tens of milliseconds) before sending its result would only delay the result.
         _KEEP.append(estate)
         return _audit_part(estate, catalog)
 
     parts, mine = parallel.fork_map(there, workers - 1, meanwhile=here)
-    assert mine is not None
-    return _merge(mine[0], [mine[1], *parts], catalog, suppressor)
+    done = [p for p in parts if p is not None]
+    if mine is None or len(done) < len(parts):
+        # A share could not be read as the whole source reads it: the scan is done again in
+        # one process, which gives the serial report by definition.
+        estate = source.estate()
+        return engine.run(estate, catalog, suppressor(inline_ignores(estate)), workers=workers)
+    return _merge(mine[0], [mine[1], *done], catalog, suppressor)
 
 
 #: What a worker keeps until it exits (see ``there`` in :func:`run`).

@@ -30,7 +30,7 @@ from auditor.errors import SourceError
 from auditor.model import CAPABILITIES, Estate, Location, ReadError, note_order
 from auditor.sources import resources
 from auditor.sources.apiops import MAX_JSON_BYTES
-from auditor.sources.parts import Part
+from auditor.sources.parts import Part, WholeOnly
 
 PROVIDES = frozenset(CAPABILITIES)
 MAX_COPIES = 200
@@ -713,6 +713,9 @@ def _collect(
                 data, file=shown, text=texts[shown], parameters=params, part=part
             )
         except RecursionError:
+            if part is not None:
+                # NOTE: only this process met it: another would keep the template whole.
+                raise WholeOnly(f"{shown}: nested too deeply to evaluate") from None
             errors.append(ReadError(Location(shown), "nested too deeply to evaluate; not read"))
             continue
         out += found

@@ -38,6 +38,11 @@ class Part:
         return zlib.crc32(key) % self.count == self.index
 
 
+class WholeOnly(Exception):
+    """A part that cannot be loaded as the whole source would be (a limit met only by the
+    process that evaluates one API's resources): the source is to be loaded whole."""
+
+
 class Splittable(Protocol):
     """A source read as far as it can be before splitting (see the module note)."""
 
@@ -46,5 +51,6 @@ class Splittable(Protocol):
         ...
 
     def estate(self, part: Part | None = None) -> Estate:
-        """The estate, or for a ``part`` the service level and that share of the APIs."""
+        """The estate, or for a ``part`` the service level and that share of the APIs (raises
+        :class:`WholeOnly` when that share cannot be told apart from the rest)."""
         ...
