@@ -348,6 +348,8 @@ def test_object_spans_skip_braces_in_strings_and_never_scan_twice() -> None:
     start = time.perf_counter()
     assert arm.parse_json('[{}, "' + "x" * 2_000_000 + '"]')[0].span == (0, 0)
     assert arm.parse_json('"' + "x" * 2_000_000 + '"') == "x" * 2_000_000
+    # Nor are the blanks after an object's closing brace.
+    assert arm.parse_json('{"a": {}}' + " " * 2_000_000)["a"].span == (6, 8)
     assert time.perf_counter() - start < 1.0
 
 
@@ -356,3 +358,9 @@ def test_lines_are_right_in_whatever_order_places_are_asked_about() -> None:
     walk = arm._Walk("t.json", text)
     places = [0, 7, 300, 14, 14, 200, 0, len(text) - 1, 35]
     assert [walk.line(None, p) for p in places] == [text.count("\n", 0, p) + 1 for p in places]
+    # A copy loop goes back to its resource on every round: counted back, not from the top.
+    big = "x\n" * 1_000_000
+    walk, start = arm._Walk("t.json", big), time.perf_counter()
+    for _ in range(1000):
+        assert walk.line(None, len(big) - 100) == walk.line(None, len(big) - 20) - 40
+    assert time.perf_counter() - start < 1.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -465,3 +466,13 @@ def test_find_files_skips_hidden_and_linked_folders(tmp_path: Path) -> None:
     (tmp_path / "evil.tf").symlink_to(outside / "evil.tf")
     found = [p.relative_to(tmp_path).as_posix() for p in terraform.find_files(tmp_path)]
     assert found == ["b.tf", "mod/a.tf"]
+
+
+def test_the_first_argument_of_a_call_is_found_in_linear_time() -> None:
+    assert terraform._first_arg('"a,b.xml", {x = "1,2"}') == '"a,b.xml"'
+    assert terraform._first_arg('"a\\",b", 1') == '"a\\",b"'
+    assert terraform._first_arg("f(1, 2), 3") == "f(1, 2)"
+    # Quotes that never close (a heredoc full of them) are not scanned again from each one.
+    start = time.perf_counter()
+    terraform._first_arg("<<EOT\n" + '"\\' * 400_000 + "\nEOT\n, {}")
+    assert time.perf_counter() - start < 1.0

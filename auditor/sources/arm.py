@@ -481,7 +481,8 @@ def parse_json(text: str) -> Any:
     # the text; a stack of the opening braces gives each one's start.
     spans: list[tuple[int, int]] = []
     stack: list[int] = []
-    for m in _NEXT_BRACE.finditer(text):
+    # The object ends at the last brace: blanks after it would be scanned again from each place.
+    for m in _NEXT_BRACE.finditer(text, 0, len(text.rstrip())):
         if m[1] == "{":
             stack.append(m.start(1))
         elif stack:
@@ -512,12 +513,16 @@ class _Walk:
         if pos is None and (not isinstance(obj, _Obj) or obj.span == (0, 0)):
             return None
         at = obj.span[0] if pos is None else pos
-        # NOTE: resources are met in the order of the text, nearly always: the line breaks are
-        # counted on from the last place asked about (an index of every line of a large
-        # template took longer to build than all the counting).
-        last, breaks = self.seen if at >= self.seen[0] else (0, 0)
-        self.seen = (at, breaks + self.text.count("\n", last, at))
-        return self.seen[1] + 1
+        # NOTE: the line breaks are counted from the last place asked about, forward or back
+        # (resources are met in text order, a copy loop goes back to its resource): an index
+        # of every line of a large template took longer to build than all the counting.
+        last, breaks = self.seen
+        if at >= last:
+            breaks += self.text.count("\n", last, at)
+        else:
+            breaks -= self.text.count("\n", at, last)
+        self.seen = (at, breaks)
+        return breaks + 1
 
     def walk(self, items: Any, ctx: _Ctx, parent: tuple[str, str] | None = None) -> None:
         for res in items.values() if isinstance(items, dict) else items or []:

@@ -91,7 +91,9 @@ _INT = re.compile(r"-?\d+")
 _VAR = re.compile(r"var\.([\w-]+)")
 _LOCAL = re.compile(r"local\.([\w-]+)")
 _READ = re.compile(r"(file|templatefile)\((.*)\)", re.S)
-_ARG_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[()\[\]{},]')
+#: A string (one left open runs to the end: its quote must not be retried from each place) or
+#: a bracket or comma.
+_ARG_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*+"?|[()\[\]{},]')
 #: ``"${path.module}/..."`` with nothing to evaluate after the folder.
 _MODULE_FILE = re.compile(r'"\$\{path\.module\}(/[^"\\$%]*)"')
 
