@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Any
 from auditor import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from auditor.sources.parts import Splittable
 
 FAIL_ON = ("info", "low", "medium", "high", "critical", "never")
@@ -189,44 +187,38 @@ def _load_estate(args: argparse.Namespace) -> Any:
 
 def _report(args: argparse.Namespace) -> dict[str, Any]:
     """Load, audit with suppressions, and return the JSON report (plus gate notes)."""
+    from auditor import rules
+
+    catalog = rules.load(args.rules)
     # NOTE: a scan allocates millions of small objects that all live to the end; the cyclic
     # collector only slows it down (25% at 10,000 APIs). Reference counting still frees.
+    enabled = gc.isenabled()
     gc.disable()
     try:
-        return _audit(args)
+        return _audit(args, catalog)
     finally:
-        # NOTE: the collector is turned back on with the scan's objects in its oldest
-        # generation (frozen, then let go): left in the youngest, its first pass at the next
-        # allocation walked them all (75 ms at 1,000 APIs) while the report was written.
-        gc.freeze()
-        gc.unfreeze()
-        gc.enable()
+        if gc.get_freeze_count() == 0:
+            # NOTE: the scan's objects go to the collector's oldest generation (frozen, then
+            # let go): left in the youngest, its first pass after it is turned back on walked
+            # them all (75 ms at 1,000 APIs) while the report was written. Not done where the
+            # caller keeps objects frozen (the TUI): unfreezing would hand those back too.
+            gc.freeze()
+            gc.unfreeze()
+        if enabled:
+            gc.enable()
 
 
-def _audit(args: argparse.Namespace) -> dict[str, Any]:
-    from auditor.parallel import default_workers
-
-    jobs = getattr(args, "jobs", None) or default_workers()
-    loaded: list[tuple[Any, Any]] = []
-
-    def rules_and_suppressor() -> tuple[Any, Any]:
-        # NOTE: the engine, the rules and the accepted risks are loaded while other processes
-        # parse a large source, when they do (see sources.splittable), else right after.
-        if not loaded:
-            from auditor import rules, suppress
-
-            sup = suppress.Suppressor(
-                waivers=suppress.load_waivers(args.waivers) if args.waivers else [],
-                baseline=suppress.load_baseline(args.baseline) if args.baseline else frozenset(),
-            )
-            loaded.append((rules.load(args.rules), sup))
-        return loaded[0]
-
-    source = _splittable(args, jobs, rules_and_suppressor)
-    catalog, sup = rules_and_suppressor()
+def _audit(args: argparse.Namespace, catalog: Any) -> dict[str, Any]:
     from auditor import engine, partition, suppress
+    from auditor.parallel import default_workers
     from auditor.report import to_dict
 
+    sup = suppress.Suppressor(
+        waivers=suppress.load_waivers(args.waivers) if args.waivers else [],
+        baseline=suppress.load_baseline(args.baseline) if args.baseline else frozenset(),
+    )
+    jobs = getattr(args, "jobs", None) or default_workers()
+    source = _splittable(args, jobs)
     if source is not None and partition.wanted(source, jobs):
 
         def suppressor(ignores: list[Any]) -> Any:
@@ -248,12 +240,9 @@ def _audit(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
-def _splittable(
-    args: argparse.Namespace, workers: int, meanwhile: Callable[[], object]
-) -> Splittable | None:
+def _splittable(args: argparse.Namespace, workers: int) -> Splittable | None:
     """The source, read as far as it can be before it is split across workers (None for a live
-    scan, a policy file or a folder of several kinds: those are loaded whole); ``meanwhile`` may
-    be done while other processes read it."""
+    scan, a policy file or a folder of several kinds: those are loaded whole)."""
     from auditor import sources
 
     source = getattr(args, "source", None)
@@ -264,7 +253,6 @@ def _splittable(
         kind=args.source_type,
         include_revisions=args.include_revisions,
         workers=workers,
-        meanwhile=meanwhile,
     )
 
 
@@ -286,14 +274,13 @@ def _source_root(args: argparse.Namespace) -> str:
 def _cmd_scan(args: argparse.Namespace) -> int:
     from auditor.files import write_atomic
     from auditor.render import EXTENSIONS, RENDERERS
+    from auditor.report import gate_failures
+    from auditor.suppress import baseline_text
 
     fmt = args.format
     if fmt is None:
         fmt = EXTENSIONS.get(args.output.suffix.lower(), "text") if args.output else "text"
     report = _report(args)
-    from auditor.report import gate_failures
-    from auditor.suppress import baseline_text
-
     text = RENDERERS[fmt](report)
     if args.output:
         write_atomic(args.output, text)

@@ -160,32 +160,3 @@ def test_a_repository_parsed_in_parts_loads_as_in_one(
         ("broken.tf", 7 * 40 + 2),
         ("not_utf8.tf", None),
     ]
-
-
-def test_this_process_does_its_other_work_while_the_others_parse(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(hclsplit, "MIN_CHARS", 0)
-    texts = [many(0, 200)]
-    done: list[int] = []
-    got = hclsplit.parse(texts, 2, terraform.parse_range, lambda: done.append(1))
-    assert got == [terraform.parse_blocks(texts[0])] and done == [1]
-    # It takes a smaller share of the parse then.
-    [[(_, start, cut)], [(_, _, end)]] = hclsplit.plan(texts, 2, 0.75)
-    assert start == 0 and cut - start < end - cut
-    # Nothing split: not called (the caller does that work itself).
-    monkeypatch.setattr(hclsplit, "MIN_CHARS", 1 << 30)
-    assert hclsplit.parse(texts, 2, terraform.parse_range, lambda: done.append(2)) == [None]
-    assert done == [1]
-
-
-def test_work_done_meanwhile_that_fails_stops_the_parse_cleanly(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(hclsplit, "MIN_CHARS", 0)
-
-    def broken() -> None:
-        raise ValueError("rules.yaml: broken")
-
-    with pytest.raises(ValueError, match="broken"):
-        hclsplit.parse([many(0, 100)], 2, terraform.parse_range, broken)

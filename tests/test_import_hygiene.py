@@ -45,32 +45,6 @@ def test_a_plain_terraform_scan_does_not_import_python_hcl2(tmp_path: Path) -> N
         assert out.stdout.strip().splitlines()[-1] == expected
 
 
-def test_a_large_terraform_parse_starts_before_the_engine_is_loaded(tmp_path: Path) -> None:
-    """The parse workers are forked before lxml, yaml and the engine are imported: this process
-    imports them while the workers parse."""
-    block = 'resource "azurerm_api_management_api" "a{}" {{\n  name = "a{}"\n}}\n\n'
-    (tmp_path / "main.tf").write_text("".join(block.format(i, i) for i in range(400)))
-    code = (
-        "import sys\n"
-        "from auditor import parallel\n"
-        "from auditor.sources import hclsplit\n"
-        "hclsplit.MIN_CHARS = 0\n"
-        "seen = []\n"
-        "real = parallel.fork_map\n"
-        "def spy(*a, **k):\n"
-        "    seen.append(sorted({m.split('.')[0] for m in sys.modules} & {'lxml', 'yaml'}"
-        " | ({'engine'} if 'auditor.engine' in sys.modules else set())))\n"
-        "    return real(*a, **k)\n"
-        "parallel.fork_map = spy\n"
-        "from auditor.cli import main\n"
-        f"main(['scan', {str(tmp_path)!r}, '--jobs', '2', '--fail-on', 'never'])\n"
-        "print(seen[0] if seen else 'no fork')\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "[]"
-
-
 def test_the_collector_is_back_on_after_a_scan_without_a_pass_over_it(tmp_path: Path) -> None:
     """The scan runs with the cyclic collector off; it is turned back on with the scan's objects
     out of the youngest generation, whose next pass would otherwise walk them all."""
@@ -85,6 +59,25 @@ def test_the_collector_is_back_on_after_a_scan_without_a_pass_over_it(tmp_path: 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "True True True"
+
+
+def test_a_scan_run_as_a_library_leaves_the_collector_as_it_found_it(tmp_path: Path) -> None:
+    """Objects the caller froze stay frozen, and a collector the caller turned off stays off."""
+    code = (
+        "import gc\n"
+        "from auditor.cli import main\n"
+        "marker = [[]]\n"
+        "gc.freeze()\n"
+        f"main(['scan', {str(DEMO)!r}, '-o', {str(tmp_path / 'a.json')!r}, '--fail-on', 'never'])\n"
+        "print('RESULT', all(o is not marker for o in gc.get_objects()), gc.isenabled())\n"
+        "gc.unfreeze(); gc.disable()\n"
+        f"main(['scan', {str(DEMO)!r}, '-o', {str(tmp_path / 'b.json')!r}, '--fail-on', 'never'])\n"
+        "print('RESULT', gc.isenabled())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    results = [line for line in out.stdout.splitlines() if line.startswith("RESULT")]
+    assert results == ["RESULT True True", "RESULT False"]
 
 
 def test_version_is_fast_and_light() -> None:

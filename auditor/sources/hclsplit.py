@@ -34,13 +34,11 @@ _CUT = re.compile(
 Range = tuple[int, int, int]
 
 
-def plan(texts: Sequence[str], pieces: int, first: float = 1.0) -> list[list[Range]]:
-    """``pieces`` lists of consecutive ranges of about equal size (the first ``first`` times
-    the size of the others), covering every text in order; a text is cut only where a block
-    seems to begin (a piece may be empty)."""
+def plan(texts: Sequence[str], pieces: int) -> list[list[Range]]:
+    """``pieces`` lists of consecutive ranges of about equal size, covering every text in
+    order; a text is cut only where a block seems to begin (a piece may be empty)."""
     total = sum(len(t) for t in texts)
-    weight = first + pieces - 1
-    bounds = [int(total * (first + k - 1) / weight) for k in range(1, pieces)]
+    bounds = [total * k // pieces for k in range(1, pieces)]
     groups: list[list[Range]] = [[] for _ in range(pieces)]
     g = offset = 0
     for i, text in enumerate(texts):
@@ -62,28 +60,17 @@ def plan(texts: Sequence[str], pieces: int, first: float = 1.0) -> list[list[Ran
     return groups
 
 
-#: The share of the parse this process takes when it has other work to do meanwhile, against
-#: one for each other process (the imports and rules a scan loads take about a quarter of the
-#: time a process parses 3 MB in).
-_BUSY_SHARE = 0.75
-
-
 def parse(
     texts: Sequence[str],
     workers: int,
     read: Callable[[str, int, int], list[T] | None],
-    meanwhile: Callable[[], object] | None = None,
 ) -> list[list[T] | None]:
     """For each text, its blocks read in up to ``workers`` processes by ``read(text, start,
     stop)`` (the blocks from ``start`` that end exactly at ``stop``, or None); None for a text to
-    be read whole by the caller (all of them when a split does not pay off).
-
-    ``meanwhile``: work this process does while the others parse, before its own share; not
-    called when nothing is split.
-    """
+    be read whole by the caller (all of them when a split does not pay off)."""
     if workers <= 1 or sum(len(t) for t in texts) < MIN_CHARS or not parallel.can_fork():
         return [None] * len(texts)
-    groups = plan(texts, workers, _BUSY_SHARE if meanwhile else 1.0)
+    groups = plan(texts, workers)
 
     def attempt(text: str, start: int, stop: int) -> list[T] | None:
         try:
@@ -103,12 +90,7 @@ def parse(
         except ValueError:
             return blocks
 
-    def here() -> list[list[T] | None]:
-        if meanwhile is not None:
-            meanwhile()
-        return run(groups[0])
-
-    rest, first = parallel.fork_map(there, workers - 1, meanwhile=here)
+    rest, first = parallel.fork_map(there, workers - 1, meanwhile=lambda: run(groups[0]))
     sent = [marshal.loads(r) if isinstance(r, bytes) else r for r in rest]
     out: list[list[T] | None] = [[] for _ in texts]
     for group, results in zip(groups, [first or [], *sent], strict=True):

@@ -228,15 +228,13 @@ class Parsed:
         return resources.Loaded(found, "terraform", str(self.path), self.errors, notes).estate(part)
 
 
-def _parse(
-    path: Path, files: list[Path], workers: int = 1, meanwhile: Callable[[], object] | None = None
-) -> Parsed:
+def _parse(path: Path, files: list[Path], workers: int = 1) -> Parsed:
     root = (path if path.is_dir() else path.parent).resolve()
     errors: list[ReadError] = []
     modules: dict[Path, _Module] = {}
     read = [(file, _text(file, root)) for file in (found.resolve() for found in files)]
     texts = [text for _, text in read if isinstance(text, str)]
-    ahead = iter(hclsplit.parse(texts, workers, parse_range, meanwhile))
+    ahead = iter(hclsplit.parse(texts, workers, parse_range))
     for file, text in read:
         module = modules.setdefault(file.parent, _Module())
         if isinstance(text, str):
@@ -246,16 +244,15 @@ def _parse(
     return Parsed(path, root, modules, errors)
 
 
-def prepare(path: Path, workers: int = 1, meanwhile: Callable[[], object] | None = None) -> Parsed:
+def prepare(path: Path, workers: int = 1) -> Parsed:
     """The Terraform configuration at ``path`` (a folder or one ``.tf`` file), parsed (a large
-    one in up to ``workers`` processes, while this one may do ``meanwhile``: see
-    :func:`hclsplit.parse`)."""
+    one in up to ``workers`` processes)."""
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder")
     files = find_files(path)
     if not files:
         raise SourceError(f"{path}: no Terraform (*.tf) files found")
-    return _parse(path, files, workers, meanwhile)
+    return _parse(path, files, workers)
 
 
 def load(path: Path) -> Estate:
