@@ -364,3 +364,21 @@ def test_lines_are_right_in_whatever_order_places_are_asked_about() -> None:
     for _ in range(1000):
         assert walk.line(None, len(big) - 100) == walk.line(None, len(big) - 20) - 40
     assert time.perf_counter() - start < 1.0
+
+
+def test_apis_are_counted_before_evaluation_for_a_file_or_its_folder(tmp_path: Path) -> None:
+    apim = "Microsoft.ApiManagement/service"
+    template = {
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/"
+        "deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "resources": [
+            {"type": apim, "name": "gw", "resources": [{"type": "apis", "name": "nested"}]},
+            {"type": f"{apim}/apis", "name": "gw/a"},
+            {"type": f"{apim}/workspaces/apis", "name": "gw/ws/b"},
+            {"type": f"{apim}/products/apis", "name": "gw/p/a"},  # a link, not an API
+        ],
+    }
+    (tmp_path / "main.json").write_text(json.dumps(template), encoding="utf-8")
+    assert arm.prepare(tmp_path / "main.json").api_count() == 3
+    assert arm.prepare(tmp_path).api_count() == 3

@@ -17,6 +17,7 @@ The first part (values, :class:`Scope`, :func:`finish`, :func:`pin_embedded`) is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -666,6 +667,9 @@ def find_files(path: Path, parsed: dict[Path, tuple[Any, str]] | None = None) ->
     ``parsed`` keeps what was read on the way (a template is read once per scan).
     """
     if path.is_file():
+        if parsed is not None:
+            with contextlib.suppress(_Bad):  # reported when it is read again
+                parsed[path] = _read_json(path, path.name)
         return [path]  # named on the command line: whatever it holds is reported
     found = []
     for file in files_under(path, ".json"):
@@ -757,12 +761,16 @@ class Parsed:
         return resources.Loaded(found, "arm", str(self.path), errors, notes).estate(part)
 
 
+#: API resource types, written whole or as a child of the service (a workspace's APIs too).
+_API_TYPES = {f"{resources.APIM}/apis", f"{resources.APIM}/workspaces/apis", "apis"}
+
+
 def _apis_in(items: Any) -> int:
     count = 0
     for res in items.values() if isinstance(items, dict) else items or []:
         if isinstance(res, dict):
             rtype = str(res.get("type") or "").lower()
-            count += rtype == "apis" or rtype.endswith("/apis")
+            count += rtype in _API_TYPES
             count += _apis_in(res.get("resources"))
             props = res.get("properties")
             inner = props.get("template") if isinstance(props, dict) else None
