@@ -205,8 +205,6 @@ def test_positions_of_handed_over_blocks_are_those_of_the_file() -> None:
     [
         'x = 1\nresource "a" "b" {\n  y = 2\n}\n',  # a top-level argument: the whole file
         'resource "a" "b" { x = 1 y = 2 }\n',  # two arguments on one line: that block
-        # python-hcl2 reads a comment before the brace as a label: the quick path steps aside.
-        'resource "a" "b" /* c */ {\n  y = 1\n}\nlocals /* d */ {\n  z = 2\n}\n',
         # Arguments commented out, also one before a closing brace: no argument is read.
         'resource "a" "b" {\n  # off = true\n  // gone = "x"\n  /* old = 1 */\n  on = 1\n}\n',
         'resource "a" "b" {\n  on = 1\n  # off = 2\n}\nresource "c" "d" { # x = 1\n}\n',
@@ -227,7 +225,6 @@ def test_unusual_but_valid_files_read_the_same(text: str) -> None:
         'resource "a" "b" {\n  y = 1\n}\nresource "c" "d" {\n  z = = 2\n}\n',  # second block
         'resource "a" "b" {\n  y = "$${open"\n}\n',  # an escaped template left open
         'resource "a" "b" {\n  y = <<XML\t\nhi\nXML\n}\n',  # a blank after a heredoc marker
-        'resource "a" /* c */ "b" {\n  y = 1\n}\n',  # a comment between labels
         'resource # c\n "a" "b" {\n  y = 1\n}\n',
     ],
 )
@@ -280,3 +277,18 @@ def test_deep_nesting_reads_or_fails_as_python_hcl2(depth: int) -> None:
             terraform.parse_blocks(text)
         return
     assert terraform.parse_blocks(text) == expected
+
+
+def test_comments_in_block_headers_are_skipped_as_terraform_skips_them(tmp_path: Path) -> None:
+    """python-hcl2 refuses a comment between labels and keeps one before the brace as a label;
+    the quick reader skips both, and the Terraform reader drops such a label."""
+    text = 'resource "a" /* c */ "b" {\n  y = 1\n}\nlocals /* d */ {\n  z = 2\n}\n'
+    assert [b[0] for b in terraform.parse_blocks(text)] == [["resource", "a", "b"], ["locals"]]
+    with pytest.raises(Exception):  # noqa: B017, PT011 - whatever python-hcl2 raises
+        reference(text)
+    before_brace = 'resource "a" "b" /* c */ {\n  y = 1\n}\n'
+    assert [b[0] for b in reference(before_brace)] == [["resource", "a", "b", "/* c */"]]
+    # Read by python-hcl2 (another block is not plain): the resource is still there.
+    (tmp_path / "main.tf").write_text(before_brace + "locals {\n  x = 1 + 2\n}\n")
+    parsed = terraform.prepare(tmp_path)
+    assert list(next(iter(parsed.modules.values())).decls) == ["a.b"]

@@ -7,7 +7,8 @@ handles exactly those and gives, block by block, what python-hcl2 serializes wit
 :mod:`auditor.sources.hclfull`. Anything else in a block (operators, conditionals, ``for``,
 template directives, escapes, quoted keys, deep nesting ...) makes that block a :class:`Raw` span,
 which the caller parses with python-hcl2; a file whose top level is not plain blocks gives
-``None`` and is parsed whole. ``tests/test_hclquick.py`` checks the two readers agree.
+``None`` and is parsed whole. ``tests/test_hclquick.py`` checks the two readers agree (but for
+comments in block headers, which python-hcl2 mishandles).
 """
 
 from __future__ import annotations
@@ -372,17 +373,14 @@ def blocks(text: str, start: int = 0, stop: int | None = None) -> list[Block | R
                 labels = [head[1], *_LABEL.findall(head[2])]
                 reader.i = head.end()
             else:
+                # NOTE: comments in a header are skipped, as Terraform skips them; python-hcl2
+                # refuses one between labels and keeps one before the brace as a label (which
+                # the Terraform reader drops): the one place the two readers differ.
                 labels = [reader.ident()]
-                while True:
-                    before = reader.i
-                    reader.skip(newlines=False)
-                    if text[before : reader.i].strip(" \t"):
-                        # NOTE: python-hcl2 refuses a comment between labels and reads one
-                        # before the brace as one more label; it decides.
-                        raise _Unsupported("comment in a block header")
-                    if reader.peek() == "{":
-                        break
+                reader.skip(newlines=False)
+                while reader.peek() != "{":
                     labels.append(reader.label())
+                    reader.skip(newlines=False)
                 reader.i += 1
             try:
                 body, attrs = reader.body()

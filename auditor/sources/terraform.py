@@ -303,6 +303,8 @@ def _add(
             errors.append(ReadError(Location(_shown(file, root), line), message))
             return
     for labels, body, attrs, offset, start in blocks:
+        # NOTE: python-hcl2 keeps a comment before a block's brace as one more label.
+        labels = [lb for lb in labels if not lb.startswith(_COMMENT_STARTS)]
         src = _Src(file, text, offset, start)
         if labels[0] == "locals":
             module.locals.update(
@@ -316,6 +318,8 @@ def _add(
             module.decls[f"{prefix}{labels[1]}.{labels[2]}"] = decl
 
 
+#: What a comment python-hcl2 reads as a label starts with (no type or name label can).
+_COMMENT_STARTS = ("/*", "//", "#")
 #: Labels, serialized body, (line, offset) of each argument, offset and line of a block.
 _BlockTuple = tuple[list[str], dict[str, Any], dict[str, tuple[int, int]], int, int]
 
