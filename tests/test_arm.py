@@ -382,3 +382,27 @@ def test_apis_are_counted_before_evaluation_for_a_file_or_its_folder(tmp_path: P
     (tmp_path / "main.json").write_text(json.dumps(template), encoding="utf-8")
     assert arm.prepare(tmp_path / "main.json").api_count() == 3
     assert arm.prepare(tmp_path).api_count() == 3
+
+
+def test_a_reference_cycle_gives_the_same_values_whichever_name_is_asked_first() -> None:
+    """In a scan in parts each process evaluates its own resources, so names are asked for in
+    other orders: every name on a cycle refers to itself, whatever the order."""
+    template = {
+        "variables": {
+            "a": "[variables('b')]",
+            "b": "[concat('x', variables('a'))]",
+            "c": "[concat(variables('a'), 'y')]",
+        }
+    }
+    seen = set()
+    for order in (["a", "b", "c"], ["b", "a", "c"], ["c", "b", "a"]):
+        ctx = arm._Ctx(template, {}, None)
+        got = {name: ctx.get("variables", name) for name in order}
+        seen.add(tuple(sorted((k, v.text, v.why) for k, v in got.items())))
+    assert seen == {
+        (
+            ("a", "[variables('a')]", "variable 'a' refers to itself"),
+            ("b", "[variables('b')]", "variable 'b' refers to itself"),
+            ("c", "[variables('a')]y", "variable 'a' refers to itself"),
+        )
+    }

@@ -476,3 +476,28 @@ def test_the_first_argument_of_a_call_is_found_in_linear_time() -> None:
     start = time.perf_counter()
     terraform._first_arg("<<EOT\n" + '"\\' * 400_000 + "\nEOT\n, {}")
     assert time.perf_counter() - start < 1.0
+
+
+def test_a_locals_cycle_gives_the_same_values_whichever_is_asked_first(tmp_path: Path) -> None:
+    (tmp_path / "main.tf").write_text(
+        'locals {\n  a = local.b\n  b = "x${local.a}"\n  c = "${local.a}y"\n}\n'
+    )
+    parsed = terraform.prepare(tmp_path)
+    module = next(iter(parsed.modules.values()))
+    seen = set()
+    for order in (["a", "b", "c"], ["b", "a", "c"], ["c", "b", "a"]):
+        ev = terraform._Eval(parsed.root, module, [])
+        got = {}
+        for name in order:
+            try:
+                got[name] = ev.guarded(f"local.{name}", ev.local, name)
+            except terraform._Unresolved as exc:
+                got[name] = str(exc)
+        seen.add(tuple(sorted(got.items())))
+    assert seen == {
+        (
+            ("a", "`local.a` refers to itself"),
+            ("b", "`local.b` refers to itself"),
+            ("c", "`local.a` refers to itself"),
+        )
+    }

@@ -396,6 +396,8 @@ class _Ctx(Scope):
         self.outer = outer
         self.index: int | None = None  # copyIndex() of a nested template is its own
         self.done: dict[tuple[str, str], Any] = {}
+        self.busy: list[tuple[str, str]] = []  # names being evaluated, innermost last
+        self.cyclic: set[tuple[str, str]] = set()
 
     def at(self, index: int) -> _Ctx:
         """The same scope inside a copy loop."""
@@ -411,18 +413,29 @@ class _Ctx(Scope):
             if self.outer is not None:  # a copy loop, or a nested template in outer scope
                 return self.outer.get(kind, name)
             return Unresolved(text, f"{kind[:-1]} '{name}' is not declared")
-        if (kind, key) not in self.done:
-            self.done[(kind, key)] = Unresolved(text, f"{kind[:-1]} '{name}' refers to itself")
-            if kind == "variables":
-                value = self.value(entries[key])
-            elif key in self.given:
-                value = self.given[key]
-            elif isinstance(entries[key], dict) and "defaultValue" in entries[key]:
-                value = self.value(entries[key]["defaultValue"])
-            else:
-                value = Unresolved(text, f"parameter '{name}' has no value in the template")
-            self.done[(kind, key)] = value
-        return self.done[(kind, key)]
+        entry = (kind, key)
+        if entry in self.busy:
+            # NOTE: a cycle through every name evaluated since: each of them is unresolved
+            # because it refers to itself, whichever was asked for first (in a scan in parts,
+            # processes ask in different orders).
+            self.cyclic.update(self.busy[self.busy.index(entry) :])
+        if entry not in self.done:
+            circular = Unresolved(text, f"{kind[:-1]} '{name}' refers to itself")
+            self.done[entry] = circular
+            self.busy.append(entry)
+            try:
+                if kind == "variables":
+                    value = self.value(entries[key])
+                elif key in self.given:
+                    value = self.given[key]
+                elif isinstance(entries[key], dict) and "defaultValue" in entries[key]:
+                    value = self.value(entries[key]["defaultValue"])
+                else:
+                    value = Unresolved(text, f"parameter '{name}' has no value in the template")
+            finally:
+                self.busy.pop()
+            self.done[entry] = circular if entry in self.cyclic else value
+        return self.done[entry]
 
     def special(self, name: str, args: list[Any], text: str) -> Any:
         """ARM's own functions: parameters(), variables(), copyIndex()."""

@@ -457,7 +457,8 @@ class _Eval:
         self.dirs: dict[Path, str] = {}
         self.root_text = str(root)
         self.root_prefix = os.path.join(self.root_text, "")
-        self.busy: set[str] = set()
+        self.busy: list[str] = []  # keys being evaluated, innermost last
+        self.cyclic: set[str] = set()
         self.cache: dict[str, Any] = {}
         #: A whole-reference argument text -> (expression, address, attribute); None: another
         #: kind of value.
@@ -548,15 +549,20 @@ class _Eval:
         # NOTE: the cache keeps a fan-out of references (a = b+b, b = c+c ...) linear, not
         # exponential; _join caps how large a value may grow.
         if key in self.busy:
+            # NOTE: a cycle through every key evaluated since: each of them refers to itself,
+            # whichever was asked for first (in a scan in parts, processes ask in other orders).
+            self.cyclic.update(self.busy[self.busy.index(key) :])
             raise _Unresolved(f"`{key}` refers to itself")
         if key not in self.cache:
-            self.busy.add(key)
+            self.busy.append(key)
             try:
                 self.cache[key] = fn(*args)
             except _Unresolved as exc:
                 self.cache[key] = exc
             finally:
-                self.busy.discard(key)
+                self.busy.pop()
+            if key in self.cyclic:
+                self.cache[key] = _Unresolved(f"`{key}` refers to itself")
         if isinstance(self.cache[key], _Unresolved):
             raise self.cache[key]
         return self.cache[key]
