@@ -10,6 +10,13 @@ from pathlib import Path
 DEMO = Path(__file__).resolve().parents[1] / "auditor" / "demo" / "contoso-ai-gateway"
 
 
+def python(code: str) -> list[str]:
+    """What ``code`` prints, run in a fresh interpreter (which must succeed)."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()
+
+
 def test_offline_scan_imports_no_azure_or_textual(tmp_path: Path) -> None:
     code = (
         "import sys\n"
@@ -19,9 +26,7 @@ def test_offline_scan_imports_no_azure_or_textual(tmp_path: Path) -> None:
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('azure', 'textual'))\n"
         "print(rc, bad)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "0 []"
+    assert python(code)[-1] == "0 []"
 
 
 def test_a_plain_terraform_scan_does_not_import_python_hcl2(tmp_path: Path) -> None:
@@ -38,11 +43,7 @@ def test_a_plain_terraform_scan_does_not_import_python_hcl2(tmp_path: Path) -> N
             f"main(['scan', {str(tmp_path / folder)!r}, '--fail-on', 'never'])\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'hcl2', 'lark'}))\n"
         )
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
-        )
-        assert out.returncode == 0, out.stderr
-        assert out.stdout.strip().splitlines()[-1] == expected
+        assert python(code)[-1] == expected
 
 
 def test_the_collector_is_back_on_after_a_scan_without_a_pass_over_it(tmp_path: Path) -> None:
@@ -56,9 +57,7 @@ def test_the_collector_is_back_on_after_a_scan_without_a_pass_over_it(tmp_path: 
         "print(gc.isenabled(), len(gc.get_objects(generation=0)) < 5000,"
         " len(gc.get_objects()) > 50000)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "True True True"
+    assert python(code)[-1] == "True True True"
 
 
 def test_a_scan_run_as_a_library_leaves_the_collector_as_it_found_it(tmp_path: Path) -> None:
@@ -74,9 +73,7 @@ def test_a_scan_run_as_a_library_leaves_the_collector_as_it_found_it(tmp_path: P
         f"main(['scan', {str(DEMO)!r}, '-o', {str(tmp_path / 'b.json')!r}, '--fail-on', 'never'])\n"
         "print('RESULT', gc.isenabled())\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    results = [line for line in out.stdout.splitlines() if line.startswith("RESULT")]
+    results = [line for line in python(code) if line.startswith("RESULT")]
     assert results == ["RESULT True True", "RESULT False"]
 
 

@@ -65,16 +65,7 @@ def test_split_scan_of_a_snapshot(estate: Path, tmp_path: Path, split_calls: lis
 def test_split_scan_of_an_arm_template(
     estate: Path, tmp_path: Path, split_calls: list[int]
 ) -> None:
-    snap = json.loads(snapshot_of(estate, tmp_path / "snap.json").read_text(encoding="utf-8"))
-    template = {
-        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/"
-        "deploymentTemplate.json#",
-        "contentVersion": "1.0.0.0",
-        "resources": [
-            {"type": r["type"], "apiVersion": "2024-05-01", "name": r["name"], **_body(r)}
-            for r in snap["resources"]
-        ],
-    }
+    template = arm_template_of(estate, tmp_path)
     # A second unreadable product policy in the same file, of a product with APIs: the orphan
     # one above must still be reported on its own (documents are told apart by line too).
     linked = next(
@@ -136,16 +127,7 @@ def test_a_share_that_only_one_process_cannot_read_makes_the_scan_serial(
 ) -> None:
     """One API's policy too deep to evaluate: a serial scan drops the template with an error;
     only the process owning that API meets it in a split scan, which is then done serially."""
-    snap = json.loads(snapshot_of(estate, tmp_path / "snap.json").read_text(encoding="utf-8"))
-    template = {
-        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/"
-        "deploymentTemplate.json#",
-        "contentVersion": "1.0.0.0",
-        "resources": [
-            {"type": r["type"], "apiVersion": "2024-05-01", "name": r["name"], **_body(r)}
-            for r in snap["resources"]
-        ],
-    }
+    template = arm_template_of(estate, tmp_path)
     deep = next(r["name"] for r in template["resources"] if r["type"].endswith("apis/policies"))
     real = arm.finish
 
@@ -160,6 +142,20 @@ def test_a_share_that_only_one_process_cannot_read_makes_the_scan_serial(
     (folder / "main.json").write_text(json.dumps(template), encoding="utf-8")
     report = same_report_serial_and_split(folder, tmp_path, split_calls)
     assert "nested too deeply to evaluate; not read" in report
+
+
+def arm_template_of(tree: Path, tmp_path: Path) -> dict[str, Any]:
+    """The estate at ``tree`` as one ARM template (through its snapshot)."""
+    snap = json.loads(snapshot_of(tree, tmp_path / "snap.json").read_text(encoding="utf-8"))
+    return {
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/"
+        "deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "resources": [
+            {"type": r["type"], "apiVersion": "2024-05-01", "name": r["name"], **_body(r)}
+            for r in snap["resources"]
+        ],
+    }
 
 
 def _body(res: dict[str, Any]) -> dict[str, Any]:
