@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from auditor.policy import PolicyDoc
 
 #: Capabilities a source may declare in ``Estate.provides``.
@@ -235,6 +237,12 @@ class Estate:
     diagnostic_settings: tuple[DiagnosticSetting, ...] = ()
     app_insights: tuple[AppInsights, ...] = ()
     notes: tuple[str, ...] = ()
+
+
+def ordered_notes(notes: Iterable[str]) -> list[str]:
+    """Notes once each, in file order: the notes of a scan in parts, each written by the process
+    that evaluated what it is about, then come out as those of one process."""
+    return sorted(set(notes), key=note_order)
 
 
 def note_order(note: str) -> tuple[str, int, str]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 from auditor import engine, parallel
 from auditor.engine import ApiResult, Audit, Finding
-from auditor.model import Api, Estate, ReadError, note_order
+from auditor.model import Api, Estate, ReadError, ordered_notes
 from auditor.policy import PolicyDoc
 from auditor.rules import Catalog
 from auditor.sources.parts import Part, Splittable, WholeOnly
@@ -195,10 +195,10 @@ def _merge(
         errors.update(dict.fromkeys(part.read_errors))
     notes = skeleton.notes
     if any(part.notes != notes for part in parts):
-        # NOTE: only Terraform notes differ between parts (each is written by the process that
-        # evaluated the argument), and Terraform sorts its notes: sorting the union gives the
-        # notes of one process.
-        notes = tuple(sorted({n for part in parts for n in part.notes}, key=note_order))
+        # NOTE: only Terraform and ARM notes differ between parts (each is written by the
+        # process that evaluated what it is about), and both order theirs with ordered_notes:
+        # so does the union.
+        notes = tuple(ordered_notes(n for part in parts for n in part.notes))
     estate = replace(skeleton, services=tuple(services), read_errors=tuple(errors), notes=notes)
     findings.extend(suppress(engine.orphan_files(estate, results, source_rule)))
     return Audit(estate, catalog, results, engine.ordered(findings))

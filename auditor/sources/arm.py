@@ -28,7 +28,7 @@ from typing import Any
 
 from auditor.bounded import PolicyReadError, read_bounded
 from auditor.errors import SourceError
-from auditor.model import CAPABILITIES, Estate, Location, ReadError, note_order
+from auditor.model import CAPABILITIES, Estate, Location, ReadError, ordered_notes
 from auditor.sources import resources
 from auditor.sources.apiops import MAX_JSON_BYTES
 from auditor.sources.parts import Part, WholeOnly
@@ -768,9 +768,7 @@ class Parsed:
     def estate(self, part: Part | None = None) -> Estate:
         found, errors, notes, texts = _collect(self.path, self.files, self.parsed, part)
         pin_embedded(found, texts)
-        # NOTE: sorted (by file, line, then text) so that the notes of a scan in parts, each
-        # written by the process that evaluated that resource, come out as in one process.
-        notes = sorted(set(notes), key=note_order)
+        notes = ordered_notes(notes)
         return resources.Loaded(found, "arm", str(self.path), errors, notes).estate(part)
 
 

@@ -142,8 +142,9 @@ class _Reader:
         while True:
             m = simple(text, self.i)
             if m is not None:
-                # NOTE: the commonest argument by far; what _simple_value and
-                # _reads_as_written say, spelled out (this loop is most of a large file's read).
+                # NOTE: the commonest argument by far, read here in line (this loop is most of
+                # a large file's read). A name or reference means what it says unless it is
+                # ``for`` (an expression left to term()) or a keyword with more after it.
                 key, s, n, r = m.group(1, "s", "n", "r")
                 if key not in out:
                     if s is not None:
@@ -328,27 +329,6 @@ class _Reader:
         hcl = "".join(parts)
         # A lone name (a type such as ``string``) is serialized bare.
         return _Term(hcl if len(parts) == 1 else "${" + hcl + "}", hcl)
-
-
-def _reads_as_written(ref: str | None) -> bool:
-    """A :data:`_SIMPLE_ARG` name or reference means what it says: not ``for`` (an expression
-    this reader leaves to python-hcl2), nor a keyword with more after it (``true.x``)."""
-    if ref is None:
-        return True
-    head, dot, _ = ref.partition(".")
-    return head != "for" and not (dot and head in _KEYWORDS)
-
-
-def _simple_value(m: re.Match[str]) -> Any:
-    """What :meth:`_Reader.term` gives for a :data:`_SIMPLE_ARG` value."""
-    if m["s"] is not None:
-        return m["s"]
-    if m["n"] is not None:
-        return int(m["n"])
-    ref = m["r"]
-    if ref in _KEYWORDS:
-        return _KEYWORDS[ref]
-    return ref if "." not in ref else "${" + ref + "}"
 
 
 def blocks(text: str, start: int = 0, stop: int | None = None) -> list[Block | Raw] | None:

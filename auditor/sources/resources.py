@@ -127,11 +127,17 @@ def api_of(rtype: str, name: str) -> tuple[str | None, str] | None:
     below an API (a policy, an operation, a diagnostic ...) as :func:`build` reads it."""
     if not rtype.startswith(APIM + "/"):
         return None
-    kind, names = rtype[len(APIM) + 1 :], [p for p in name.split("/") if p][1:]
-    ws = None
+    kind, ws, names = _below_service(rtype, tuple(p for p in name.split("/") if p)[1:])
+    return (ws, names[0]) if kind.startswith("apis/") and names else None
+
+
+def _below_service(rtype: str, names: tuple[str, ...]) -> tuple[str, str | None, tuple[str, ...]]:
+    """Kind below ``service/``, workspace and name segments of an APIM child resource (the
+    workspace lifted out of both)."""
+    kind, ws = rtype[len(APIM) + 1 :], None
     if kind.startswith("workspaces/") and names:
         kind, ws, names = kind[len("workspaces/") :], names[0], names[1:]
-    return (ws, names[0]) if kind.startswith("apis/") and names else None
+    return kind, ws, names
 
 
 def _parts(res: Mapping[str, Any]) -> list[str]:
@@ -237,9 +243,7 @@ def _children(
             kids = out.setdefault(parts[0], defaultdict(list))
             if not child:
                 continue
-            kind, names, ws = rtype[len(APIM) + 1 :], tuple(parts[1:]), None
-            if kind.startswith("workspaces/") and names:
-                kind, ws, names = kind[len("workspaces/") :], names[0], names[1:]
+            kind, ws, names = _below_service(rtype, tuple(parts[1:]))
             if part and kind.startswith("apis") and names and not part.has_api(ws, names[0]):
                 continue  # another process's API (and its policies: never parsed here)
             kids[kind].append(_Res(kind, ws, names, res))

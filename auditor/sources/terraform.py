@@ -29,7 +29,7 @@ from typing import Any
 
 from auditor.bounded import PolicyReadError, decode_policy_bytes, read_bounded
 from auditor.errors import SourceError
-from auditor.model import Estate, Location, ReadError, note_order
+from auditor.model import Estate, Location, ReadError, ordered_notes
 from auditor.sources import hclquick, hclsplit
 from auditor.sources.parts import Part
 
@@ -216,9 +216,7 @@ class Parsed:
             for address, decl in module.decls.items():
                 if not address.startswith("data."):
                     out.extend(ev.resource(decl))
-        # NOTE: sorted (by file, line, then text) so that the notes of a scan in parts, each
-        # written by the process that evaluated that argument, come out as in one process.
-        return out, sorted(set(notes), key=note_order)
+        return out, ordered_notes(notes)
 
     def estate(self, part: Part | None = None) -> Estate:
         found, notes = self.resources(part)
@@ -352,13 +350,13 @@ def parse_range(text: str, start: int, stop: int | None) -> list[_BlockTuple] | 
             except hclfull.FAILURES:
                 return None
             continue
-        body = q.body
-        for key, (_, begin, end) in q.attrs.items():
+        body, attrs = q.body, {}
+        for key, (ln, begin, end) in q.attrs.items():
+            attrs[key] = (ln, begin)
             if isinstance(body[key], str) and body[key].startswith("${jsonencode("):
                 from auditor.sources import hclfull
 
                 body[key] = hclfull.jsonencode(body[key], text[begin:end])
-        attrs = {k: (ln, begin) for k, (ln, begin, _) in q.attrs.items()}
         out.append((q.labels, body, attrs, q.offset, q.line))
     return out
 
@@ -394,6 +392,11 @@ def _split(s: str) -> list[tuple[bool, str]]:
         buf, pos = "", end
     buf += s[pos:]
     return out + [(False, buf)] if buf else out
+
+
+def _plain(raw: str) -> bool:
+    """Text with nothing to evaluate: no template, directive or heredoc, and not over the cap."""
+    return "${" not in raw and "%{" not in raw and raw[:2] != "<<" and len(raw) <= _MAX_VALUE
 
 
 def _first_arg(args: str) -> str:
@@ -475,8 +478,8 @@ class _Eval:
             return {k: self.value(v, src) for k, v in raw.items() if k != "__is_block__"}
         if not isinstance(raw, str):
             return raw
-        if "${" not in raw and "%{" not in raw and raw[:2] != "<<" and len(raw) <= _MAX_VALUE:
-            return raw  # plain text: what _split and _join would give, at a fraction of the cost
+        if _plain(raw):
+            return raw  # what _split and _join would give, at a fraction of the cost
         if m := _WHOLE_REF.fullmatch(raw):
             return self.expr(m[1], src)  # one reference: what _split would give
         body = _heredoc(raw)
@@ -496,7 +499,7 @@ class _Eval:
         # NOTE: nearly every argument is plain text or one reference to another resource; both
         # are read here without placing a source on the argument (what value() would give).
         if isinstance(raw, str) and len(raw) <= _MAX_VALUE:
-            if "${" not in raw and "%{" not in raw and raw[:2] != "<<":
+            if _plain(raw):
                 return raw
             if raw in self.refs:
                 ref = self.refs[raw]
