@@ -501,3 +501,29 @@ def test_a_locals_cycle_gives_the_same_values_whichever_is_asked_first(tmp_path:
             ("c", "`local.a` refers to itself"),
         )
     }
+
+
+def test_a_name_written_alike_in_many_blocks_resolves_alike_and_each_unresolved_one_says_where(
+    tmp_path: Path,
+) -> None:
+    blocks = "".join(
+        f'resource "azurerm_api_management_api" "{label}" {{\n'
+        f"  api_management_name = {svc}\n"
+        f'  name                = "{label}"\n'
+        "}\n"
+        for label, svc in (
+            ("a", "azurerm_api_management.gw.name"),
+            ("b", "azurerm_api_management.gw.name"),
+            ("c", "var.missing"),
+            ("d", "var.missing"),
+        )
+    )
+    main = write(
+        tmp_path, "main.tf", 'resource "azurerm_api_management" "gw" {\n  name = "gw"\n}\n' + blocks
+    )
+    found, _, notes = terraform.load_resources(tmp_path)
+    names = sorted(r["name"] for r in found if r["type"].endswith("/apis"))
+    assert names == ["${var.missing}/c", "${var.missing}/d", "gw/a", "gw/b"]
+    lines = [line_of(main, "var.missing"), line_of(main, "var.missing", line_of(main, '"d"'))]
+    for line in lines:
+        assert any(n.startswith(f"main.tf:{line}: api_management_name") for n in notes), notes

@@ -466,6 +466,9 @@ class _Eval:
         #: A whole-reference argument text -> (expression, address, attribute); None: another
         #: kind of value.
         self.refs: dict[str, tuple[str, str, str] | None] = {}
+        #: A name argument's text -> its name, where the text alone decides it (plain text or
+        #: one reference: nearly every block names its service and API so, thousands of times).
+        self.named: dict[str, str] = {}
 
     def where(self, decl: _Decl, key: str | None = None) -> str:
         return f"{_shown(decl.src.file, self.root)}:{decl.at(key)[0] if key else decl.line}"
@@ -655,11 +658,18 @@ class _Eval:
     def name(self, decl: _Decl, key: str) -> str:
         """A name argument (an ARM id gives its last part); the raw text when not resolved."""
         raw = decl.body.get(key)
+        known = self.named.get(raw) if isinstance(raw, str) else None
+        if known is not None:
+            return known
         try:
             value = self.arg(decl, key)
             if isinstance(value, str | int) and str(value):
                 value = str(value)
-                return value.rstrip("/").rsplit("/", 1)[-1] if value.startswith("/") else value
+                if value.startswith("/"):
+                    value = value.rstrip("/").rsplit("/", 1)[-1]
+                if isinstance(raw, str) and (_plain(raw) or self.refs.get(raw) is not None):
+                    self.named[raw] = value
+                return value
             reason = "it is empty"
         except _Unresolved as exc:
             reason = str(exc)
