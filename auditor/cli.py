@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from auditor import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from auditor.sources.parts import Splittable
 
 FAIL_ON = ("info", "low", "medium", "high", "critical", "never")
@@ -187,15 +189,12 @@ def _load_estate(args: argparse.Namespace) -> Any:
 
 def _report(args: argparse.Namespace) -> dict[str, Any]:
     """Load, audit with suppressions, and return the JSON report (plus gate notes)."""
-    from auditor import rules
-
-    catalog = rules.load(args.rules)
     # NOTE: a scan allocates millions of small objects that all live to the end; the cyclic
     # collector only slows it down (25% at 10,000 APIs). Reference counting still frees.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _audit(args, catalog)
+        return _audit(args)
     finally:
         if gc.get_freeze_count() == 0:
             # NOTE: the scan's objects go to the collector's oldest generation (frozen, then
@@ -208,17 +207,38 @@ def _report(args: argparse.Namespace) -> dict[str, Any]:
             gc.enable()
 
 
-def _audit(args: argparse.Namespace, catalog: Any) -> dict[str, Any]:
-    from auditor import engine, partition, suppress
+class _Setup:
+    """The catalog, the waivers and the baseline, and the engine's imports (a tenth of a second):
+    done once, while other processes may already be reading a large source."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.sup: Any = None
+
+    def __call__(self) -> None:
+        if self.sup is not None:
+            return
+        from auditor import engine, partition, report, rules, suppress  # noqa: F401 - see above
+
+        args = self.args
+        self.catalog = rules.load(args.rules)
+        self.sup = suppress.Suppressor(
+            waivers=suppress.load_waivers(args.waivers) if args.waivers else [],
+            baseline=suppress.load_baseline(args.baseline) if args.baseline else frozenset(),
+        )
+
+
+def _audit(args: argparse.Namespace) -> dict[str, Any]:
     from auditor.parallel import default_workers
+
+    jobs = getattr(args, "jobs", None) or default_workers()
+    setup = _Setup(args)
+    source = _splittable(args, jobs, setup)
+    setup()
+    from auditor import engine, partition, suppress
     from auditor.report import to_dict
 
-    sup = suppress.Suppressor(
-        waivers=suppress.load_waivers(args.waivers) if args.waivers else [],
-        baseline=suppress.load_baseline(args.baseline) if args.baseline else frozenset(),
-    )
-    jobs = getattr(args, "jobs", None) or default_workers()
-    source = _splittable(args, jobs)
+    catalog, sup = setup.catalog, setup.sup
     if source is not None and partition.wanted(source, jobs):
 
         def suppressor(ignores: list[Any]) -> Any:
@@ -240,9 +260,12 @@ def _audit(args: argparse.Namespace, catalog: Any) -> dict[str, Any]:
     return report
 
 
-def _splittable(args: argparse.Namespace, workers: int) -> Splittable | None:
+def _splittable(
+    args: argparse.Namespace, workers: int, meanwhile: Callable[[], object]
+) -> Splittable | None:
     """The source, read as far as it can be before it is split across workers (None for a live
-    scan, a policy file or a folder of several kinds: those are loaded whole)."""
+    scan, a policy file or a folder of several kinds: those are loaded whole); ``meanwhile``
+    may be called while other processes read it."""
     from auditor import sources
 
     source = getattr(args, "source", None)
@@ -253,6 +276,7 @@ def _splittable(args: argparse.Namespace, workers: int) -> Splittable | None:
         kind=args.source_type,
         include_revisions=args.include_revisions,
         workers=workers,
+        meanwhile=meanwhile,
     )
 
 
@@ -272,15 +296,18 @@ def _source_root(args: argparse.Namespace) -> str:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    from auditor.files import write_atomic
     from auditor.render import EXTENSIONS, RENDERERS
-    from auditor.report import gate_failures
-    from auditor.suppress import baseline_text
 
     fmt = args.format
     if fmt is None:
         fmt = EXTENSIONS.get(args.output.suffix.lower(), "text") if args.output else "text"
+    # NOTE: the engine's modules are imported by _report, while a large source may already be
+    # read in other processes; importing them here first would hold those back.
     report = _report(args)
+    from auditor.files import write_atomic
+    from auditor.report import gate_failures
+    from auditor.suppress import baseline_text
+
     text = RENDERERS[fmt](report)
     if args.output:
         write_atomic(args.output, text)

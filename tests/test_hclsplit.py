@@ -7,6 +7,8 @@ in a broken file) and check that such a file is read whole instead, with the sam
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,9 +106,12 @@ def test_blocks_that_marshal_cannot_write_are_sent_all_the_same(
 ) -> None:
     monkeypatch.setattr(hclsplit, "MIN_CHARS", 0)
     texts = [many(0, 50), many(50, 50)]
-    got = hclsplit.parse(texts, 2, lambda text, start, stop: [_Block(start)])
-    ranges = [r for group in hclsplit.plan(texts, 2) for r in group]
-    assert got == [[_Block(start) for j, start, _ in ranges if j == i] for i in range(2)]
+    got = hclsplit.parse(texts, 2, lambda text, start, stop, lines: [_Block(start)])
+    for text, blocks in zip(texts, got, strict=True):
+        assert blocks is not None and len(blocks) > 1
+        starts = [b.start for b in blocks]  # every range's, in the order of the text
+        assert starts[0] == 0 and starts == sorted(set(starts))
+        assert all(text[start:].startswith('resource "') for start in starts)
 
 
 def test_a_range_whose_reader_fails_leaves_its_file_to_be_read_whole(
@@ -115,14 +120,14 @@ def test_a_range_whose_reader_fails_leaves_its_file_to_be_read_whole(
     monkeypatch.setattr(hclsplit, "MIN_CHARS", 0)
     texts = [many(0, 60), many(60, 60)]
 
-    def read(text: str, start: int, stop: int) -> list[int] | None:
+    def read(text: str, start: int, stop: int, lines: int) -> list[int] | None:
         if text is texts[1] and start > 0:
             raise RecursionError("too deep")
         return [start]
 
     assert any(i == 1 and start > 0 for group in hclsplit.plan(texts, 2) for i, start, _ in group)
     got = hclsplit.parse(texts, 2, read)
-    assert got[0] == [0]
+    assert got[0] is not None and got[0][0] == 0 and got[0] == sorted(got[0])
     assert got[1] is None  # the caller reads it whole, and reports what fails there
 
 
@@ -160,3 +165,54 @@ def test_a_repository_parsed_in_parts_loads_as_in_one(
         ("broken.tf", 7 * 40 + 2),
         ("not_utf8.tf", None),
     ]
+
+
+def test_the_caller_s_own_work_runs_once_whether_or_not_the_text_is_split(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    small = [many(0, 5)]
+    assert hclsplit.parse(small, 2, terraform.parse_range, lambda: calls.append("small")) == [None]
+    monkeypatch.setattr(hclsplit, "MIN_CHARS", 0)
+    texts = [many(0, 200)]
+    got = hclsplit.parse(texts, 2, terraform.parse_range, lambda: calls.append("split"))
+    assert got == [terraform.parse_blocks(texts[0])]
+    assert calls == ["small", "split"]
+
+
+def test_a_process_that_starts_late_reads_fewer_pieces_and_none_is_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(hclsplit, "MIN_CHARS", 0)
+    texts = [many(0, 400), many(400, 100)]
+    me = os.getpid()
+
+    def read(text: str, start: int, stop: int, lines: int) -> list[tuple[int, int, int]]:
+        time.sleep(0.01)
+        assert lines == text.count("\n", 0, start)
+        return [(start, stop, os.getpid())]
+
+    # This process first spends about as long as all the pieces take in one process.
+    got = hclsplit.parse(texts, 2, read, lambda: time.sleep(0.01 * 24))
+    ranges = [(start, stop, pid) for blocks in got for start, stop, pid in blocks or []]
+    for text, blocks in zip(texts, got, strict=True):
+        assert blocks is not None
+        assert blocks[0][0] == 0 and blocks[-1][1] == len(text)
+        assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:], strict=False))
+    mine = sum(pid == me for _, _, pid in ranges)
+    assert 0 <= mine < len(ranges) - mine  # the other process read more
+
+
+def test_a_failing_worker_fails_the_split_read_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hclsplit, "MIN_CHARS", 0)
+    texts = [many(0, 300)]
+    me = os.getpid()
+
+    def read(text: str, start: int, stop: int, lines: int) -> list[int]:
+        if os.getpid() != me:
+            os._exit(3)  # a worker killed mid-way: its pieces never come
+        time.sleep(0.01)
+        return [start]
+
+    with pytest.raises(parallel.WorkerError):
+        hclsplit.parse(texts, 2, read)

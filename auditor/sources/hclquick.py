@@ -331,16 +331,21 @@ class _Reader:
         return _Term(hcl if len(parts) == 1 else "${" + hcl + "}", hcl)
 
 
-def blocks(text: str, start: int = 0, stop: int | None = None) -> list[Block | Raw] | None:
+def blocks(
+    text: str, start: int = 0, stop: int | None = None, before: int | None = None
+) -> list[Block | Raw] | None:
     """The top-level blocks of ``text``; None when its top level is not plain blocks.
 
     With ``start`` and ``stop``: the blocks from ``start`` (a place where a block may begin, or
     blanks and comments before one) that end exactly at ``stop``; None when ``stop`` is not
-    where a block, or the text, starts (see :mod:`auditor.sources.hclsplit`).
+    where a block, or the text, starts (see :mod:`auditor.sources.hclsplit`). ``before``: the
+    number of lines before ``start``, when the caller knows it.
     """
     limit = len(text) if stop is None else stop
     lines = [m.start() for m in _NEWLINE.finditer(text, start, limit)]
-    reader = _Reader(text, start, lines, text.count("\n", 0, start))
+    if before is None:
+        before = text.count("\n", 0, start)
+    reader = _Reader(text, start, lines, before)
     out: list[Block | Raw] = []
     try:
         while True:

@@ -226,13 +226,15 @@ class Parsed:
         return resources.Loaded(found, "terraform", str(self.path), self.errors, notes).estate(part)
 
 
-def _parse(path: Path, files: list[Path], workers: int = 1) -> Parsed:
+def _parse(
+    path: Path, files: list[Path], workers: int = 1, meanwhile: Callable[[], object] | None = None
+) -> Parsed:
     root = (path if path.is_dir() else path.parent).resolve()
     errors: list[ReadError] = []
     modules: dict[Path, _Module] = {}
     read = [(file, _text(file, root)) for file in (found.resolve() for found in files)]
     texts = [text for _, text in read if isinstance(text, str)]
-    ahead = iter(hclsplit.parse(texts, workers, parse_range))
+    ahead = iter(hclsplit.parse(texts, workers, parse_range, meanwhile))
     for file, text in read:
         module = modules.setdefault(file.parent, _Module())
         if isinstance(text, str):
@@ -242,15 +244,16 @@ def _parse(path: Path, files: list[Path], workers: int = 1) -> Parsed:
     return Parsed(path, root, modules, errors)
 
 
-def prepare(path: Path, workers: int = 1) -> Parsed:
+def prepare(path: Path, workers: int = 1, meanwhile: Callable[[], object] | None = None) -> Parsed:
     """The Terraform configuration at ``path`` (a folder or one ``.tf`` file), parsed (a large
-    one in up to ``workers`` processes)."""
+    one in up to ``workers`` processes, while this one first calls ``meanwhile``, if given: see
+    :func:`hclsplit.parse`)."""
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder")
     files = find_files(path)
     if not files:
         raise SourceError(f"{path}: no Terraform (*.tf) files found")
-    return _parse(path, files, workers)
+    return _parse(path, files, workers, meanwhile)
 
 
 def load(path: Path) -> Estate:
@@ -333,11 +336,14 @@ def parse_blocks(text: str) -> list[_BlockTuple]:
     return blocks
 
 
-def parse_range(text: str, start: int, stop: int | None) -> list[_BlockTuple] | None:
+def parse_range(
+    text: str, start: int, stop: int | None, lines: int | None = None
+) -> list[_BlockTuple] | None:
     """What :func:`parse_blocks` gives for the blocks from ``start`` that end exactly at
-    ``stop`` (see :func:`hclquick.blocks`); None when only the whole file can tell (it is then
-    read by python-hcl2 as a whole, so that its errors keep their lines)."""
-    quick = hclquick.blocks(text, start, stop)
+    ``stop`` (see :func:`hclquick.blocks`; ``lines``: those before ``start``, if known); None
+    when only the whole file can tell (it is then read by python-hcl2 as a whole, so that its
+    errors keep their lines)."""
+    quick = hclquick.blocks(text, start, stop, lines)
     if quick is None:
         return None
     out: list[_BlockTuple] = []
