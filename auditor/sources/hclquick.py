@@ -62,8 +62,11 @@ class Block:
 
     labels: list[str]
     body: dict[str, Any]
-    attrs: dict[str, tuple[int, int, int]]
-    """Top-level arguments: (line, start, end) of the expression."""
+    attrs: dict[str, tuple[int, int]]
+    """Top-level arguments: (line, start) of the expression."""
+    ends: dict[str, int]
+    """Where the expression of each top-level argument that is not a plain value (a string, a
+    number, a keyword or a reference, on one line) ends."""
     offset: int
     line: int
 
@@ -134,10 +137,12 @@ class _Reader:
             return value
         return self.ident()
 
-    def body(self) -> tuple[dict[str, Any], dict[str, tuple[int, int, int]]]:
-        """Arguments and nested blocks up to the closing brace (consumed)."""
+    def body(self) -> tuple[dict[str, Any], dict[str, tuple[int, int]], dict[str, int]]:
+        """Arguments and nested blocks up to the closing brace (consumed): the body, the
+        (line, start) of each argument and the end of each one that is not a plain value."""
         out: dict[str, Any] = {}
-        attrs: dict[str, tuple[int, int, int]] = {}
+        attrs: dict[str, tuple[int, int]] = {}
+        ends: dict[str, int] = {}
         text, simple, line = self.text, _BLANKS_THEN_SIMPLE_ARG.match, self.line
         while True:
             m = simple(text, self.i)
@@ -161,15 +166,15 @@ class _Reader:
                             "${" + r + "}" if head != "for" and head not in _KEYWORDS else _UNREAD
                         )
                     if value is not _UNREAD:
-                        start, end = m.span("v")
+                        start = m.start("v")
                         out[key] = value
-                        attrs[key] = (line(start), start, end)
+                        attrs[key] = (line(start), start)
                         self.i = m.end()
                         continue
             self.skip(newlines=True)
             if self.peek() == "}":
                 self.i += 1
-                return out, attrs
+                return out, attrs, ends
             name = self.ident()
             self.skip(newlines=False)
             if self.peek() == "=" and self.peek(1) != "=":
@@ -180,7 +185,8 @@ class _Reader:
                 if name in out:
                     raise _Unsupported("argument set twice")
                 out[name] = term.value
-                attrs[name] = (self.line(start), start, self.i)
+                attrs[name] = (self.line(start), start)
+                ends[name] = self.i
                 self.skip(newlines=False)
                 if self.peek() not in ("\n", "}", ""):
                     raise _Unsupported("operator or more after an argument")
@@ -190,7 +196,7 @@ class _Reader:
                 labels.append(self.label())
                 self.skip(newlines=False)
             self.i += 1
-            inner, _ = self.body()
+            inner, _, _ = self.body()
             node: dict[str, Any] = inner
             for lb in reversed(labels):
                 node = {lb: node}
@@ -368,7 +374,7 @@ def blocks(
                     reader.skip(newlines=False)
                 reader.i += 1
             try:
-                body, attrs = reader.body()
+                body, attrs, ends = reader.body()
             except (_Unsupported, RecursionError):  # deep nesting: python-hcl2 decides
                 end = _block_end(text, start)
                 if end is None:
@@ -376,7 +382,7 @@ def blocks(
                 out.append(Raw(start, end, reader.line(start)))
                 reader.i = end
                 continue
-            out.append(Block(labels, body, attrs, start, reader.line(start)))
+            out.append(Block(labels, body, attrs, ends, start, reader.line(start)))
     except _Unsupported:
         return None
 

@@ -356,14 +356,13 @@ def parse_range(
             except hclfull.FAILURES:
                 return None
             continue
-        body, attrs = q.body, {}
-        for key, (ln, begin, end) in q.attrs.items():
-            attrs[key] = (ln, begin)
+        body = q.body
+        for key, end in q.ends.items():  # a jsonencode() call is never a plain value
             if isinstance(body[key], str) and body[key].startswith("${jsonencode("):
                 from auditor.sources import hclfull
 
-                body[key] = hclfull.jsonencode(body[key], text[begin:end])
-        out.append((q.labels, body, attrs, q.offset, q.line))
+                body[key] = hclfull.jsonencode(body[key], text[q.attrs[key][1] : end])
+        out.append((q.labels, body, q.attrs, q.offset, q.line))
     return out
 
 
