@@ -270,12 +270,42 @@ def test_split_scan_of_terraform(tmp_path: Path, split_calls: list[int]) -> None
     assert "canary" not in report
 
 
-def test_parts_share_out_every_api_once(tmp_path: Path) -> None:
-    source = sources.splittable(terraform_repo(tmp_path / "repo"))
-    assert source is not None
-    assert source.api_count() == API_COUNT
-    names = [
-        sorted(a.name for s in source.estate(Part(i, 3)).services for a in s.apis) for i in range(3)
+def test_parts_share_out_every_api_once_by_rank(estate: Path, tmp_path: Path) -> None:
+    tf = sources.splittable(terraform_repo(tmp_path / "repo"))
+    folder = tmp_path / "arm"
+    folder.mkdir()
+    (folder / "main.json").write_text(json.dumps(arm_template_of(estate, tmp_path)))
+    template = sources.splittable(folder)
+    snap = sources.splittable(snapshot_of(estate, tmp_path / "estate.snapshot.json"))
+    for source in (tf, template, snap):
+        assert source is not None
+        every = sorted(a.name for s in source.estate().services for a in s.apis)
+        for count in (2, 3):
+            names = [
+                sorted(a.name for s in source.estate(Part(i, count)).services for a in s.apis)
+                for i in range(count)
+            ]
+            assert sorted(n for part in names for n in part) == every
+            # The APIs sorted by name are dealt out in turn, part 0 taking one more in 20:
+            # exactly the shares of folder numbers.
+            ranks = range(len(every))
+            assert [len(p) for p in names] == [
+                sum(Part(i, count).has(r) for r in ranks) for i in range(count)
+            ]
+
+
+def test_a_part_whose_roster_is_not_the_source_s_apis_is_loaded_whole(tmp_path: Path) -> None:
+    from auditor.sources import resources
+    from auditor.sources.parts import WholeOnly
+
+    apim = "Microsoft.ApiManagement/service"
+    found = [
+        {"type": apim, "name": "gw"},
+        *({"type": f"{apim}/apis", "name": f"gw/api-{i}", "properties": {}} for i in range(3)),
     ]
-    assert sorted(n for part in names for n in part) == [f"api-{i:03d}" for i in range(220)]
-    assert all(50 < len(part) < 95 for part in names)  # a checksum spreads them evenly
+    loaded = resources.Loaded(found, "snapshot", "x")
+    wrong = Part(0, 2, roster={(None, "api-0"): 0, (None, "api-1"): 1})
+    with pytest.raises(WholeOnly):
+        loaded.estate(wrong)
+    right = Part(0, 2, roster=resources.api_roster(found))
+    assert [a.name for a in loaded.estate(right).services[0].apis] == ["api-0", "api-2"]

@@ -22,7 +22,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -517,8 +517,12 @@ def is_template(data: object) -> bool:
 class _Walk:
     """Collects the resources of one template file."""
 
-    def __init__(self, file: str, text: str, part: Part | None = None) -> None:
+    def __init__(
+        self, file: str, text: str, part: Part | None = None, *, apis_only: bool = False
+    ) -> None:
         self.file, self.text, self.part = file, text, part
+        self.apis_only = apis_only
+        """Collect the type and name of API resources only (see :meth:`Parsed.estate`)."""
         self.seen = (0, 0)  # a position and the line breaks before it
         self.out: list[dict[str, Any]] = []
         self.notes: list[str] = []
@@ -568,6 +572,12 @@ class _Walk:
             name = joined([parent[1], "/", name])
         if rtype.lower() == "microsoft.resources/deployments":
             self.deployment(res, ctx)
+            return
+        if self.apis_only:
+            if rtype.lower() in _API_TYPES:
+                self.out.append({"type": rtype, "name": text_of(name)})
+            if res.get("resources"):
+                self.walk(res["resources"], ctx, (rtype, text_of(name)))
             return
         if self.part is not None and self.foreign(rtype, name):
             # Another process's API: the type and name are all a build reads of it (that
@@ -621,15 +631,17 @@ def template_resources(
     text: str,
     parameters: dict[str, Any] | None = None,
     part: Part | None = None,
+    apis_only: bool = False,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The resources of one template (parsed with :func:`parse_json` for lines), and notes; for
-    a ``part``, resources below other parts' APIs are left unevaluated (type and name only)."""
+    a ``part``, resources below other parts' APIs are left unevaluated (type and name only);
+    with ``apis_only``, only the type and name of the API resources are given."""
     given = {
         k: v["value"] if "value" in v else Unresolved(f"[parameters('{k}')]", "a Key Vault value")
         for k, v in (parameters or {}).items()
         if isinstance(v, dict)
     }
-    walk = _Walk(file, text, part)
+    walk = _Walk(file, text, part, apis_only=apis_only)
     walk.walk(template.get("resources"), _Ctx(template, given, None))
     return walk.out, walk.notes
 
@@ -707,6 +719,7 @@ def _collect(
     files: list[Path],
     parsed: dict[Path, tuple[Any, str]] | None = None,
     part: Part | None = None,
+    apis_only: bool = False,
 ) -> tuple[list[dict[str, Any]], list[ReadError], list[str], dict[str, str]]:
     root = path if path.is_dir() else path.parent
     out: list[dict[str, Any]] = []
@@ -732,8 +745,9 @@ def _collect(
             errors.append(bad.error)
         try:
             found, more = template_resources(
-                data, file=shown, text=texts[shown], parameters=params, part=part
-            )
+                data, file=shown, text=texts[shown], parameters=params, part=part,
+                apis_only=apis_only,
+            )  # fmt: skip
         except RecursionError:
             if part is not None:
                 # NOTE: only this process met it: another would keep the template whole.
@@ -766,6 +780,10 @@ class Parsed:
                    if is_template(data))  # fmt: skip
 
     def estate(self, part: Part | None = None) -> Estate:
+        if part is not None and part.roster is None:
+            # Every process first names every API, to share them out by rank (see Part).
+            apis = _collect(self.path, self.files, self.parsed, apis_only=True)[0]
+            part = replace(part, roster=resources.api_roster(apis))
         found, errors, notes, texts = _collect(self.path, self.files, self.parsed, part)
         pin_embedded(found, texts)
         notes = ordered_notes(notes)

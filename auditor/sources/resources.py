@@ -39,7 +39,7 @@ from auditor.model import (
 )
 from auditor.policy import PolicyDoc, read_policy_text
 from auditor.sources.apiops import _bool, _str, diagnostic_from_properties, subscription_scope
-from auditor.sources.parts import Part
+from auditor.sources.parts import ApiKey, Part, WholeOnly, roster
 
 APIM = "microsoft.apimanagement/service"
 ACCOUNTS = "microsoft.cognitiveservices/accounts"
@@ -159,6 +159,10 @@ def build(
     by_type: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for res in resources:
         by_type[str(res.get("type") or "").lower()].append(res)
+    if part is not None and part.roster is not None and part.roster != api_roster(by_type):
+        # NOTE: the source left other parts' resources unevaluated by this roster: a
+        # different one here would keep some of them as this part's (never seen so far).
+        raise WholeOnly("the APIs evaluated first are not the APIs the source declares")
     kids = _children(by_type, part)
     built = [_service(name, kids[name]) for name in sorted(kids)]
     accounts = tuple(_account(r) for r in by_type.get(ACCOUNTS, []))
@@ -195,7 +199,11 @@ class Loaded:
         return sum(1 for r in self.found if str(r.get("type") or "").lower() in kinds)
 
     def estate(self, part: Part | None = None) -> Estate:
+        """The estate, or a ``part`` of it; a part without a roster gets the roster of these
+        resources (a source that left other parts' resources unevaluated must give its own)."""
         provides = self.provides
+        if part is not None and part.roster is None:
+            part = replace(part, roster=api_roster(self.found))
         return build(
             self.found,
             kind=self.kind,
@@ -205,6 +213,25 @@ class Loaded:
             notes=self.notes,
             part=part,
         )
+
+
+def api_roster(
+    resources: Mapping[str, list[Mapping[str, Any]]] | Iterable[Mapping[str, Any]],
+) -> dict[ApiKey, int]:
+    """The roster (see :class:`Part`) of the API resources among ``resources`` (a list, or
+    lists by lower-cased type)."""
+    if not isinstance(resources, Mapping):
+        grouped: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+        for res in resources:
+            grouped[str(res.get("type") or "").lower()].append(res)
+        resources = grouped
+    keys = []
+    for rtype in (f"{APIM}/apis", f"{APIM}/workspaces/apis"):
+        for res in resources.get(rtype, []):
+            _, ws, names = _below_service(rtype, tuple(_parts(res)[1:]))
+            if names:
+                keys.append((ws, names[0]))
+    return roster(keys)
 
 
 def _component(res: Mapping[str, Any]) -> AppInsights:

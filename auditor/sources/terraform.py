@@ -23,7 +23,7 @@ import os
 import re
 import textwrap
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -209,21 +209,43 @@ class Parsed:
         """ARM-shaped resources and notes; for a ``part``, the resources of other APIs are
         left unevaluated (type and name only, which is all :func:`resources.build` reads of
         them) and the notes of their arguments unwritten."""
+        found, notes, _ = self._resources(part)
+        return found, notes
+
+    def _resources(self, part: Part | None) -> tuple[list[dict[str, Any]], list[str], Part | None]:
+        """:meth:`resources`, and the part with its roster (see :class:`Part`): the resources
+        that may be APIs are evaluated first, for every process to know every API."""
         notes: list[str] = []
+        evals = [(m, _Eval(self.root, m, notes, part)) for m in self.modules.values()]
+        first: dict[int, list[dict[str, Any]]] = {}
+        if part is not None and part.roster is None:
+            from auditor.sources.resources import api_roster
+
+            for module, ev in evals:
+                for address, decl in module.decls.items():
+                    if decl.kind in _MAY_BE_API and not address.startswith("data."):
+                        first[id(decl)] = ev.resource(decl)
+            part = replace(part, roster=api_roster(r for rs in first.values() for r in rs))
+            for _, ev in evals:
+                ev.part = part
         out: list[dict[str, Any]] = []
-        for module in self.modules.values():
-            ev = _Eval(self.root, module, notes, part)
+        for module, ev in evals:
             for address, decl in module.decls.items():
                 if not address.startswith("data."):
-                    out.extend(ev.resource(decl))
-        return out, ordered_notes(notes)
+                    done = first.get(id(decl))
+                    out.extend(ev.resource(decl) if done is None else done)
+        return out, ordered_notes(notes), part
 
     def estate(self, part: Part | None = None) -> Estate:
-        found, notes = self.resources(part)
+        found, notes, part = self._resources(part)
         # NOTE: imported here: it loads lxml, which the parse (before the scan forks) does not need.
         from auditor.sources import resources
 
         return resources.Loaded(found, "terraform", str(self.path), self.errors, notes).estate(part)
+
+
+#: Resource types that give an API resource (an azapi_resource may, by its evaluated type).
+_MAY_BE_API = frozenset({"azurerm_api_management_api", "azapi_resource"})
 
 
 def _parse(
