@@ -233,7 +233,11 @@ def _audit(args: argparse.Namespace) -> dict[str, Any]:
 
     jobs = getattr(args, "jobs", None) or default_workers()
     setup = _Setup(args)
-    source = _splittable(args, jobs, setup)
+    try:
+        source = _splittable(args, jobs, setup)
+    except Exception:
+        setup()  # a bad rules, waivers or baseline file is reported first, as it always was
+        raise
     setup()
     from auditor import engine, partition, suppress
     from auditor.report import to_dict

@@ -100,7 +100,10 @@ def run(
         _KEEP.append(estate)
         return _audit_part(estate, catalog)
 
-    parts, mine = parallel.fork_map(there, workers - 1, meanwhile=here)
+    try:
+        parts, mine = parallel.fork_map(there, workers - 1, meanwhile=here)
+    except parallel.WorkerError:
+        parts, mine = [None], None  # a process died (killed, out of memory): as below
     done = [p for p in parts if p is not None]
     if mine is None or len(done) < len(parts):
         # A share could not be read as the whole source reads it: the scan is done again in

@@ -203,6 +203,19 @@ def test_scan_empty_folder(tmp_path: Path) -> None:
     assert "empty" in proc.stderr and "no APIOps artifacts" in proc.stderr
 
 
+@pytest.mark.parametrize("option", ["--rules", "--waivers", "--baseline"])
+def test_a_bad_configuration_file_is_reported_before_a_bad_source(
+    tmp_path: Path, option: str
+) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bad.yaml").write_text("rules: [\n", encoding="utf-8")
+    proc = run("scan", "empty", "--source-type", "terraform", option, "bad.yaml", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("auditor: ") and "bad.yaml" in proc.stderr, proc.stderr
+    assert "no Terraform" not in proc.stderr
+
+
 def test_unknown_fail_on_value_is_a_usage_error(tmp_path: Path) -> None:
     write(tmp_path / "p.xml", INTACT_POLICY)
     proc = run("scan", "p.xml", "--fail-on", "sometimes", cwd=tmp_path)

@@ -8,7 +8,7 @@ in a broken file) and check that such a file is read whole instead, with the sam
 from __future__ import annotations
 
 import os
-import time
+import select
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +77,7 @@ def test_a_cut_inside_a_heredoc_leaves_the_file_to_be_read_whole(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(hclsplit, "MIN_CHARS", 0)
+    monkeypatch.setattr(hclsplit, "_PIECES_PER_WORKER", 1)  # the pieces planned here
     head, tail = many(0, 100), many(100, 140)
     fake_end = TRAP.index('\n}\n\nresource "fake"')
     # The cut is looked for from the middle of the text on: a comment line of the right length
@@ -118,6 +119,7 @@ def test_a_range_whose_reader_fails_leaves_its_file_to_be_read_whole(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(hclsplit, "MIN_CHARS", 0)
+    monkeypatch.setattr(hclsplit, "_PIECES_PER_WORKER", 1)  # the pieces planned here
     texts = [many(0, 60), many(60, 60)]
 
     def read(text: str, start: int, stop: int, lines: int) -> list[int] | None:
@@ -180,39 +182,103 @@ def test_the_caller_s_own_work_runs_once_whether_or_not_the_text_is_split(
     assert calls == ["small", "split"]
 
 
+def _signals() -> tuple[int, int]:
+    inlet, outlet = os.pipe()
+    return inlet, outlet
+
+
+def _wait_for(fd: int, count: int) -> None:
+    """Read ``count`` bytes from ``fd``, failing after 20 s (a worker that never wrote)."""
+    got = 0
+    while got < count:
+        ready, _, _ = select.select([fd], [], [], 20)
+        assert ready, f"{got} of {count} signals"
+        got += len(os.read(fd, count - got))
+
+
 def test_a_process_that_starts_late_reads_fewer_pieces_and_none_is_lost(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(hclsplit, "MIN_CHARS", 0)
     texts = [many(0, 400), many(400, 100)]
+    ranges = sum(len(g) for g in hclsplit.plan(texts, 2 * hclsplit._PIECES_PER_WORKER))
     me = os.getpid()
+    inlet, outlet = _signals()
 
     def read(text: str, start: int, stop: int, lines: int) -> list[tuple[int, int, int]]:
-        time.sleep(0.01)
         assert lines == text.count("\n", 0, start)
+        if os.getpid() != me:
+            os.write(outlet, b"x")
         return [(start, stop, os.getpid())]
 
-    # This process first spends about as long as all the pieces take in one process.
-    got = hclsplit.parse(texts, 2, read, lambda: time.sleep(0.01 * 24))
-    ranges = [(start, stop, pid) for blocks in got for start, stop, pid in blocks or []]
+    # This process starts once the other has read more than half the ranges.
+    try:
+        got = hclsplit.parse(texts, 2, read, lambda: _wait_for(inlet, ranges // 2 + 1))
+    finally:
+        os.close(inlet)
+        os.close(outlet)
     for text, blocks in zip(texts, got, strict=True):
         assert blocks is not None
         assert blocks[0][0] == 0 and blocks[-1][1] == len(text)
         assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:], strict=False))
-    mine = sum(pid == me for _, _, pid in ranges)
-    assert 0 <= mine < len(ranges) - mine  # the other process read more
+    pids = [pid for blocks in got for _, _, pid in blocks or []]
+    assert len(pids) == ranges
+    theirs = len(pids) - pids.count(me)
+    assert theirs > ranges // 2 > pids.count(me)
 
 
-def test_a_failing_worker_fails_the_split_read_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else -1
+
+
+def _children() -> set[int]:
+    """This process's child processes (zombies included), where /proc tells."""
+    out = set()
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == os.getpid():
+            out.add(int(entry))
+    return out
+
+
+def test_a_worker_that_dies_leaves_every_text_to_be_read_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(hclsplit, "MIN_CHARS", 0)
-    texts = [many(0, 300)]
+    texts = [many(0, 300), many(300, 10)]
     me = os.getpid()
+    fds = _open_fds()
+    inlet, outlet = _signals()
 
     def read(text: str, start: int, stop: int, lines: int) -> list[int]:
         if os.getpid() != me:
-            os._exit(3)  # a worker killed mid-way: its pieces never come
-        time.sleep(0.01)
+            os.write(outlet, b"x")
+            os._exit(3)  # killed with a piece taken: its blocks never come
         return [start]
 
-    with pytest.raises(parallel.WorkerError):
-        hclsplit.parse(texts, 2, read)
+    try:
+        got = hclsplit.parse(texts, 2, read, lambda: _wait_for(inlet, 1))
+    finally:
+        os.close(inlet)
+        os.close(outlet)
+    assert got == [None, None]
+    assert _open_fds() == fds
+
+
+def test_the_caller_s_failure_meanwhile_stops_the_workers_and_is_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(hclsplit, "MIN_CHARS", 0)
+    fds, children = _open_fds(), _children()
+
+    def fail() -> None:
+        raise ValueError("bad rules file")
+
+    with pytest.raises(ValueError, match="bad rules file"):
+        hclsplit.parse([many(0, 300)], 3, terraform.parse_range, fail)
+    assert _open_fds() == fds
+    assert _children() == children  # every worker stopped and reaped

@@ -8,6 +8,7 @@ LLM and non-LLM API folders, and a waiver.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import subprocess
 import sys
@@ -180,3 +181,27 @@ def test_parts_share_out_every_api_once_and_the_merging_process_takes_a_little_m
             sizes = [len(s) for s in shares]
             # Part 0 (the merging process) gets about a twentieth more than the others.
             assert 1.02 < sizes[0] * (count - 1) / sum(sizes[1:]) < 1.08, sizes
+
+
+@needs_fork
+def test_a_worker_that_dies_leaves_the_scan_to_one_process(
+    estate: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert scan(estate, tmp_path / "serial.json", 1) == 0
+    me = os.getpid()
+    real = partition._audit_part
+
+    def audit(*args: Any, **kwargs: Any) -> Any:
+        if os.getpid() != me:
+            os._exit(9)  # killed (out of memory, say) before sending anything
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(partition, "_audit_part", audit)
+    engine_runs: list[int] = []
+    real_run = partition.engine.run
+    monkeypatch.setattr(
+        partition.engine, "run", lambda *a, **k: engine_runs.append(1) or real_run(*a, **k)
+    )
+    assert scan(estate, tmp_path / "split.json", 2) == 0
+    assert engine_runs == [1]
+    assert (tmp_path / "split.json").read_bytes() == (tmp_path / "serial.json").read_bytes()

@@ -31,6 +31,7 @@ MIN_CHARS = 1 << 20
 #: file read in two processes takes about 20 ms); one byte in the queue names each.
 _PIECES_PER_WORKER = 12
 _MAX_PIECES = 255
+_MAX_WORKERS = 32
 #: The end of a block (a closing brace alone on its line), blank lines, and a line that looks like
 #: the header of the next block (``resource "type" "name" {``): the cut is at that line.
 _CUT = re.compile(
@@ -92,6 +93,8 @@ def parse(
             meanwhile()
         return [None] * len(texts)
     groups = plan(texts, min(_MAX_PIECES, workers * _PIECES_PER_WORKER))
+    # Three pipes a process: no more processes than pieces, nor than file descriptors allow.
+    workers = min(workers, len(groups), _MAX_WORKERS)
     before: dict[Range, int] = {}
     text_of = lines = pos = -1
     for r in (r for group in groups for r in group):  # in the order of the texts
@@ -146,6 +149,10 @@ def parse(
             channels.append(_channel())
             held += channels[-1]
         _, read_by = parallel.fork_map(there, workers - 1, meanwhile=here)
+    except parallel.WorkerError:
+        # A process ended without sending its pieces (killed, out of memory): the caller
+        # reads every text whole, as a scan in one process would.
+        return [None] * len(texts)
     finally:
         for fd in held:
             os.close(fd)
