@@ -11,9 +11,10 @@ from auditor.effective import Effective
 from auditor.model import Api, Estate, Location, Operation, Service
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
-    """One verdict of a check on its target."""
+    """One verdict of a check on its target; not changed once made (not a frozen dataclass
+    for speed, as :class:`auditor.engine.Finding`)."""
 
     status: str
     """``pass``, ``fail`` or ``skip`` (could not be evaluated)."""
