@@ -240,13 +240,25 @@ def _collapse(
     return out
 
 
-def _run_rule(rule: Rule, api_ctx: ApiContext, service: Service) -> list[Finding]:
+def _same_routes(ops: list[OpContext]) -> list[tuple[OpContext, OpContext]]:
+    """Each operation, in order, with the first one that has the same effective policies
+    (itself, if none before it has): such an operation gets the same verdicts."""
+    first: dict[tuple[int, ...], OpContext] = {}
+    return [(ctx, first.setdefault(tuple(id(r.eff) for r in ctx.routes), ctx)) for ctx in ops]
+
+
+def _run_rule(
+    rule: Rule,
+    api_ctx: ApiContext,
+    service: Service,
+    same: list[tuple[OpContext, OpContext]],
+) -> list[Finding]:
     api = api_ctx.api
     fn = REGISTRY.get(rule.id)
     if fn is None:
         return []
-    missing = rule.requires - api_ctx.estate.provides
-    if missing:
+    if not rule.requires <= api_ctx.estate.provides:
+        missing = rule.requires - api_ctx.estate.provides
         reason = f"source '{api_ctx.estate.source_kind}' cannot show " + ", ".join(
             sorted(missing)
         ).replace("_", " ")
@@ -268,20 +280,16 @@ def _run_rule(rule: Rule, api_ctx: ApiContext, service: Service) -> list[Finding
                         pairs = [(api.name, err)]
                         break
         else:
-            per_op = []
-            done: dict[tuple[int, ...], tuple[str, list[Outcome]]] = {}
-            for ctx in api_ctx.ops:
-                key = ctx.memo.get("route-key")
-                if key is None:
-                    ctx.memo["route-key"] = key = tuple(id(r.eff) for r in ctx.routes)
-                if key in done:
-                    # Same effective policies as an earlier operation: same verdicts.
-                    label, outcomes = done[key]
-                    per_op.append((ctx, [_relabel(o, label, ctx.label) for o in outcomes]))
+            per_op: list[tuple[OpContext, list[Outcome]]] = []
+            done: dict[int, list[Outcome]] = {}
+            for ctx, first in same:
+                if first is not ctx:  # same effective policies as an earlier one: same verdicts
+                    per_op.append(
+                        (ctx, [_relabel(o, first.label, ctx.label) for o in done[id(first)]])
+                    )
                     continue
                 err = _uncertain(ctx) if "policies" in rule.requires else None
-                outcomes = [err] if err else _as_list(fn(ctx))
-                done[key] = (ctx.label, outcomes)
+                outcomes = done[id(ctx)] = [err] if err else _as_list(fn(ctx))
                 per_op.append((ctx, outcomes))
             pairs = _collapse(per_op, api.name)
     except Exception as exc:  # noqa: BLE001 - one broken check must not sink the report
@@ -472,12 +480,13 @@ def audit_api(
                     err.location.path or "",
                 )
     blocked = bool(mine)
+    same = _same_routes(op_ctxs)
     for rule in catalog.rules:
         if rule.signal is not None:
             for ctx in op_ctxs:
                 ctx.params = rule.parameters
             api_ctx.params = rule.parameters
-            mine.extend(_run_rule(rule, api_ctx, service))
+            mine.extend(_run_rule(rule, api_ctx, service, same))
     # NOTE: each effective policy points back at this cache (Effective.shared): a cycle. Large
     # scans run with the cyclic collector off, so it is broken here or every API's policies
     # would stay in memory to the end.
