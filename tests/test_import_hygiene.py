@@ -17,16 +17,24 @@ def python(code: str) -> list[str]:
     return out.stdout.strip().splitlines()
 
 
-def test_offline_scan_imports_no_azure_or_textual(tmp_path: Path) -> None:
+def after_demo_scan(tmp_path: Path, report: str) -> str:
+    """The last line printed by ``report`` (code that may use ``rc``), run in a fresh
+    interpreter after a JSON scan of the demo estate."""
     code = (
-        "import sys\n"
+        "import gc, sys\n"
         "from auditor.cli import main\n"
         f"rc = main(['scan', {str(DEMO)!r}, '--format', 'json', '-o', {str(tmp_path / 'r.json')!r},"
-        " '--fail-on', 'never'])\n"
+        " '--fail-on', 'never'])\n" + report
+    )
+    return python(code)[-1]
+
+
+def test_offline_scan_imports_no_azure_or_textual(tmp_path: Path) -> None:
+    report = (
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('azure', 'textual'))\n"
         "print(rc, bad)\n"
     )
-    assert python(code)[-1] == "0 []"
+    assert after_demo_scan(tmp_path, report) == "0 []"
 
 
 def test_a_plain_terraform_scan_does_not_import_python_hcl2(tmp_path: Path) -> None:
@@ -49,15 +57,11 @@ def test_a_plain_terraform_scan_does_not_import_python_hcl2(tmp_path: Path) -> N
 def test_the_collector_is_back_on_after_a_scan_without_a_pass_over_it(tmp_path: Path) -> None:
     """The scan runs with the cyclic collector off; it is turned back on with the scan's objects
     out of the youngest generation, whose next pass would otherwise walk them all."""
-    code = (
-        "import gc, sys\n"
-        "from auditor.cli import main\n"
-        f"main(['scan', {str(DEMO)!r}, '--format', 'json', '-o', {str(tmp_path / 'r.json')!r},"
-        " '--fail-on', 'never'])\n"
+    report = (
         "print(gc.isenabled(), len(gc.get_objects(generation=0)) < 5000,"
         " len(gc.get_objects()) > 50000)\n"
     )
-    assert python(code)[-1] == "True True True"
+    assert after_demo_scan(tmp_path, report) == "True True True"
 
 
 def test_a_scan_run_as_a_library_leaves_the_collector_as_it_found_it(tmp_path: Path) -> None:
