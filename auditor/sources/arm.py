@@ -521,8 +521,7 @@ class _Walk:
         self, file: str, text: str, part: Part | None = None, *, apis_only: bool = False
     ) -> None:
         self.file, self.text, self.part = file, text, part
-        self.apis_only = apis_only
-        """Collect the type and name of API resources only (see :meth:`Parsed.estate`)."""
+        self.apis_only = apis_only  # only the type and name of API resources (Parsed.estate)
         self.seen = (0, 0)  # a position and the line breaks before it
         self.out: list[dict[str, Any]] = []
         self.notes: list[str] = []
@@ -791,7 +790,7 @@ class Parsed:
 
 
 #: API resource types, written whole or as a child of the service (a workspace's APIs too).
-_API_TYPES = {f"{resources.APIM}/apis", f"{resources.APIM}/workspaces/apis", "apis"}
+_API_TYPES = {*resources.API_TYPES, "apis"}
 
 
 def _apis_in(items: Any) -> int:

@@ -42,6 +42,8 @@ from auditor.sources.apiops import _bool, _str, diagnostic_from_properties, subs
 from auditor.sources.parts import ApiKey, Part, WholeOnly, roster
 
 APIM = "microsoft.apimanagement/service"
+#: API resource types (lower-cased), a workspace's APIs too.
+API_TYPES = (f"{APIM}/apis", f"{APIM}/workspaces/apis")
 ACCOUNTS = "microsoft.cognitiveservices/accounts"
 DIAG_SETTINGS = "microsoft.insights/diagnosticsettings"
 COMPONENTS = "microsoft.insights/components"
@@ -159,7 +161,8 @@ def build(
     by_type: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for res in resources:
         by_type[str(res.get("type") or "").lower()].append(res)
-    if part is not None and part.roster is not None and part.roster != api_roster(by_type):
+    apis = (r for t in API_TYPES for r in by_type.get(t, ()))
+    if part is not None and part.roster is not None and part.roster != api_roster(apis):
         # NOTE: the source left other parts' resources unevaluated by this roster: a
         # different one here would keep some of them as this part's (never seen so far).
         raise WholeOnly("the APIs evaluated first are not the APIs the source declares")
@@ -195,8 +198,7 @@ class Loaded:
     """None: what the resources show (:func:`seen_capabilities`)."""
 
     def api_count(self) -> int:
-        kinds = (f"{APIM}/apis", f"{APIM}/workspaces/apis")
-        return sum(1 for r in self.found if str(r.get("type") or "").lower() in kinds)
+        return sum(1 for r in self.found if str(r.get("type") or "").lower() in API_TYPES)
 
     def estate(self, part: Part | None = None) -> Estate:
         """The estate, or a ``part`` of it; a part without a roster gets the roster of these
@@ -215,19 +217,12 @@ class Loaded:
         )
 
 
-def api_roster(
-    resources: Mapping[str, list[Mapping[str, Any]]] | Iterable[Mapping[str, Any]],
-) -> dict[ApiKey, int]:
-    """The roster (see :class:`Part`) of the API resources among ``resources`` (a list, or
-    lists by lower-cased type)."""
-    if not isinstance(resources, Mapping):
-        grouped: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-        for res in resources:
-            grouped[str(res.get("type") or "").lower()].append(res)
-        resources = grouped
+def api_roster(resources: Iterable[Mapping[str, Any]]) -> dict[ApiKey, int]:
+    """The roster (see :class:`Part`) of the API resources among ``resources``."""
     keys = []
-    for rtype in (f"{APIM}/apis", f"{APIM}/workspaces/apis"):
-        for res in resources.get(rtype, []):
+    for res in resources:
+        rtype = str(res.get("type") or "").lower()
+        if rtype in API_TYPES:
             _, ws, names = _below_service(rtype, tuple(_parts(res)[1:]))
             if names:
                 keys.append((ws, names[0]))
