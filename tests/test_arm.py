@@ -13,6 +13,7 @@ from auditor import engine, report, rules
 from auditor.errors import SourceError
 from auditor.model import Estate
 from auditor.sources import arm
+from tests.support import HANG_SECONDS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "arm"
 ESTATE = FIXTURES / "estate"
@@ -350,7 +351,7 @@ def test_object_spans_skip_braces_in_strings_and_never_scan_twice() -> None:
     assert arm.parse_json('"' + "x" * 2_000_000 + '"') == "x" * 2_000_000
     # Nor are the blanks after an object's closing brace.
     assert arm.parse_json('{"a": {}}' + " " * 2_000_000)["a"].span == (6, 8)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < HANG_SECONDS
 
 
 def test_lines_are_right_in_whatever_order_places_are_asked_about() -> None:
@@ -363,7 +364,7 @@ def test_lines_are_right_in_whatever_order_places_are_asked_about() -> None:
     walk, start = arm._Walk("t.json", big), time.perf_counter()
     for _ in range(1000):
         assert walk.line(None, len(big) - 100) == walk.line(None, len(big) - 20) - 40
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < HANG_SECONDS
 
 
 def test_apis_are_counted_before_evaluation_for_a_file_or_its_folder(tmp_path: Path) -> None:

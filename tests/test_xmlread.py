@@ -16,6 +16,7 @@ from auditor.xmlread import (
     escape_expressions,
     parse_policy,
 )
+from tests.support import HANG_SECONDS
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 POLICIES = CORPUS / "policies"
@@ -277,7 +278,7 @@ def test_billion_laughs_is_refused_quickly() -> None:
     start = time.perf_counter()
     with pytest.raises(PolicyReadError) as info:
         parse_policy(doc)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < HANG_SECONDS
     assert info.value.line == 2
 
 
@@ -412,7 +413,7 @@ def test_fuzzed_corpus_never_crashes_or_hangs(name: str) -> None:
         else:
             assert isinstance(root, etree._Element)
             assert escape_expressions(text).count("\n") == text.count("\n")
-        assert time.perf_counter() - start < 1.0
+        assert time.perf_counter() - start < HANG_SECONDS
 
 
 # --- 5. escaped documents round-trip; escaper details -------------------------------------------
