@@ -55,6 +55,8 @@ class Route:
     eff: Effective
     severity: str | None = None
     """For the product-less route: how bad a gap only on this route is."""
+    doubt: str | None = None
+    """For the product-less route: why it may be worse than its severity says (unknown)."""
 
 
 @dataclass(eq=False)

@@ -9,7 +9,7 @@ from typing import Any
 
 from auditor.checking import REGISTRY, ApiContext, OpContext, Outcome, Route
 from auditor.effective import Problem, build_effective
-from auditor.llm import in_scope, llm_evidence
+from auditor.llm import in_scope, scoping
 from auditor.model import Api, Estate, Location, Operation, Service
 from auditor.policy import PolicyDoc
 from auditor.rules import SIGNALS, Catalog, Rule, severity_rank
@@ -18,6 +18,7 @@ from auditor.rules import SIGNALS, Catalog, Rule, severity_rank
 UNREADABLE_POLICY = "AUD001"
 UNREADABLE_FILE = "AUD002"
 BROKEN_POLICY_CHAIN = "AUD003"
+SCOPE_UNDECIDED = "AUD004"
 
 
 @dataclass(slots=True)
@@ -77,11 +78,22 @@ class ApiResult:
 
     service: str
     api: Api
-    llm: bool
+    scope: str
+    """``llm``, ``undecided`` (its verdicts are all unknown) or ``other``."""
     evidence: list[str]
     verdicts: dict[str, str] = field(default_factory=dict)
     single_file: bool = False
     """The source is one policy file: its service is the file itself, not worth repeating."""
+
+    @property
+    def llm(self) -> bool:
+        """Judged as an LLM API."""
+        return self.scope == "llm"
+
+    @property
+    def judged(self) -> bool:
+        """An LLM API, or one that may be (undecided): its verdicts count."""
+        return self.scope in ("llm", "undecided")
 
     @property
     def id(self) -> str:
@@ -152,7 +164,15 @@ def routes_for(
         route.label = f"calls through product '{pname}'"
         routes.append(route)
     reasons: list[str] = []
-    severity = "medium"
+    # NOTE: the built-in all-access subscription is an administrator's credential every
+    # instance has: a route through it alone is a low note (signals.md), unless the source
+    # cannot show whether other product-less routes exist.
+    severity = "low"
+    doubts = []
+    if api.subscription_required is None:
+        doubts.append("the source does not say whether the API requires a subscription")
+    if service.elsewhere:
+        doubts.append(f"subscriptions may be declared elsewhere ({service.elsewhere[0]})")
     if api.subscription_required is False:
         reasons.append("the API does not require a subscription")
         severity = "high"
@@ -179,6 +199,7 @@ def routes_for(
     route = effective(None)
     route.label = "calls without a product policy (" + "; ".join(reasons) + ")"
     route.severity = severity
+    route.doubt = "; ".join(doubts) if severity == "low" and doubts else None
     routes.append(route)
     return routes
 
@@ -375,13 +396,15 @@ def run(
     results: list[ApiResult] = []
     findings: list[Finding] = []
     reported_docs: set[int] = set()
-    for (service, api), (llm, evidence, mine, blocked, reported) in zip(
+    for (service, api), (scope, evidence, mine, blocked, reported) in zip(
         pairs, outcomes, strict=True
     ):
         # Suppressions are applied here, in one process, so their use is tracked in one place.
         mine = accept(mine)
         single = estate.source_kind == "file"
-        results.append(judged(service.name, api, llm, evidence, mine, blocked, single_file=single))
+        results.append(
+            judged(service.name, api, scope, evidence, mine, blocked, single_file=single)
+        )
         findings.extend(mine)
         reported_docs |= reported
     for service in estate.services:
@@ -397,16 +420,21 @@ def _as_is(findings: list[Finding]) -> list[Finding]:
 def judged(
     service: str,
     api: Api,
-    llm: bool,
+    scope: str,
     evidence: list[str],
     findings: list[Finding],
     blocked: bool,
     *,
     single_file: bool = False,
 ) -> ApiResult:
-    """An API's result: for an LLM API, its verdicts from its (suppressed) findings."""
-    verdicts = verdicts_of(findings, blocked) if llm else {}
-    return ApiResult(service, api, llm, evidence, verdicts, single_file=single_file)
+    """An API's result: for an LLM API, its verdicts from its (suppressed) findings; an
+    undecided one's are all unknown."""
+    verdicts = {}
+    if scope == "llm":
+        verdicts = verdicts_of(findings, blocked)
+    elif scope == "undecided":
+        verdicts = dict.fromkeys(SIGNALS, "unknown")
+    return ApiResult(service, api, scope, evidence, verdicts, single_file=single_file)
 
 
 def ordered(findings: Iterable[Finding]) -> list[Finding]:
@@ -416,9 +444,9 @@ def ordered(findings: Iterable[Finding]) -> list[Finding]:
     return [f for _, f in sorted(unique.items(), key=lambda item: item[0][0])]
 
 
-#: What auditing one API yields: llm, evidence, findings, blocked (an input could not be read),
-#: and the ids of the unreadable documents it reported.
-ApiOutcome = tuple[bool, list[str], list[Finding], bool, set[int]]
+#: What auditing one API yields: its scope (llm, undecided, other), evidence, findings, blocked
+#: (an input could not be read), and the ids of the unreadable documents it reported.
+ApiOutcome = tuple[str, list[str], list[Finding], bool, set[int]]
 
 
 def audit_api(
@@ -433,15 +461,37 @@ def audit_api(
 
     ``outer``: a cache shared by the APIs of one run (service-level policy resolutions).
     """
-    evidence = llm_evidence(api, service)
+    found = scoping(api, service)
+    scope, evidence = found.status, list(dict.fromkeys(found.reasons()))
     if estate.source_kind == "file":
-        evidence = ["given as a single policy file", *evidence]
+        scope, evidence = "llm", ["given as a single policy file", *found.evidence]
     decided = in_scope(api.name, catalog.include, catalog.exclude)
-    llm = bool(evidence) if decided is None else decided
     if decided is not None:
+        scope = "llm" if decided else "other"
         evidence.append(f"{'included' if decided else 'excluded'} by rules.yaml scope")
-    if not llm:
-        return False, evidence, [], False, set()
+    if scope == "undecided":
+        rule = source_rule.get(SCOPE_UNDECIDED)
+        undecided = (
+            []
+            if rule is None
+            else [
+                _finding(
+                    rule,
+                    Outcome(
+                        "skip",
+                        f"{api.name}: whether it fronts an LLM cannot be decided: "
+                        + "; ".join(found.unresolved[:3]),
+                        api.location,
+                    ),
+                    api.name,
+                    api.name,
+                    service.name,
+                )
+            ]
+        )
+        return scope, evidence, undecided, False, set()
+    if scope != "llm":
+        return scope, evidence, [], False, set()
     ops = list(api.operations) or [Operation("*", None, None, None)]
     cache: dict[tuple[object, ...], Any] = {}
     op_ctxs = [
@@ -491,7 +541,7 @@ def audit_api(
     # scans run with the cyclic collector off, so it is broken here or every API's policies
     # would stay in memory to the end.
     cache.clear()
-    return True, evidence, mine, blocked, reported
+    return scope, evidence, mine, blocked, reported
 
 
 def _blocking_problems(ctxs: list[OpContext]) -> list[Problem]:

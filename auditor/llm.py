@@ -1,13 +1,24 @@
-"""Deciding, from evidence, whether an API fronts an LLM. Every reason is recorded."""
+"""Deciding, from evidence, whether an API fronts an LLM. Every reason is recorded.
+
+An API is an LLM API when something says so: its backend is a model endpoint (an LLM host, or
+an Azure AI account the IaC names without its URL), its policy uses the gateway's LLM policies or
+asks a token for Cognitive Services, its operations are model calls, its spec is the Azure OpenAI
+inference spec, or its path or name says ``openai``, ``inference``, ``llm`` or ``models``. An MCP
+or agent-to-agent server is not one (its ``POST /messages/`` is an event stream, not a model call)
+unless its backend is a model endpoint. When nothing says so but what could say so is not known
+(a backend URL, a policy or a name the source computes at deployment), the API is *undecided*:
+listed with that evidence, every verdict unknown, never dropped.
+"""
 
 from __future__ import annotations
 
 import fnmatch
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from auditor.model import Api, Service
+from auditor.model import Api, Service, unknown_of
 from auditor.policy import PolicyDoc, local_name
 
 LLM_HOST_SUFFIXES = (
@@ -28,16 +39,35 @@ LLM_HOSTS = (
     "api.groq.com",
 )
 _LLM_PATH = re.compile(
-    r"/(chat/completions|completions|embeddings|responses|images/generations|audio/"
-    r"(transcriptions|translations|speech)|messages)\b",
+    r"/(chat/completions|completions|embeddings|responses|images/(generations|edits)|audio/"
+    r"(transcriptions|translations|speech)|deployments/[^/]+/|realtime)\b"
+    r"|:(stream)?generateContent\b|/converse(-stream)?\b|/api/(generate|chat)\b",
     re.IGNORECASE,
 )
 _LLM_POLICIES = ("llm-", "azure-openai-")
+#: Audiences a managed identity asks a token for when it calls a model.
+_MODEL_AUDIENCES = ("cognitiveservices.azure.com", "ai.azure.com")
+#: Words of a path or name that say "model endpoint" (whole words of it).
+_LLM_WORDS = re.compile(
+    r"(?:^|[^a-z0-9])(openai|aoai|inference|llms?|models?|gpt[\w.-]*|chat|completions?|"
+    r"gemini|ollama|bedrock|llama|mistral|deepseek|phi-?\d?|slm|foundry-models?)(?:$|[^a-z0-9])",
+    re.IGNORECASE,
+)
+#: Words that say "MCP or agent server" (its event stream is not a model call).
+_SERVER_WORDS = re.compile(r"(?:^|[^a-z0-9])(mcp|a2a|agent-card)(?:$|[^a-z0-9])", re.IGNORECASE)
+_SERVER_PATHS = re.compile(r"^/?(mcp|sse|messages/?|\.well-known/agent\.json)$", re.IGNORECASE)
+#: An Azure AI account named by an unknown value (its URL is only known once deployed).
+_ACCOUNT_REF = re.compile(
+    r"Microsoft\.CognitiveServices/accounts|azurerm_(cognitive_account|ai_services)|"
+    r"azapi_resource[.\w]*cognitive",
+    re.IGNORECASE,
+)
+_AOAI_SPEC = re.compile(r"AzureOpenAI/inference|cognitiveservices/data-plane|openai", re.I)
 
 
 def llm_host(url: str | None) -> str | None:
     """The host of ``url`` when it is a known LLM endpoint."""
-    if not url or url.lstrip().startswith("@"):
+    if not url or url.lstrip().startswith("@") or "${" in url.split("/")[2 if "://" in url else 0]:
         return None
     try:
         host = (urlparse(url if "://" in url else f"https://{url}").hostname or "").lower()
@@ -48,61 +78,180 @@ def llm_host(url: str | None) -> str | None:
     return None
 
 
-def _policy_evidence(doc: PolicyDoc | None, service: Service, seen: set[str]) -> list[str]:
-    if doc is None or doc.root is None:
-        return []
-    out: list[str] = []
+@dataclass
+class Scoping:
+    """Whether an API fronts an LLM, and why."""
+
+    evidence: list[str] = field(default_factory=list)
+    """What says it does (strong evidence first)."""
+    weak: list[str] = field(default_factory=list)
+    """What its path or name says."""
+    against: list[str] = field(default_factory=list)
+    """What says it is an MCP or agent server."""
+    unresolved: list[str] = field(default_factory=list)
+    """What could say and is not known offline."""
+
+    @property
+    def status(self) -> str:
+        """``llm``, ``undecided`` or ``other``."""
+        if self.evidence and not (self.against and not self._host_evidence()):
+            return "llm"
+        if self.against:
+            return "other"
+        if self.weak:
+            return "llm"
+        return "undecided" if self.unresolved else "other"
+
+    def _host_evidence(self) -> bool:
+        return any(
+            e.startswith(("serviceUrl host", "set-backend-service", "backend"))
+            for e in self.evidence
+        )
+
+    def reasons(self) -> list[str]:
+        """The evidence as the report lists it."""
+        status = self.status
+        if status == "llm":
+            return self.evidence or self.weak
+        if status == "undecided":
+            return [f"not known offline: {u}" for u in self.unresolved]
+        return [f"not an LLM API: {a}" for a in self.against]
+
+
+def _policy_evidence(
+    doc: PolicyDoc | None, service: Service, found: Scoping, seen: set[str]
+) -> None:
+    if doc is None:
+        return
+    if doc.root is None:
+        if doc.unseen and doc.error:
+            found.unresolved.append(f"the {doc.scope} policy ({doc.error})")
+        return
     for el in doc.root.iter():
         tag = local_name(el)
         if tag.startswith(_LLM_POLICIES) and f"policy:{tag}" not in seen:
             seen.add(f"policy:{tag}")
-            out.append(f"policy <{tag}> at {doc.location(el)}")
+            found.evidence.append(f"policy <{tag}> at {doc.location(el)}")
+        elif tag == "authentication-managed-identity":
+            resource = (el.get("resource") or "").lower()
+            if any(a in resource for a in _MODEL_AUDIENCES) and "policy:mi" not in seen:
+                seen.add("policy:mi")
+                found.evidence.append(
+                    f"managed identity token for {el.get('resource')} at {doc.location(el)}"
+                )
         elif tag == "set-backend-service":
-            base = el.get("base-url")
-            if host := llm_host(base):
-                out.append(f"set-backend-service base-url host {host} at {doc.location(el)}")
-            bid = el.get("backend-id")
-            if bid:
-                for member in backend_urls(service, bid):
-                    if host := llm_host(member):
-                        out.append(
-                            f"set-backend-service backend '{bid}' -> {host} at {doc.location(el)}"
-                        )
-                        break
+            _backend_evidence(el.get("base-url"), el.get("backend-id"), doc, el, service, found)
         elif tag == "include-fragment":
             frag = service.fragments.get(el.get("fragment-id") or "")
             if frag is not None and frag is not doc:
-                out.extend(_policy_evidence(frag, service, seen))
+                _policy_evidence(frag, service, found, seen)
+
+
+def _backend_evidence(
+    base: str | None,
+    bid: str | None,
+    doc: PolicyDoc,
+    el: object,
+    service: Service,
+    found: Scoping,
+) -> None:
+    at = doc.location(el)  # type: ignore[arg-type]
+    if host := llm_host(base):
+        found.evidence.append(f"set-backend-service base-url host {host} at {at}")
+    elif base and "${" in base:
+        found.unresolved.append(f"the backend URL {base} at {at}")
+    if not bid:
+        return
+    if "${" in bid:
+        found.unresolved.append(f"the backend id {bid} at {at}")
+        return
+    for backend in backend_chain(service, bid):
+        if host := llm_host(backend.url):
+            found.evidence.append(f"set-backend-service backend '{bid}' -> {host} at {at}")
+            return
+        if backend.audience and any(a in backend.audience.lower() for a in _MODEL_AUDIENCES):
+            found.evidence.append(
+                f"backend '{backend.name}' authenticates to {backend.audience} ({backend.location})"
+            )
+            return
+        why = unknown_of(backend, "url")
+        if why and _ACCOUNT_REF.search(why):
+            found.evidence.append(
+                f"backend '{backend.name}' URL is an Azure AI account's endpoint ({why})"
+            )
+            return
+        if why or (backend.url and "${" in backend.url):
+            found.unresolved.append(f"backend '{backend.name}' URL ({why or backend.url})")
+            if backend.url and _LLM_WORDS.search(backend.url.rsplit("}", 1)[-1]):
+                found.weak.append(f"backend '{backend.name}' URL {backend.url}")
+    if bid not in service.backends:
+        found.unresolved.append(f"backend '{bid}' at {at} (not declared in this source)")
+
+
+def backend_chain(service: Service, name: str, depth: int = 0) -> list:  # type: ignore[type-arg]
+    """The backend called ``name`` and its pool members (followed)."""
+    backend = service.backends.get(name)
+    if backend is None or depth > 3:
+        return []
+    out = [backend]
+    for member in backend.pool:
+        out.extend(backend_chain(service, member, depth + 1))
     return out
 
 
 def backend_urls(service: Service, name: str, depth: int = 0) -> list[str]:
     """URLs behind a backend name (pool members followed)."""
-    backend = service.backends.get(name)
-    if backend is None or depth > 3:
-        return []
-    urls = [backend.url] if backend.url else []
-    for member in backend.pool:
-        urls.extend(backend_urls(service, member, depth + 1))
-    return urls
+    return [b.url for b in backend_chain(service, name, depth) if b.url]
+
+
+def scoping(api: Api, service: Service) -> Scoping:
+    """The evidence on whether ``api`` fronts an LLM."""
+    found = Scoping()
+    if host := llm_host(api.service_url):
+        found.evidence.append(f"serviceUrl host {host}")
+    elif why := unknown_of(api, "service_url"):
+        if _ACCOUNT_REF.search(why):
+            found.evidence.append(f"serviceUrl is an Azure AI account's endpoint ({why})")
+        else:
+            found.unresolved.append(f"the service URL ({why})")
+    seen: set[str] = set()
+    _policy_evidence(api.policy, service, found, seen)
+    llm_ops, server_ops = [], []
+    for op in api.operations:
+        template = op.url_template or ""
+        if _LLM_PATH.search(template):
+            llm_ops.append(f"operation {op.name} {op.method or ''} {template}".replace("  ", " "))
+        elif _SERVER_PATHS.match(template.strip()):
+            server_ops.append(template)
+        _policy_evidence(op.policy, service, found, seen)
+    found.evidence += llm_ops
+    if api.spec_link and _AOAI_SPEC.search(api.spec_link):
+        found.evidence.append(f"specification {api.spec_link}")
+    elif (why := unknown_of(api, "spec")) and not api.operations:
+        found.unresolved.append(f"the specification ({why})")
+    words = " ".join(w for w in (api.path, api.name, api.display_name) if w)
+    if api.api_type and api.api_type.lower() in ("mcp", "websocket") and not llm_ops:
+        found.against.append(f"an API of type '{api.api_type}'")
+    if m := _SERVER_WORDS.search(words):
+        found.against.append(f"'{m.group(1)}' in its path or name ({words})")
+    elif server_ops and len(server_ops) == len(api.operations):
+        found.against.append(f"MCP endpoints {', '.join(sorted(set(server_ops)))}")
+    if m := _LLM_WORDS.search(words.replace("${", " ")):
+        found.weak.append(f"'{m.group(1)}' in its path or name ({words})")
+    elif (path := api.path or "") and _LLM_PATH.search("/" + path):
+        found.weak.append(f"API path {path}")
+    for name in ("name", "path"):
+        if why := unknown_of(api, name):
+            found.unresolved.append(f"the API {name} ({why})")
+    if api.operations and not llm_ops and not found.evidence:
+        found.unresolved.clear()  # its operations are known, and none is a model call
+    return found
 
 
 def llm_evidence(api: Api, service: Service) -> list[str]:
     """Reasons to believe the API fronts an LLM (empty when there are none)."""
-    evidence: list[str] = []
-    if host := llm_host(api.service_url):
-        evidence.append(f"serviceUrl host {host}")
-    seen: set[str] = set()
-    evidence.extend(_policy_evidence(api.policy, service, seen))
-    for op in api.operations:
-        if op.url_template and _LLM_PATH.search(op.url_template):
-            evidence.append(
-                f"operation {op.name} {op.method or ''} {op.url_template}".replace("  ", " ")
-            )
-        evidence.extend(_policy_evidence(op.policy, service, seen))
-    if not api.operations and _LLM_PATH.search(api.path or ""):
-        evidence.append(f"API path {api.path}")
-    return list(dict.fromkeys(evidence))
+    found = scoping(api, service)
+    return list(dict.fromkeys(found.reasons())) if found.status == "llm" else []
 
 
 def in_scope(name: str, include: Sequence[str], exclude: Sequence[str]) -> bool | None:

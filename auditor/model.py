@@ -31,6 +31,19 @@ CAPABILITIES = (
 )
 
 
+#: What an IaC source could not compute about an object: (field, why and where) pairs.
+Unknowns = tuple[tuple[str, str], ...]
+
+
+def unknown_of(obj: object, name: str) -> str | None:
+    """Why field ``name`` of a model object is unknown (None when it is known)."""
+    found: Unknowns = getattr(obj, "unknown", ())
+    for key, why in found:
+        if key == name:
+            return why
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Location:
     """A place in the source: a file path relative to the source root, and a 1-based line."""
@@ -74,6 +87,10 @@ class Diagnostic:
     """Where ``metrics`` is set (or, when it is absent, where the logger is named)."""
     body_location: Location | None = None
     """Where the first non-zero body size is set."""
+    unknown: Unknowns = ()
+    """Fields an IaC source could not compute, with why (see :func:`unknown_of`)."""
+    condition: str | None = None
+    """The condition it is deployed under, quoted, when the source cannot decide it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +101,10 @@ class Logger:
     logger_type: str | None
     resource_id: str | None
     location: Location
+    unknown: Unknowns = ()
+    """Fields an IaC source could not compute, with why (see :func:`unknown_of`)."""
+    condition: str | None = None
+    """The condition it is deployed under, quoted, when the source cannot decide it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +115,12 @@ class Backend:
     url: str | None
     pool: tuple[str, ...]
     location: Location
+    unknown: Unknowns = ()
+    """Fields an IaC source could not compute, with why (see :func:`unknown_of`)."""
+    condition: str | None = None
+    """The condition it is deployed under, quoted, when the source cannot decide it."""
+    audience: str | None = None
+    """The resource its managed identity asks a token for (``https://cognitiveservices...``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +134,10 @@ class Subscription:
     """The API or product name for ``api`` / ``product`` scopes."""
     active: bool
     location: Location
+    unknown: Unknowns = ()
+    """Fields an IaC source could not compute, with why (see :func:`unknown_of`)."""
+    condition: str | None = None
+    """The condition it is deployed under, quoted, when the source cannot decide it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +159,10 @@ class Product:
     subscription_required: bool | None
     policy: PolicyDoc | None
     location: Location
+    unknown: Unknowns = ()
+    """Fields an IaC source could not compute, with why (see :func:`unknown_of`)."""
+    condition: str | None = None
+    """The condition it is deployed under, quoted, when the source cannot decide it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +182,12 @@ class Api:
     location: Location
     workspace: str | None = None
     api_type: str | None = None
+    spec_link: str | None = None
+    """The URL of a linked specification (``openapi-link``), never fetched: evidence only."""
+    unknown: Unknowns = ()
+    """Fields an IaC source could not compute, with why (see :func:`unknown_of`)."""
+    condition: str | None = None
+    """The condition it is deployed under, quoted, when the source cannot decide it."""
 
     def policy_docs(self) -> list[PolicyDoc]:
         """The API's own policy documents: its policy and its operations' policies."""
@@ -169,6 +210,14 @@ class Service:
     named_values: tuple[str, ...] = ()
     """Names only: values are never read into the model."""
     workspace_policies: dict[str, PolicyDoc] = field(default_factory=dict)
+    elsewhere: tuple[str, ...] = ()
+    """Why what belongs to the service may be declared outside this source (it is declared
+    ``existing``, or not at all; a module of its deployment was not read): nothing is then
+    said not to exist, only to be unseen."""
+    deployment: str | None = None
+    """The deployment (entry file or root module) of a service whose name is not a literal."""
+    deployments: tuple[str, ...] = ()
+    """Every deployment that declares something of the service."""
 
     def policy_docs(self) -> list[PolicyDoc]:
         """The service-level policy documents: global, fragments, products, workspaces."""
@@ -199,6 +248,12 @@ class AiAccount:
     public_network_access: str | None
     network_default_action: str | None
     location: Location
+    unknown: Unknowns = ()
+    """Fields an IaC source could not compute, with why (see :func:`unknown_of`)."""
+    condition: str | None = None
+    """The condition it is deployed under, quoted, when the source cannot decide it."""
+    deployment: str | None = None
+    """The deployment it belongs to, when its name is not a literal (it is only that one's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +266,12 @@ class DiagnosticSetting:
     categories: tuple[str, ...]
     category_groups: tuple[str, ...]
     location: Location
+    unknown: Unknowns = ()
+    """Fields an IaC source could not compute, with why (see :func:`unknown_of`)."""
+    condition: str | None = None
+    """The condition it is deployed under, quoted, when the source cannot decide it."""
+    deployment: str | None = None
+    """The deployment it belongs to, when its name is not a literal (it is only that one's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +283,12 @@ class AppInsights:
     custom_metrics: str | None
     """``CustomMetricsOptedInType``: ``WithDimensions`` keeps token-metric dimensions."""
     location: Location
+    unknown: Unknowns = ()
+    """Fields an IaC source could not compute, with why (see :func:`unknown_of`)."""
+    condition: str | None = None
+    """The condition it is deployed under, quoted, when the source cannot decide it."""
+    deployment: str | None = None
+    """The deployment it belongs to, when its name is not a literal (it is only that one's)."""
 
 
 @dataclass(frozen=True, slots=True)

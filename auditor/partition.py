@@ -37,7 +37,7 @@ class _Audited:
 
     api: Api
     """Without policy documents (they stay in the worker)."""
-    llm: bool
+    scope: str
     evidence: list[str]
     findings: list[Finding]
     blocked: bool
@@ -125,7 +125,7 @@ def _audit_part(estate: Estate, catalog: Catalog) -> _Part:
         done = []
         shared = service.policy_docs()
         for api in service.apis:
-            llm, evidence, mine, blocked, reported = engine.audit_api(
+            scope, evidence, mine, blocked, reported = engine.audit_api(
                 estate, catalog, service, api, source_rule, outer
             )
             own = api.policy_docs()
@@ -134,7 +134,7 @@ def _audit_part(estate: Estate, catalog: Catalog) -> _Part:
             done.append(
                 _Audited(
                     _without_documents(api),
-                    llm,
+                    scope,
                     evidence,
                     mine,
                     blocked,
@@ -185,7 +185,7 @@ def _merge(
         reported: set[DocKey] = set()
         for a in audited:
             mine = suppress(a.findings)
-            results.append(engine.judged(service.name, a.api, a.llm, a.evidence, mine, a.blocked))
+            results.append(engine.judged(service.name, a.api, a.scope, a.evidence, mine, a.blocked))
             findings.extend(mine)
             findings.extend(suppress(a.orphans))
             reported |= a.reported

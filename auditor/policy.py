@@ -40,6 +40,11 @@ class PolicyDoc:
     pinned: bool = False
     """The XML sits inside one string of a larger file (a JSON value): every element is reported
     at the line where that string starts, since the XML's own lines are not the file's."""
+    condition: str | None = None
+    """The condition the document is deployed under, quoted, when the source cannot decide it."""
+    unknown_parts: str | None = None
+    """Why some values in the text are unknown (they read ``${...}``): an IaC template filled
+    in at deployment with values not known offline."""
     texts: dict[etree._Element, str] = field(default_factory=dict, repr=False, compare=False)
     """:func:`full_text` of this document's elements (the tree never changes). Keyed by the
     element itself, not its id: holding it keeps lxml from handing out a new proxy object."""

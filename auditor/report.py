@@ -44,7 +44,9 @@ def signal_score(signal: str, verdicts: list[str]) -> SignalScore:
 
 def to_dict(audit: Audit) -> dict[str, Any]:
     """The JSON report, schema_version 1."""
-    llm = [a for a in audit.apis if a.llm]
+    # NOTE: an undecided API may be an LLM API: its unknown verdicts count, so no signal reads
+    # "intact" while one is left (a wrong all-clear is the worst thing a report can say).
+    llm = [a for a in audit.apis if a.judged]
     scores = [signal_score(s, [a.verdicts[s] for a in llm]) for s in SIGNALS]
     pairs = [v for a in llm for v in a.verdicts.values()]
     overall = round(100 * pairs.count("pass") / len(pairs)) if pairs else 0
@@ -76,9 +78,10 @@ def to_dict(audit: Audit) -> dict[str, Any]:
                 "display_name": a.api.display_name,
                 "service": a.service,
                 "llm": a.llm,
+                "scope": a.scope,
                 "llm_evidence": a.evidence,
                 "operations": [op.name for op in a.api.operations],
-                "signals": dict(a.verdicts) if a.llm else {},
+                "signals": dict(a.verdicts) if a.judged else {},
                 "unknown_because": _unknown_because(a, unverified.get((a.service, a.api.name), [])),
             }
             for a in sorted(audit.apis, key=lambda r: r.id)

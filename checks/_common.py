@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 
 from auditor.checking import ApiContext, OpContext, Outcome
 from auditor.effective import Effective, Stmt, memoized, terminates
-from auditor.llm import backend_urls, llm_host
-from auditor.model import AiAccount, Diagnostic, Location
+from auditor.llm import backend_chain, backend_urls, llm_host
+from auditor.model import AiAccount, Diagnostic, Location, Service, unknown_of
 from auditor.values import VAR_READ, setters, traced
 
 TOKEN_METRIC = ("llm-emit-token-metric", "azure-openai-emit-token-metric")
@@ -156,10 +156,57 @@ def backend_hosts(ctx: ApiContext) -> set[str]:
 
 
 def accounts_behind(ctx: ApiContext) -> list[AiAccount]:
-    """The Azure OpenAI accounts an API calls, matched by backend host."""
+    """The Azure OpenAI accounts an API calls, matched by backend host, or by name where the
+    IaC gives a backend the endpoint of an account it declares (only known once deployed)."""
     return list(memoized(ctx.memo, "accounts", lambda: _accounts_behind(ctx)))
+
+
+#: How the reason an IaC value is unknown names the account whose endpoint it is.
+_ACCOUNT_NAMED = re.compile(r"Microsoft\.CognitiveServices/accounts(?: \([^)]*\))? '([^']+)'")
 
 
 def _accounts_behind(ctx: ApiContext) -> list[AiAccount]:
     hosts = backend_hosts(ctx)
-    return [a for a in ctx.estate.ai_accounts if set(a.hosts) & hosts]
+    named = backend_account_names(ctx)
+    return [
+        a
+        for a in ctx.estate.ai_accounts
+        if (set(a.hosts) & hosts or a.name in named) and same_deployment(a.deployment, ctx.service)
+    ]
+
+
+def backend_account_names(ctx: ApiContext) -> set[str]:
+    """Accounts whose endpoint an API's service URL or backends are (by the reason the URL is
+    unknown: an IaC reference to the account)."""
+    reasons = [unknown_of(ctx.api, "service_url")]
+    for op in ctx.ops:
+        for route in op.routes:
+            for stmt in route.eff.walk():
+                if stmt.tag == "set-backend-service":
+                    for b in backend_chain(ctx.service, stmt.el.get("backend-id") or ""):
+                        reasons.append(unknown_of(b, "url"))
+    return {m for r in reasons if r for m in _ACCOUNT_NAMED.findall(r)}
+
+
+def same_deployment(deployment: str | None, service: Service) -> bool:
+    """An object whose name is local to a deployment is only that deployment's."""
+    return deployment is None or deployment in service.deployments
+
+
+def elsewhere(ctx: ApiContext) -> str | None:
+    """Why the service may have, outside this source, what the source does not show."""
+    if not ctx.service.elsewhere:
+        return None
+    more = len(ctx.service.elsewhere) - 1
+    return ctx.service.elsewhere[0] + (f" (and {more} more)" if more else "")
+
+
+def rests_on(*objs: object) -> str | None:
+    """Why a verdict resting on these objects is not certain: one is only deployed under a
+    condition the source cannot decide."""
+    for obj in objs:
+        cond = getattr(obj, "condition", None)
+        if cond:
+            where = getattr(obj, "location", None)
+            return f"{getattr(obj, 'name', 'it')} ({where}) is only deployed {cond}"
+    return None

@@ -15,10 +15,18 @@ from auditor.checking import (
     skipped,
 )
 from auditor.effective import Effective, Stmt, memoized
-from auditor.model import Location
+from auditor.model import Location, unknown_of
 from auditor.policy import local_name
 from auditor.values import classify
-from checks._common import accounts_behind, covering_diagnostics, dedupe, inbound_location
+from checks._common import (
+    accounts_behind,
+    covering_diagnostics,
+    dedupe,
+    elsewhere,
+    inbound_location,
+    rests_on,
+    same_deployment,
+)
 
 DEFAULT_HEADERS = (
     "x-attribution-id",
@@ -207,9 +215,22 @@ def correlation_header_not_logged(ctx: ApiContext) -> CheckResult:
     ]
     for d in diags:
         if set(d.request_headers) & set(set_names):
+            if doubt := rests_on(d):
+                return skipped(
+                    f"{ctx.api.name}: '{set_names[0]}' is logged by diagnostic "
+                    f"'{d.name}' only if it is deployed: {doubt}",
+                    d.location,
+                )
             return passed(
                 f"{ctx.api.name}: '{set_names[0]}' is logged by diagnostic '{d.name}'", d.location
             )
+    unsure = next((why for d in diags if (why := unknown_of(d, "request_headers"))), None)
+    away = elsewhere(ctx)
+    if unsure or (away and not diags):
+        return skipped(
+            f"{ctx.api.name}: whether header {', '.join(set_names)} is logged is not "
+            f"known here ({unsure or away})"
+        )
     where: Location | None = diags[0].location if diags else ctx.api.location
     return failed(
         f"{ctx.api.name}: header {', '.join(set_names)} is set but no "
@@ -230,7 +251,11 @@ def ai_account_logs_missing(ctx: ApiContext) -> CheckResult:
         )
     out: list[Outcome] = []
     for acc in accounts:
-        settings = [s for s in ctx.estate.diagnostic_settings if s.account == acc.name]
+        settings = [
+            s
+            for s in ctx.estate.diagnostic_settings
+            if s.account == acc.name and same_deployment(s.deployment, ctx.service)
+        ]
         good = [
             s
             for s in settings
@@ -240,11 +265,28 @@ def ai_account_logs_missing(ctx: ApiContext) -> CheckResult:
                 or {"requestresponse", "audit"} <= {c.lower() for c in s.categories}
             )
         ]
-        if not good:
+        unsure = next(
+            (
+                why
+                for s in settings
+                if (why := unknown_of(s, "workspace_id") or unknown_of(s, "categories"))
+            ),
+            None,
+        )
+        doubt = rests_on(acc, *good)
+        if not good and not unsure and not rests_on(acc):
             out.append(
                 failed(
                     f"{ctx.api.name}: account '{acc.name}' sends no RequestResponse/"
                     "Audit logs to a Log Analytics workspace",
+                    acc.location,
+                )
+            )
+        elif (not good and unsure) or doubt:
+            out.append(
+                skipped(
+                    f"{ctx.api.name}: where account '{acc.name}' sends its logs is "
+                    f"not known offline ({unsure or doubt})",
                     acc.location,
                 )
             )

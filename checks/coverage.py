@@ -14,18 +14,21 @@ from auditor.checking import (
     skipped,
 )
 from auditor.effective import Effective, Stmt
-from auditor.model import Diagnostic, Location
+from auditor.model import Diagnostic, Location, unknown_of
 from auditor.policy import local_name
 from checks._common import (
     TOKEN_METRIC,
     accounts_behind,
     covering_diagnostics,
     dedupe,
+    elsewhere,
     inbound_location,
     is_custom_meter,
     is_native_meter,
     meter_reach,
     meters,
+    rests_on,
+    same_deployment,
 )
 
 
@@ -146,13 +149,13 @@ def product_only_metering(ctx: OpContext) -> CheckResult:
                     )
                 )
             ]
-            return failed(
+            message = (
                 f"{ctx.label}: metering comes only from the policy of product {products}; "
-                f"{route.label} are not metered",
-                where,
-                severity=route.severity,
-                evidence=direct,
+                f"{route.label} are not metered"
             )
+            if route.doubt:
+                return skipped(f"{message}; {route.doubt}", where)
+            return failed(message, where, severity=route.severity, evidence=direct)
     return passed(f"{ctx.label}: metering does not depend on the product")
 
 
@@ -176,18 +179,40 @@ def metrics_do_not_land(ctx: ApiContext) -> CheckResult:
     # NOTE: with no metering at all (COV001 fails) the diagnostic is still judged: once metering
     # is restored, its metrics must land too.
     diag = _app_insights_diagnostic(ctx)
+    away = elsewhere(ctx)
     if diag is None:
+        if away:
+            return skipped(
+                f"{ctx.api.name}: no 'applicationinsights' diagnostic is declared for "
+                f"the API here, and {away}"
+            )
         return failed(
             f"{ctx.api.name}: no 'applicationinsights' diagnostic covers the API, so "
             "token metrics are never sent",
             native[0].location if native else ctx.api.location,
         )
+    if why := unknown_of(diag, "logger"):
+        return skipped(
+            f"{ctx.api.name}: the logger of diagnostic '{diag.name}' is not known offline ({why})",
+            diag.location,
+        )
     logger = ctx.service.loggers.get(diag.logger or "")
     if logger is None:
+        if away:
+            return skipped(
+                f"{ctx.api.name}: diagnostic '{diag.name}' uses logger "
+                f"'{diag.logger}', not declared here; {away}",
+                diag.location,
+            )
         return failed(
             f"{ctx.api.name}: diagnostic '{diag.name}' uses logger '{diag.logger}', "
             "which does not exist",
             diag.location,
+        )
+    if why := unknown_of(logger, "logger_type"):
+        return skipped(
+            f"{ctx.api.name}: the type of logger '{logger.name}' is not known offline ({why})",
+            logger.location,
         )
     if (logger.logger_type or "").lower() != "applicationinsights":
         return failed(
@@ -195,12 +220,23 @@ def metrics_do_not_land(ctx: ApiContext) -> CheckResult:
             f"'{logger.name}' of type {logger.logger_type}, not Application Insights",
             diag.location,
         )
+    if why := unknown_of(diag, "metrics"):
+        return skipped(
+            f"{ctx.api.name}: 'metrics' of {_diag_name(ctx, diag)} is not known offline ({why})",
+            diag.metrics_location or diag.location,
+        )
     if diag.metrics is not True:
         state = "is false" if diag.metrics is False else "is not set"
         return failed(
             f"{ctx.api.name}: 'metrics' {state} on {_diag_name(ctx, diag)}; "
             "token metrics are dropped",
             diag.metrics_location or diag.location,
+        )
+    if doubt := rests_on(diag, logger):
+        return skipped(
+            f"{ctx.api.name}: metrics land through {_diag_name(ctx, diag)} only if it "
+            f"is deployed: {doubt}",
+            diag.location,
         )
     return passed(f"{ctx.api.name}: metrics land through {_diag_name(ctx, diag)}", diag.location)
 
@@ -258,19 +294,37 @@ def ai_account_bypass(ctx: ApiContext) -> CheckResult:
         )
     out: list[Outcome] = []
     for acc in accounts:
-        ways = []
-        if acc.disable_local_auth is not True:
+        ways, unsure = [], []
+        if why := unknown_of(acc, "disable_local_auth"):
+            unsure.append(f"whether key authentication is disabled ({why})")
+        elif acc.disable_local_auth is not True:
             default = " (the default)" if acc.disable_local_auth is None else ""
             ways.append(f"key authentication is enabled{default}")
+        open_why = unknown_of(acc, "public_network_access") or unknown_of(
+            acc, "network_default_action"
+        )
         public = (acc.public_network_access or "Enabled").lower() != "disabled"
-        if public and (acc.network_default_action or "Allow").lower() != "deny":
+        if open_why and public:
+            unsure.append(f"whether the network is open ({open_why})")
+        elif public and (acc.network_default_action or "Allow").lower() != "deny":
             ways.append("public network access is open with no network rules")
-        if ways:
+        doubt = rests_on(acc)
+        if ways and not doubt:
             out.append(
                 failed(
                     f"{ctx.api.name}: account '{acc.name}': "
                     + " and ".join(ways)
                     + "; anyone holding a key or reaching the endpoint calls the model unmetered",
+                    acc.location,
+                )
+            )
+        elif ways or unsure or doubt:
+            what = " and ".join(ways) if ways else "; ".join(unsure)
+            out.append(
+                skipped(
+                    f"{ctx.api.name}: account '{acc.name}': {what}"
+                    + (f"; {doubt}" if doubt else "")
+                    + (f"; {'; '.join(unsure)}" if ways and unsure else ""),
                     acc.location,
                 )
             )
@@ -291,13 +345,20 @@ def metric_dimensions_dropped(ctx: ApiContext) -> CheckResult:
         (
             c
             for c in ctx.estate.app_insights
-            if rid.endswith("/components/" + c.name.lower()) or c.resource_id.lower() == rid
+            if (rid.endswith("/components/" + c.name.lower()) or c.resource_id.lower() == rid)
+            and same_deployment(c.deployment, ctx.service)
         ),
         None,
     )
     if comp is None:
         return skipped(
             f"{ctx.api.name}: Application Insights '{rid.rsplit('/', 1)[-1]}' is not in this source"
+        )
+    if why := unknown_of(comp, "custom_metrics"):
+        return skipped(
+            f"{ctx.api.name}: the custom metrics setting of '{comp.name}' is not "
+            f"known offline ({why})",
+            comp.location,
         )
     if comp.custom_metrics is None:
         return skipped(
@@ -308,6 +369,12 @@ def metric_dimensions_dropped(ctx: ApiContext) -> CheckResult:
         return failed(
             f"{ctx.api.name}: Application Insights '{comp.name}' keeps custom metrics "
             f"'{comp.custom_metrics}', so the payer and every other dimension are dropped",
+            comp.location,
+        )
+    if doubt := rests_on(comp):
+        return skipped(
+            f"{ctx.api.name}: '{comp.name}' keeps metric dimensions only if it is "
+            f"deployed: {doubt}",
             comp.location,
         )
     return passed(f"{ctx.api.name}: '{comp.name}' keeps metric dimensions", comp.location)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import re
 
-from auditor.checking import ApiContext, CheckResult, OpContext, Outcome, check, failed, passed
+from auditor.checking import (
+    ApiContext,
+    CheckResult,
+    OpContext,
+    Outcome,
+    check,
+    failed,
+    passed,
+    skipped,
+)
 from auditor.effective import Effective, Stmt, memoized
 from checks._common import (
     covering_diagnostics,
@@ -19,6 +28,16 @@ _NEGATED = re.compile(
     r"!(?!=)\s*[\w\s.()\[\]\"<>,]*?stream|stream[^)]*?(==\s*false|!=\s*true)", re.IGNORECASE
 )
 _BODY_USAGE = re.compile(r"Response\.Body", re.IGNORECASE)
+
+
+def nothing_metered(ctx: OpContext) -> Outcome | None:
+    """Streaming is unknown when nothing is metered: no stream handling to judge."""
+    if any(meters(r.eff) for r in ctx.routes):
+        return None
+    return skipped(
+        f"{ctx.label}: nothing is metered, so how streamed calls are counted cannot "
+        "be judged (see coverage)"
+    )
 
 
 def stream_polarity(condition: str) -> str | None:
@@ -73,6 +92,8 @@ def _reads_body_usage(stmt: Stmt, eff: Effective) -> bool:
 @check("STR001")
 def body_usage_misses_streams(ctx: OpContext) -> CheckResult:
     """Usage parsed from the response body: streamed responses carry none there."""
+    if (unmetered := nothing_metered(ctx)) is not None:
+        return unmetered
     out: list[Outcome] = []
     for route in ctx.routes:
         body = [s for s in route.eff.walk() if _reads_body_usage(s, route.eff)]
@@ -112,6 +133,8 @@ def body_usage_misses_streams(ctx: OpContext) -> CheckResult:
 @check("STR002")
 def streamed_tokens_estimated(ctx: OpContext) -> CheckResult:
     """Native token metrics count streamed calls as estimates."""
+    if (unmetered := nothing_metered(ctx)) is not None:
+        return unmetered
     for route in ctx.routes:
         native = [s for s in route.eff.walk("inbound") if is_native_meter(s)]
         if native and not streaming_handled(route.eff)[0]:
@@ -126,6 +149,8 @@ def streamed_tokens_estimated(ctx: OpContext) -> CheckResult:
 @check("STR003")
 def metering_excludes_streams(ctx: OpContext) -> CheckResult:
     """Metering that only runs in a branch excluding streamed requests."""
+    if (unmetered := nothing_metered(ctx)) is not None:
+        return unmetered
     out = []
     for route in ctx.routes:
         found = meters(route.eff)
@@ -145,7 +170,11 @@ def metering_excludes_streams(ctx: OpContext) -> CheckResult:
 
 @check("STR004")
 def body_logging_breaks_streams(ctx: ApiContext) -> CheckResult:
-    """Logging request/response bodies buffers server-sent events."""
+    """Logging request/response bodies buffers server-sent events.
+
+    NOTE: judged on the diagnostics, not on the metering: body logging breaks streams whether or
+    not anything counts them (signals.md lists it apart from the stream handling of metering).
+    """
     out = [
         failed(
             f"{ctx.api.name}: diagnostic '{d.name}' logs {d.body_bytes} body bytes; body "

@@ -6,6 +6,7 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,7 @@ from auditor import engine, report, rules
 from auditor.errors import SourceError
 from auditor.model import Estate
 from auditor.sources import arm
+from auditor.sources.iac.values import Unknown
 from tests.support import HANG_SECONDS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "arm"
@@ -104,11 +106,11 @@ def test_verdicts_of_the_estate() -> None:
             "streaming": "pass",
             "correlation": "pass",
         },
-        # No token metric runs: coverage fails, and identity cannot pass.
+        # No token metric runs: coverage fails; identity and streaming cannot pass.
         "apim-contoso/legacy": {
             "coverage": "fail",
             "identity": "unknown",
-            "streaming": "pass",
+            "streaming": "unknown",
             "correlation": "pass",
         },
     }
@@ -231,16 +233,14 @@ def test_broken_json_is_a_located_read_error_and_others_still_load(tmp_path: Pat
 
 
 def test_expressions() -> None:
-    ctx = arm._Ctx(
+    ctx = arm.scope_for(
         {
             "parameters": {"svc": {"defaultValue": "apim"}, "free": {"type": "string"}},
             "variables": {
                 "v": "[concat(parameters('svc'), '-', 'x')]",
                 "loop": "[variables('loop')]",
             },
-        },
-        {},
-        None,
+        }
     )
     assert ctx.value("[variables('v')]") == "apim-x"
     assert ctx.value("[format('{0}/{1}', parameters('svc'), 'api')]") == "apim/api"
@@ -254,17 +254,32 @@ def test_expressions() -> None:
     assert ctx.value("['it''s']") == "it's"
     assert ctx.value({"a": ["[parameters('svc')]"]}) == {"a": ["apim"]}
     name = ctx.value("[concat(parameters('free'), '/chat')]")
-    assert isinstance(name, arm.Unresolved)
-    assert name.text == "[parameters('free')]/chat"  # the resolved part keeps its '/'
-    assert "no value" in name.why
+    assert isinstance(name, Unknown)
+    assert name.text == "${free}/chat"  # the resolved part keeps its '/'
+    assert "no value" in name.why and name.nonempty
     odd = ctx.value("[last(split(parameters('free'), '/'))]")
-    assert isinstance(odd, arm.Unresolved) and "/" not in odd.text  # never splits a name
-    assert isinstance(ctx.value("[uniqueString(resourceGroup().id)]"), arm.Unresolved)
-    assert isinstance(ctx.value("[variables('loop')]"), arm.Unresolved)
-    assert isinstance(ctx.value("[concat('a']"), arm.Unresolved)
+    assert isinstance(odd, Unknown) and "/" not in odd.text  # never splits a name
+    suffix = ctx.value("[uniqueString(resourceGroup().id)]")
+    assert isinstance(suffix, Unknown) and suffix.nonempty  # one value per deployment
+    assert suffix == ctx.value("[uniqueString(resourceGroup().id)]")
+    assert isinstance(ctx.value("[variables('loop')]"), Unknown)
+    assert isinstance(ctx.value("[concat('a']"), Unknown)
+    # An id whose service is unknown keeps its known segments: the logger's name is known.
+    logger = ctx.value(
+        "[resourceId(resourceGroup().name, 'Microsoft.ApiManagement/service/loggers', "
+        "parameters('free'), 'appinsights-logger')]"
+    )
+    assert isinstance(logger, Unknown)
+    assert logger.text.rsplit("/", 1)[-1] == "appinsights-logger"
 
 
-def test_unresolved_names_keep_the_expression_and_a_note() -> None:
+def _template(tmp_path: Path, template: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    (tmp_path / "t.json").write_text(json.dumps(template, indent=2), "utf-8")
+    found, _errors, notes = arm.load_resources(tmp_path / "t.json")
+    return found, notes
+
+
+def test_unresolved_names_keep_the_expression_and_a_note(tmp_path: Path) -> None:
     template = {
         "contentVersion": "1.0.0.0",
         "parameters": {"svc": {"type": "string"}},
@@ -277,15 +292,18 @@ def test_unresolved_names_keep_the_expression_and_a_note() -> None:
             {"type": "Microsoft.Storage/storageAccounts", "name": "ignored"},
         ],
     }
-    text = json.dumps(template, indent=2)
-    found, notes = arm.template_resources(arm.parse_json(text), file="t.json", text=text)
-    (api,) = found
-    assert api["name"] == "[parameters('svc')]/chat"
+    (api,), _notes = _template(tmp_path, template)
+    assert api["name"] == "${svc}/chat"
     assert api["_origin"] == {"path": "t.json", "line": 9}
-    assert any(n.startswith("t.json:9: the name of") for n in notes)
+    assert api["_deployment"] == "t.json"
+    assert "parameter 'svc' has no value" in api["_unknown"]["name"]
+    (svc,) = arm.load(tmp_path / "t.json").services
+    # A service named by an unknown value is its deployment's alone.
+    assert svc.name == "${svc} (t.json)"
+    assert svc.elsewhere == ("the service itself is not declared in this source",)
 
 
-def test_workspace_children_and_unknown_types() -> None:
+def test_workspace_children_and_unknown_types(tmp_path: Path) -> None:
     template = {
         "contentVersion": "1.0.0.0",
         "resources": [
@@ -304,8 +322,7 @@ def test_workspace_children_and_unknown_types() -> None:
             },
         ],
     }
-    text = json.dumps(template, indent=2)
-    found, _ = arm.template_resources(arm.parse_json(text), file="t.json", text=text)
+    found, _ = _template(tmp_path, template)
     assert [(r["type"], r["name"]) for r in found] == [
         ("Microsoft.ApiManagement/service/workspaces", "gw/team-a"),
         ("Microsoft.ApiManagement/service/workspaces/policies", "gw/team-a/policy"),
@@ -314,7 +331,7 @@ def test_workspace_children_and_unknown_types() -> None:
     assert SECRET not in repr(found)
 
 
-def test_legacy_nested_diagnostic_setting_type() -> None:
+def test_legacy_nested_diagnostic_setting_type(tmp_path: Path) -> None:
     template = {
         "contentVersion": "1.0.0.0",
         "resources": [
@@ -325,8 +342,7 @@ def test_legacy_nested_diagnostic_setting_type() -> None:
             }
         ],
     }
-    text = json.dumps(template)
-    (found,), _ = arm.template_resources(arm.parse_json(text), file="t.json", text=text)
+    (found,), _ = _template(tmp_path, template)
     assert (found["name"], found["scope"]) == ("to-law", "/accounts/aoai")
 
 
@@ -354,37 +370,6 @@ def test_object_spans_skip_braces_in_strings_and_never_scan_twice() -> None:
     assert time.perf_counter() - start < HANG_SECONDS
 
 
-def test_lines_are_right_in_whatever_order_places_are_asked_about() -> None:
-    text = "".join(f"line {n}\n" for n in range(1, 50))
-    walk = arm._Walk("t.json", text)
-    places = [0, 7, 300, 14, 14, 200, 0, len(text) - 1, 35]
-    assert [walk.line(None, p) for p in places] == [text.count("\n", 0, p) + 1 for p in places]
-    # A copy loop goes back to its resource on every round: counted back, not from the top.
-    big = "x\n" * 1_000_000
-    walk, start = arm._Walk("t.json", big), time.perf_counter()
-    for _ in range(1000):
-        assert walk.line(None, len(big) - 100) == walk.line(None, len(big) - 20) - 40
-    assert time.perf_counter() - start < HANG_SECONDS
-
-
-def test_apis_are_counted_before_evaluation_for_a_file_or_its_folder(tmp_path: Path) -> None:
-    apim = "Microsoft.ApiManagement/service"
-    template = {
-        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/"
-        "deploymentTemplate.json#",
-        "contentVersion": "1.0.0.0",
-        "resources": [
-            {"type": apim, "name": "gw", "resources": [{"type": "apis", "name": "nested"}]},
-            {"type": f"{apim}/apis", "name": "gw/a"},
-            {"type": f"{apim}/workspaces/apis", "name": "gw/ws/b"},
-            {"type": f"{apim}/products/apis", "name": "gw/p/a"},  # a link, not an API
-        ],
-    }
-    (tmp_path / "main.json").write_text(json.dumps(template), encoding="utf-8")
-    assert arm.prepare(tmp_path / "main.json").api_count() == 3
-    assert arm.prepare(tmp_path).api_count() == 3
-
-
 def test_a_reference_cycle_gives_the_same_values_whichever_name_is_asked_first() -> None:
     """In a scan in parts each process evaluates its own resources, so names are asked for in
     other orders: every name on a cycle refers to itself, whatever the order."""
@@ -397,13 +382,13 @@ def test_a_reference_cycle_gives_the_same_values_whichever_name_is_asked_first()
     }
     seen = set()
     for order in (["a", "b", "c"], ["b", "a", "c"], ["c", "b", "a"]):
-        ctx = arm._Ctx(template, {}, None)
+        ctx = arm.scope_for(template)
         got = {name: ctx.get("variables", name) for name in order}
         seen.add(tuple(sorted((k, v.text, v.why) for k, v in got.items())))
     assert seen == {
         (
-            ("a", "[variables('a')]", "variable 'a' refers to itself"),
-            ("b", "[variables('b')]", "variable 'b' refers to itself"),
-            ("c", "[variables('a')]y", "variable 'a' refers to itself"),
+            ("a", "${variables('a')}", "variable 'a' refers to itself"),
+            ("b", "${variables('b')}", "variable 'b' refers to itself"),
+            ("c", "${variables('a')}y", "variable 'a' refers to itself"),
         )
     }

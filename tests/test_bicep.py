@@ -12,6 +12,7 @@ from auditor import engine, report, rules
 from auditor.errors import SourceError
 from auditor.model import Estate
 from auditor.sources import arm, bicep
+from auditor.sources.bicep.parse import parse
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ESTATE = FIXTURES / "bicep" / "estate"
@@ -176,7 +177,7 @@ resource api 'Microsoft.ApiManagement/service/apis@2024-05-01' = {
     )
     found, errors, _notes = bicep.load_resources(tmp_path)
     assert errors == []
-    assert sorted((r["type"], r["name"]) for r in found) == [
+    assert sorted((r["type"], r["name"]) for r in found if not r.get("_existing")) == [
         ("Microsoft.ApiManagement/service/apis", "apim/chat"),
         ("Microsoft.ApiManagement/service/apis/operations", "apim/chat/create"),
         ("Microsoft.ApiManagement/service/apis/operations", "apim/chat/list"),
@@ -225,12 +226,16 @@ resource more 'Microsoft.ApiManagement/service/apis@2024-05-01' = [for n in unkn
     )
     estate = bicep.load(tmp_path)
     apis = estate.services[0].apis
+    # The loop over a parameter without a value is not expanded: one copy with unknown values
+    # stands for its items (its name is unknown), so nothing it declares is said not to exist.
     assert [(a.name, a.path, a.display_name) for a in apis] == [
+        ("${n}", None, "${n}"),
         ("chat-v1", "p0", "it's CHAT"),
         ("embeddings-v1", "p1", "it's EMBEDDINGS"),
     ]
-    assert apis[0].location.line == line_of(main, "resource apis ")
-    assert any("loop is not expanded" in n and "unknownList" in n for n in estate.notes)
+    assert apis[1].location.line == line_of(main, "resource apis ")
+    assert any("loop over unknownList is not expanded" in n for n in estate.notes)
+    assert any("a loop over unknownList" in why for why in estate.services[0].elsewhere)
 
 
 def test_single_quoted_and_unresolved_policies(tmp_path: Path) -> None:
@@ -353,18 +358,35 @@ resource api 'Microsoft.ApiManagement/service/apis@2024-05-01' = {
     # Not read on its own too (that would add an API named '${apiName}').
     assert [a.name for a in estate.services[0].apis] == ["one", "two"]
     assert estate.services[0].apis[0].location.path == "mod/api.bicep"
-    assert any("registry is not read" in n for n in estate.notes)
+    assert any("from a registry" in n and "is not read" in n for n in estate.notes)
 
 
-def test_broken_bicep_is_a_located_read_error(tmp_path: Path) -> None:
+def test_a_syntax_error_is_located_and_the_rest_of_the_file_is_read(tmp_path: Path) -> None:
     shutil.copytree(ESTATE, tmp_path, dirs_exist_ok=True)
     write(
-        tmp_path, "broken.bicep", "param a string = 'x'\n\nresource r 'T@1' = {\n  name: = 3\n}\n"
+        tmp_path,
+        "broken.bicep",
+        "param a string = 'x'\n\nresource r 'T@1' = {\n  name: = 3\n}\n\n"
+        "resource api 'Microsoft.ApiManagement/service/apis@2024-05-01' = {\n"
+        "  name: 'other/after-the-error'\n}\n",
     )
     estate = bicep.load(tmp_path)
-    (error,) = estate.read_errors
-    assert (error.location.path, error.location.line) == ("broken.bicep", 4)
-    assert [a.name for a in estate.services[0].apis] == ["chat", "legacy"]
+    assert estate.read_errors == ()
+    assert any(n.startswith("broken.bicep:4: Bicep not understood here") for n in estate.notes)
+    names = {(s.name, a.name) for s in estate.services for a in s.apis}
+    assert ("other", "after-the-error") in names  # declared after the error: still read
+    assert {("apim-contoso", "chat"), ("apim-contoso", "legacy")} <= names
+
+
+def test_a_syntax_error_in_an_apim_resource_is_a_read_error(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "main.bicep",
+        "resource api 'Microsoft.ApiManagement/service/apis@2024-05-01' = {\n  name: = 3\n}\n",
+    )
+    (error,) = bicep.load(tmp_path).read_errors
+    assert (error.location.path, error.location.line) == ("main.bicep", 2)
+    assert "not read" in error.message
 
 
 @pytest.mark.skipif(not ONBOARD.is_file(), reason=f"corpus not found at {ONBOARD}")
@@ -372,7 +394,8 @@ def test_real_corpus_file_loads() -> None:
     estate = bicep.load(ONBOARD)
     assert estate.read_errors == ()
     (svc,) = estate.services
-    assert svc.name == "${apimName}"  # a parameter without a default: kept as written
+    # A parameter without a default: kept as written, and the service is this deployment's.
+    assert svc.name == f"${{apimName}} ({ONBOARD.name})"
     (product,) = svc.products.values()
     # empty(productPolicyXml) ? defaultPolicy : productPolicyXml, with productPolicyXml = ''
     assert product.policy is not None and product.policy.ok
@@ -382,8 +405,8 @@ def test_real_corpus_file_loads() -> None:
     audit_of(estate)
 
 
-def test_operator_precedence_is_never_guessed(tmp_path: Path) -> None:
-    # pycep-parser reads "env == 'prod' ? a : b" as "env == ('prod' ? a : b)" and drops brackets.
+def test_operators_bind_as_bicep_binds_them(tmp_path: Path) -> None:
+    # pycep-parser read "env == 'prod' ? a : b" as "env == ('prod' ? a : b)"; the grammar does not.
     write(
         tmp_path,
         "main.bicep",
@@ -406,25 +429,19 @@ resource negated 'Microsoft.ApiManagement/service/apis@2024-05-01' = {
 }
 """,
     )
-    found, _errors, notes = bicep.load_resources(tmp_path)
-    names = sorted(r["name"] for r in found)
-    assert "apim/embeddings" in names
-    assert not {"apim/chat", "apim/dev-chat", "apim/completions", "apim/none"} & set(names)
-    assert sum("precedence" in n for n in notes) == 2
+    found, _errors, _notes = bicep.load_resources(tmp_path)
+    names = sorted(r["name"] for r in found if not r.get("_existing"))
+    assert names == ["apim/chat", "apim/completions", "apim/embeddings"]
 
 
-def test_interpolation() -> None:
-    assert bicep._interpolation("plain") == "plain"
-    assert bicep._interpolation("a\\'b\\n\\$c \\u{41}") == "a'b\n$c A"
-    parts = bicep._interpolation("x-${f('}')}-${y}")
-    assert isinstance(parts, dict)
-    assert [bicep._node(p)[0] for p in parts["interpolation"]] == [
-        "lit",
-        "call",
-        "lit",
-        "sym",
-        "lit",
-    ]
+def test_strings_escapes_and_interpolation() -> None:
+    (decl,) = parse("var v = 'a\\'b\\n\\$c \\u{41}'").decls
+    assert decl.value == ("lit", "a'b\n$c A")
+    (decl,) = parse("var v = 'x-${f('}')}-${y}'").decls
+    assert decl.value is not None and decl.value[0] == "tmpl"
+    assert [p[0] for p in decl.value[1]] == ["lit", "call", "lit", "sym"]
+    (decl,) = parse("var v = '''\n<policies>\n  it's ${not} interpolated\n</policies>\n'''\n").decls
+    assert decl.value == ("src", "<policies>\n  it's ${not} interpolated\n</policies>\n", 2)
 
 
 def test_source_errors(tmp_path: Path) -> None:

@@ -881,7 +881,8 @@ def test_api_in_two_products_gets_one_route_per_product_plus_a_productless_route
     routes = engine.routes_for(service, api, op, estate)
     assert [r.product for r in routes] == ["A", "B", None]
     assert [names(r.eff) for r in routes] == [["pa", "a"], ["pb", "a"], ["a"]]
-    assert routes[-1].severity == "medium"
+    # Only the built-in all-access subscription goes around the products: a low note.
+    assert routes[-1].severity == "low"
     assert "built-in all-access subscription" in routes[-1].label
     assert "'A'" in routes[0].label
 
@@ -908,15 +909,25 @@ PRODUCT_METERS = {
 }
 
 
-def test_product_only_metering_passes_cov001_but_fails_cov004_medium() -> None:
+def test_product_only_metering_passes_cov001_and_is_a_low_cov004_note() -> None:
+    # Only the built-in all-access subscription goes around the products: an administrator's
+    # credential, a low note that does not change the verdict (signals.md).
     result = audit({**PRODUCT_METERS, "subscriptions": [], "subscription_required": True})
     assert one(result, "COV001").status == "pass"
     cov004 = one(result, "COV004")
     assert cov004.status == "fail"
-    assert cov004.severity == "medium"
+    assert cov004.severity == "low"
     assert "'A'" in cov004.message and "'B'" in cov004.message
     assert cov004.location is not None and cov004.location.path == "products/A.xml"
-    assert result.apis[0].verdicts["coverage"] == "fail"
+    assert result.apis[0].verdicts["coverage"] != "fail"
+
+
+def test_product_only_metering_is_unknown_when_the_source_does_not_say_if_keys_are_needed() -> None:
+    result = audit({**PRODUCT_METERS, "subscriptions": [], "subscription_required": None})
+    cov004 = one(result, "COV004")
+    assert cov004.status == "skip"
+    assert "does not say whether the API requires a subscription" in cov004.message
+    assert result.apis[0].verdicts["coverage"] == "unknown"
 
 
 @pytest.mark.parametrize(
@@ -959,13 +970,13 @@ def test_product_only_metering_is_high_when_a_direct_route_exists(
     ],
     ids=["other-api", "product-scoped", "suspended"],
 )
-def test_product_only_metering_is_medium_when_no_direct_subscription_applies(
+def test_product_only_metering_is_low_when_no_direct_subscription_applies(
     sub: dict[str, str],
 ) -> None:
     result = audit({**PRODUCT_METERS, "subscriptions": [sub], "subscription_required": True})
     cov004 = one(result, "COV004")
     assert cov004.status == "fail"
-    assert cov004.severity == "medium"
+    assert cov004.severity == "low"
 
 
 def test_metering_at_api_scope_passes_cov001_and_cov004() -> None:

@@ -58,7 +58,7 @@ def test_the_collector_is_back_on_after_a_scan_without_a_pass_over_it(tmp_path: 
     out of the youngest generation, whose next pass would otherwise walk them all."""
     report = (
         "print(gc.isenabled(), len(gc.get_objects(generation=0)) < 5000,"
-        " len(gc.get_objects()) > 50000)\n"
+        " len(gc.get_objects()) > 20000)\n"
     )
     assert after_demo_scan(tmp_path, report) == "True True True"
 

@@ -19,7 +19,6 @@ from test_partition import estate, needs_fork, scan
 
 from auditor import cli, partition, sources
 from auditor.model import note_order
-from auditor.sources import arm
 from auditor.sources.parts import Part
 
 __all__ = ["estate"]  # the fixture, shared with test_partition
@@ -119,29 +118,6 @@ def test_split_scan_of_an_arm_template(
     assert "main.json: parameter values from main.parameters.json" in notes
     nested = next(a for a in json.loads(report)["apis"] if a["name"] == api["name"].split("/")[1])
     assert "nested-op" in nested["operations"]
-
-
-@needs_fork
-def test_a_share_that_only_one_process_cannot_read_makes_the_scan_serial(
-    estate: Path, tmp_path: Path, split_calls: list[int], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """One API's policy too deep to evaluate: a serial scan drops the template with an error;
-    only the process owning that API meets it in a split scan, which is then done serially."""
-    template = arm_template_of(estate, tmp_path)
-    deep = next(r["name"] for r in template["resources"] if r["type"].endswith("apis/policies"))
-    real = arm.finish
-
-    def finish(rtype: str, name: Any, props: Any, **kw: Any) -> Any:
-        if arm.text_of(name) == deep:
-            raise RecursionError("maximum recursion depth exceeded")
-        return real(rtype, name, props, **kw)
-
-    monkeypatch.setattr(arm, "finish", finish)
-    folder = estate.parent / "arm-deep"  # beside the waivers the scans read
-    folder.mkdir()
-    (folder / "main.json").write_text(json.dumps(template), encoding="utf-8")
-    report = same_report_serial_and_split(folder, tmp_path, split_calls)
-    assert "nested too deeply to evaluate; not read" in report
 
 
 def arm_template_of(tree: Path, tmp_path: Path) -> dict[str, Any]:

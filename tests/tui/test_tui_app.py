@@ -99,7 +99,7 @@ async def test_rescan_calls_load_again(make: Make, loader: Any) -> None:
         await pilot.press("f", "r")
         await settle(pilot)
         assert loader.calls == 2
-        assert len(table(app).rows) == 21
+        assert len(table(app).rows) == 27
 
 
 @pytest.mark.asyncio
@@ -160,7 +160,7 @@ async def test_filter_by_signal_and_search(make: Make, demo_report: Report, size
     async with app.run_test(size=size) as pilot:
         await pilot.press("f")
         await pilot.pause()
-        assert len(table(app).rows) == 21  # open issues: fail, error, skip
+        assert len(table(app).rows) == 27  # open issues: fail, error, skip
         await pilot.press("g")  # signal: coverage
         assert app.screen.query_one("#filter-signal", Select).value == "coverage"
         await pilot.pause()
@@ -180,12 +180,12 @@ async def test_filter_by_signal_and_search(make: Make, demo_report: Report, size
         await pilot.pause()
         assert len(table(app).rows) == 3
         assert {f["rule"] for f in table(app).rows} == {"IDN002"}
-        assert "3 of 214 findings" in text_of(app, "#findings-status")
+        assert "3 of 217 findings" in text_of(app, "#findings-status")
         await pilot.press("enter")  # back to the table, filter kept
         assert isinstance(app.focused, FindingsTable)
         await pilot.press("escape")  # clears the search
         await pilot.pause()
-        assert len(table(app).rows) == 21
+        assert len(table(app).rows) == 27
 
 
 @pytest.mark.asyncio
@@ -199,7 +199,7 @@ async def test_filter_with_the_select_and_the_mouse(make: Make) -> None:
         await pilot.pause()
         assert app.screen.query_one("#filter-severity", Select).value == "high"
         assert {f["severity"] for f in table(app).rows} == {"high"}
-        assert len(table(app).rows) == 16
+        assert len(table(app).rows) == 20
 
 
 @pytest.mark.asyncio
