@@ -23,6 +23,9 @@ class Outcome:
     severity: str | None = None
     """Overrides the rule's severity for this finding (e.g. a weaker variant of the gap)."""
     evidence: tuple[Location, ...] = ()
+    certain: bool = False
+    """Holds whatever the policies that could not be read say (an API-level outcome that rests
+    on the diagnostics alone): it is kept where the policies make other outcomes unknown."""
 
 
 def passed(message: str, at: Location | None = None) -> Outcome:
@@ -36,9 +39,10 @@ def failed(
     *,
     severity: str | None = None,
     evidence: Iterable[Location] = (),
+    certain: bool = False,
 ) -> Outcome:
     """The target breaks the rule."""
-    return Outcome("fail", message, at, severity, tuple(evidence))
+    return Outcome("fail", message, at, severity, tuple(evidence), certain)
 
 
 def skipped(message: str, at: Location | None = None) -> Outcome:

@@ -147,6 +147,11 @@ def _output_options(p: argparse.ArgumentParser) -> None:
         default="high",
         help="lowest severity of a failing finding that fails the gate (default: high)",
     )
+    p.add_argument(
+        "--fail-on-unknown",
+        action="store_true",
+        help="also fail when an LLM API (or an API that may be one) has an unknown verdict",
+    )
     p.add_argument("--rules", type=Path, help="rule catalog (default: the bundled rules.yaml)")
     p.add_argument(
         "--waivers",
@@ -309,6 +314,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     # read in other processes; importing them here first would hold those back.
     report = _report(args)
     from auditor.files import write_atomic
+    from auditor.limits import not_fully_judged, summary_line
     from auditor.report import gate_failures
     from auditor.suppress import baseline_text
 
@@ -333,14 +339,18 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             f"{w['expires']}",
             file=sys.stderr,
         )
-    if blocking or expired:
-        print(
-            f"gate: FAILED ({len(blocking)} finding(s) at or above '{args.fail_on}' or "
-            f"unreadable input, {len(expired)} expired waiver(s))",
-            file=sys.stderr,
-        )
+    unsure = not_fully_judged(report) if getattr(args, "fail_on_unknown", False) else []
+    judged = summary_line(report)
+    if blocking or expired or unsure:
+        why = [
+            f"{len(blocking)} finding(s) at or above '{args.fail_on}' or unreadable input",
+            f"{len(expired)} expired waiver(s)",
+        ]
+        if unsure:
+            why.append(f"{len(unsure)} API(s) with unknown verdicts (--fail-on-unknown)")
+        print(f"gate: FAILED ({', '.join(why)}); {judged}", file=sys.stderr)
         return 1
-    print("gate: passed", file=sys.stderr)
+    print(f"gate: passed; {judged}", file=sys.stderr)
     return 0
 
 

@@ -130,7 +130,8 @@ def routes_for(
 
     ``cache`` (per API) and ``outer`` (per estate) share resolutions between calls.
     """
-    fragments_known = "fragments" in estate.provides
+    # NOTE: a fragment a service declared elsewhere includes may be declared there too.
+    fragments_known = "fragments" in estate.provides and not service.elsewhere
     ws_doc = service.workspace_policies.get(api.workspace) if api.workspace else None
 
     def effective(product_doc: PolicyDoc | None) -> Route:
@@ -295,7 +296,7 @@ def _run_rule(
     try:
         if rule.target == "api":
             pairs = [(api.name, o) for o in _as_list(fn(api_ctx))]
-            if "policies" in rule.requires:
+            if "policies" in rule.requires and not all(o.certain for _, o in pairs):
                 for ctx in api_ctx.ops:
                     if err := _uncertain(ctx):
                         pairs = [(api.name, err)]

@@ -243,7 +243,8 @@ def scoping(api: Api, service: Service) -> Scoping:
     for name in ("name", "path"):
         if why := unknown_of(api, name):
             found.unresolved.append(f"the API {name} ({why})")
-    if api.operations and not llm_ops and not found.evidence:
+    known_ops = all(op.url_template and "${" not in op.url_template for op in api.operations)
+    if api.operations and known_ops and not llm_ops and not found.evidence:
         found.unresolved.clear()  # its operations are known, and none is a model call
     return found
 

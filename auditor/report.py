@@ -7,6 +7,7 @@ from typing import Any
 
 from auditor import __version__
 from auditor.engine import ApiResult, Audit, Finding
+from auditor.limits import group
 from auditor.rules import SIGNALS, severity_rank
 
 SCHEMA_VERSION = 1
@@ -79,6 +80,7 @@ def to_dict(audit: Audit) -> dict[str, Any]:
                 "service": a.service,
                 "llm": a.llm,
                 "scope": a.scope,
+                "declared_at": str(a.api.location) if a.api.location.path else None,
                 "llm_evidence": a.evidence,
                 "operations": [op.name for op in a.api.operations],
                 "signals": dict(a.verdicts) if a.judged else {},
@@ -101,6 +103,10 @@ def to_dict(audit: Audit) -> dict[str, Any]:
             if r.id in used
         ],
         "notes": list(audit.estate.notes),
+        "limits": [
+            {k: g[k] for k in ("kind", "limits", "count", "where")}
+            for g in group(audit.estate.notes)
+        ],
     }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from auditor.checking import ApiContext, OpContext, Outcome
 from auditor.effective import Effective, Stmt, memoized, terminates
@@ -199,6 +199,17 @@ def elsewhere(ctx: ApiContext) -> str | None:
         return None
     more = len(ctx.service.elsewhere) - 1
     return ctx.service.elsewhere[0] + (f" (and {more} more)" if more else "")
+
+
+def unnamed(items: Iterable[object]) -> str | None:
+    """Why one of ``items`` may be the one looked for: its name is only known at deployment
+    (a loop over items the source does not hold)."""
+    for item in items:
+        if why := unknown_of(item, "name"):
+            return (
+                f"'{getattr(item, 'name', '?')}' ({getattr(item, 'location', '')}) may be it: {why}"
+            )
+    return None
 
 
 def rests_on(*objs: object) -> str | None:

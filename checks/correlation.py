@@ -26,6 +26,7 @@ from checks._common import (
     inbound_location,
     rests_on,
     same_deployment,
+    unnamed,
 )
 
 DEFAULT_HEADERS = (
@@ -200,6 +201,20 @@ def correlation_value_untrusted(ctx: OpContext) -> CheckResult:
 def correlation_header_not_logged(ctx: ApiContext) -> CheckResult:
     """The header must be listed in an applicationinsights/azuremonitor diagnostic."""
     names = header_names(ctx.params)
+    diags = [
+        d for d in covering_diagnostics(ctx) if d.name in ("applicationinsights", "azuremonitor")
+    ]
+    unseen = any(route.eff.problems for op in ctx.ops for route in op.routes)
+    whole = not (elsewhere(ctx) or unnamed(covering_diagnostics(ctx)))
+    if unseen and whole and not any(d.request_headers or unknown_of(d, "request_headers")
+                                    for d in diags):  # fmt: skip
+        # Whatever header the policy that cannot be read sets, nothing logs it.
+        return failed(
+            f"{ctx.api.name}: no applicationinsights/azuremonitor diagnostic covering the API "
+            "logs any request header, so no caller id can be joined to usage",
+            diags[0].location if diags else ctx.api.location,
+            certain=True,
+        )
     set_names = sorted(
         {
             (s.el.get("name") or "").lower()
@@ -210,9 +225,6 @@ def correlation_header_not_logged(ctx: ApiContext) -> CheckResult:
     )
     if not set_names:
         return passed(f"{ctx.api.name}: no correlation header to log (see COR001)")
-    diags = [
-        d for d in covering_diagnostics(ctx) if d.name in ("applicationinsights", "azuremonitor")
-    ]
     for d in diags:
         if set(d.request_headers) & set(set_names):
             if doubt := rests_on(d):
@@ -225,8 +237,8 @@ def correlation_header_not_logged(ctx: ApiContext) -> CheckResult:
                 f"{ctx.api.name}: '{set_names[0]}' is logged by diagnostic '{d.name}'", d.location
             )
     unsure = next((why for d in diags if (why := unknown_of(d, "request_headers"))), None)
-    away = elsewhere(ctx)
-    if unsure or (away and not diags):
+    away = elsewhere(ctx) or unnamed(covering_diagnostics(ctx))
+    if unsure or (away and not diags) or unnamed(diags):
         return skipped(
             f"{ctx.api.name}: whether header {', '.join(set_names)} is logged is not "
             f"known here ({unsure or away})"

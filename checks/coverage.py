@@ -29,6 +29,7 @@ from checks._common import (
     meters,
     rests_on,
     same_deployment,
+    unnamed,
 )
 
 
@@ -179,7 +180,7 @@ def metrics_do_not_land(ctx: ApiContext) -> CheckResult:
     # NOTE: with no metering at all (COV001 fails) the diagnostic is still judged: once metering
     # is restored, its metrics must land too.
     diag = _app_insights_diagnostic(ctx)
-    away = elsewhere(ctx)
+    away = elsewhere(ctx) or unnamed(covering_diagnostics(ctx))
     if diag is None:
         if away:
             return skipped(
@@ -198,6 +199,7 @@ def metrics_do_not_land(ctx: ApiContext) -> CheckResult:
         )
     logger = ctx.service.loggers.get(diag.logger or "")
     if logger is None:
+        away = elsewhere(ctx) or unnamed(ctx.service.loggers.values())
         if away:
             return skipped(
                 f"{ctx.api.name}: diagnostic '{diag.name}' uses logger "

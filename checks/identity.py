@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from auditor.checking import CheckResult, OpContext, Outcome, check, failed, passed, skipped
 from auditor.effective import Effective, Stmt, memoized
 from auditor.model import Location
-from auditor.values import ValueInfo, classify, high_cardinality, traced
+from auditor.values import (
+    ValueInfo,
+    classify,
+    high_cardinality,
+    traced,
+    validated_token_sources,
+)
 from checks._common import dedupe, is_native_meter, meters, payload_with_variables
 
 BUILTIN = {
@@ -186,6 +192,19 @@ def caller_controlled_payer(ctx: OpContext) -> CheckResult:
     )
 
 
+def _reads_validated_header(text: str, eff: Effective) -> bool:
+    """The fallback is for a header a validate-jwt earlier in inbound requires."""
+    _, headers = validated_token_sources(eff)
+    m = _HEADER_FALLBACK.search(text)
+    return m is not None and m.group(1).lower() in headers
+
+
+#: A fallback on a header read, at the end of the text before a fallback.
+_HEADER_FALLBACK = re.compile(
+    r"""Headers\s*\.\s*GetValueOrDefault\s*(?:<[^>()]*>)?\s*\(\s*"([^"]+)"\s*,\s*"[^"]*"\s*\)$"""
+)
+
+
 @check("IDN003")
 def payer_fallback(ctx: OpContext) -> CheckResult:
     """A payer that falls back to "unknown"/"N/A"/"" fills an unallocated bucket."""
@@ -206,8 +225,10 @@ def payer_fallback(ctx: OpContext) -> CheckResult:
                     or "default" in f.lower()
                 )
                 and (p.explicit and is_native_meter(stmt) or _PAYER_SOURCE.search(before))
-                # NOTE: a claim of a token validated earlier cannot be missing in practice.
+                # NOTE: a claim of a token validated earlier cannot be missing in practice, nor
+                # can the header that carries it (validation rejects a call without it).
                 and not ("Claims" in before and "claim-validated" in p.info.kinds)
+                and not _reads_validated_header(before, eff)
             ]
             if not bad:
                 continue

@@ -18,10 +18,12 @@ from auditor.effective import Effective, Stmt, memoized
 from checks._common import (
     covering_diagnostics,
     dedupe,
+    elsewhere,
     is_custom_meter,
     is_native_meter,
     meters,
     payload_with_variables,
+    unnamed,
 )
 
 _NEGATED = re.compile(
@@ -118,6 +120,19 @@ def body_usage_misses_streams(ctx: OpContext) -> CheckResult:
             s for s in route.eff.walk("inbound") if is_native_meter(s) and runs_for_streams(s)
         ]
         if fallback:
+            # NOTE: the token metric still counts streamed calls; the body-parsed record (the
+            # one a chargeback pipeline reads) loses them: a gap, not a total loss.
+            out.append(
+                failed(
+                    f"{ctx.label}: usage is read from the response body at {body[0].location} "
+                    f"for <{body[0].tag}>, which streamed responses do not carry: that record "
+                    f"misses streamed calls (<{fallback[0].tag}> at {fallback[0].location} "
+                    "still counts them)",
+                    body[0].location,
+                    severity="medium",
+                    evidence=[fallback[0].location],
+                )
+            )
             continue
         out.append(
             failed(
@@ -184,4 +199,7 @@ def body_logging_breaks_streams(ctx: ApiContext) -> CheckResult:
         for d in covering_diagnostics(ctx)
         if d.body_bytes > 0
     ]
+    away = elsewhere(ctx) or unnamed(covering_diagnostics(ctx))
+    if not out and away:
+        return skipped(f"{ctx.api.name}: no body logging is declared here, but {away}")
     return out or passed(f"{ctx.api.name}: no body logging on the API")

@@ -30,7 +30,7 @@ def render(report: dict[str, Any]) -> str:
     """The whole report as Markdown (deterministic: no clock, stable order)."""
     src = report["source"]
     llm = [a for a in report["apis"] if a["llm"]]
-    other = [a for a in report["apis"] if not a["llm"]]
+    other = [a for a in report["apis"] if a.get("scope", "llm" if a["llm"] else "other") == "other"]
     rules = {r["id"]: r for r in report.get("rules", [])}
     md: list[str] = [
         "# LLM cost-attribution gap report",
@@ -83,9 +83,14 @@ def render(report: dict[str, Any]) -> str:
             ]
         md.append("")
     unknown = unverified(report)
+    limits = [g for g in report.get("limits", []) if g["limits"]]
+    undecided = [a for a in report["apis"] if a.get("scope") == "undecided"]
     md += ["## Could not be verified", ""]
-    if not unknown:
+    if not unknown and not limits and not undecided:
         md.append("Everything the rules need was visible and readable.")
+    elif not unknown:
+        md.append("No verdict rests on what could not be seen; what the source does not show is "
+                  "listed below.")  # fmt: skip
     else:
         md += [
             "Verdicts that depend on these stay `unknown`, never `pass`.",
@@ -98,6 +103,24 @@ def render(report: dict[str, Any]) -> str:
             + ", ".join(f"`{cell(t)}`" for t in targets)
             + " |"
             for (rule, status, reason), targets in unknown.items()
+        ]
+    if undecided:
+        md += ["", f"## Undecided APIs ({len(undecided)})", ""]
+        md.append(
+            "Whether these front an LLM depends on values this source does not hold; every "
+            "verdict is `unknown`."
+        )
+        md.append("")
+        md += [f"- `{cell(a['id'])}`: " + cell("; ".join(a["llm_evidence"][:3])) for a in undecided]
+    if limits:
+        md += ["", "## What the source does not show", ""]
+        md += ["| Count | What | Where |", "|---:|---|---|"]
+        md += [
+            f"| {g['count']} | {cell(g['kind'])} | "
+            + ", ".join(f"`{cell(w)}`" for w in g["where"][:10])
+            + (f" (+{len(g['where']) - 10} more)" if len(g["where"]) > 10 else "")
+            + " |"
+            for g in limits
         ]
     notes = [f for f in report["findings"] if f["status"] == "fail" and f not in gaps]
     if notes:

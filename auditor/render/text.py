@@ -5,10 +5,12 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
+from auditor.limits import SHOWN
 from auditor.rules import SIGNALS, severity_rank
 
 TOP_GAPS = 12
 MAX_MATRIX_ROWS = 40
+MAX_UNDECIDED = 10
 _MARK = {"pass": "pass", "fail": "FAIL", "unknown": "unknown"}
 
 
@@ -48,10 +50,13 @@ def render(report: dict[str, Any]) -> str:
     out: list[str] = []
     src = report["source"]
     llm = [a for a in report["apis"] if a["llm"]]
+    undecided = [a for a in report["apis"] if a.get("scope") == "undecided"]
     out.append(f"attribution-auditor {report['tool']['version']}  {src['kind']}: {src['location']}")
-    score = f"{report['score']}/100" if llm else "n/a (no API fronts an LLM)"
+    score = f"{report['score']}/100" if llm or undecided else "n/a (no API fronts an LLM)"
+    maybe = f", {len(undecided)} undecided" if undecided else ""
     out.append(
-        f"{len(report['apis'])} APIs, {len(llm)} judged as LLM APIs.  Attribution score: {score}"
+        f"{len(report['apis'])} APIs, {len(llm)} judged as LLM APIs{maybe}.  "
+        f"Attribution score: {score}"
     )
     out.append("")
     out.append(f"  {'signal':<12} {'status':<8} {'score':>5}  pass  fail  unknown")
@@ -96,6 +101,16 @@ def render(report: dict[str, Any]) -> str:
                     subsequent_indent="                ",
                 )
             )
+    if undecided:
+        out.append("")
+        out.append(
+            f"Undecided ({len(undecided)}): whether they front an LLM depends on values this "
+            "source does not hold; every verdict is unknown:"
+        )
+        for a in undecided[:MAX_UNDECIDED]:
+            out.append(f"  {a['id']}")
+        if len(undecided) > MAX_UNDECIDED:
+            out.append(f"  ... and {len(undecided) - MAX_UNDECIDED} more (see the report file)")
     errors = [f for f in report["findings"] if f["status"] == "error"]
     if errors:
         out.append("")
@@ -103,7 +118,11 @@ def render(report: dict[str, Any]) -> str:
         for f in errors:
             out.append(f"  {f['rule']}  {loc(f)}  {f['message']}")
     skips = sorted(
-        {f["message"].split(": ", 1)[-1] for f in report["findings"] if f["status"] == "skip"}
+        {
+            _short(f["message"].split(": ", 1)[-1])
+            for f in report["findings"]
+            if f["status"] == "skip" and f["rule"] != "AUD004"
+        }
     )
     if skips:
         out.append("")
@@ -111,4 +130,25 @@ def render(report: dict[str, Any]) -> str:
         out.extend(f"  - {s}" for s in skips[:10])
         if len(skips) > 10:
             out.append(f"  ... and {len(skips) - 10} more (see the report file)")
+    limits = [g for g in report.get("limits", []) if g["limits"]]
+    if limits:
+        out.append("")
+        out.append("What this source does not show (it limits the verdicts):")
+        for g in limits:
+            where = ", ".join(g["where"][:SHOWN])
+            more = f" (+{len(g['where']) - SHOWN} more)" if len(g["where"]) > SHOWN else ""
+            out.extend(
+                textwrap.wrap(
+                    f"{g['count']:>4} x {g['kind']}" + (f": {where}{more}" if where else ""),
+                    100,
+                    initial_indent="  ",
+                    subsequent_indent="           ",
+                    break_on_hyphens=False,
+                    break_long_words=False,
+                )
+            )
     return "\n".join(out) + "\n"
+
+
+def _short(text: str, width: int = 200) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."

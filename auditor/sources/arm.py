@@ -36,7 +36,7 @@ from auditor.sources.iac.expr import (
 )
 from auditor.sources.iac.files import Files
 from auditor.sources.iac.lower import is_policy_type, pin_embedded
-from auditor.sources.iac.values import Unknown, joined, text_of, unknown
+from auditor.sources.iac.values import Unknown, joined, placeholder, text_of, unknown
 
 PROVIDES = frozenset(CAPABILITIES)
 _DEPLOYMENT_FUNCTIONS = {
@@ -205,6 +205,8 @@ class TemplateScope(Scope):
                     value = self.given[key]
                 elif isinstance(entries[key], dict) and "defaultValue" in entries[key]:
                     value = self.value(entries[key]["defaultValue"])
+                    if value in ([], {}) and self.outer is None and len(self.reader.stack) == 1:
+                        value = placeholder(name, self.where)
                 elif _secure(entries[key]):
                     value = self.unknown(name, f"parameter '{name}' is secure: never read")
                 else:
@@ -318,8 +320,7 @@ class _Template:
                         self.one(res, scope, parent)
                 continue
             why = count.why if isinstance(count, Unknown) else f"count {count!r}"
-            self.source.sink.unread(
-                self.deployment,
+            self.source.sink.note(
                 where,
                 f"a copy loop is not expanded ({why}); one copy with unknown values stands for all",
             )

@@ -90,6 +90,11 @@ def _why(res: Mapping[str, Any], **fields: str) -> Unknowns:
     found = _unknowns(res)
     out = []
     for name, path in fields.items():
+        if path == "name":  # the object's own name, not its parent's
+            own = _parts(res)[-1] if _parts(res) else ""
+            if not _known(own):
+                out.append((name, f"{own} is only known at deployment ({found.get('name', '')})"))
+            continue
         why = next((w for k, w in found.items() if k == path or k.startswith(path + ".")), None)
         if why is not None:
             out.append((name, why))
@@ -157,12 +162,18 @@ def seen_capabilities(resources: Iterable[Mapping[str, Any]]) -> frozenset[str]:
     judging "missing" there would be a false failure, so those rules are unknown instead.
     Diagnostic settings count as shown wherever the AI account itself is declared.
     """
-    types = {str(r.get("type") or "").lower() for r in resources if not r.get("_existing")}
+    found = list(resources)
+    types = {str(r.get("type") or "").lower() for r in found if not r.get("_existing")}
     below = {
         t[len(APIM) + 1 :].removeprefix("workspaces/") for t in types if t.startswith(APIM + "/")
     }
     seen = {"policies"} if any(t.startswith(APIM) for t in types) else set()
     seen |= {cap for cap, kinds in _CAPABILITY_TYPES.items() if below & set(kinds)}
+    if any(r.get("_deployment") and str(r.get("type") or "").lower() == APIM
+           and not r.get("_existing") for r in found):  # fmt: skip
+        # NOTE: an IaC deployment that declares its service shows all of it: what belongs to a
+        # service declared elsewhere ('existing') is unseen per service (Service.elsewhere).
+        seen |= set(_CAPABILITY_TYPES)
     if ACCOUNTS in types:
         seen |= {"ai_accounts", "diagnostic_settings"}
     if COMPONENTS in types:

@@ -39,6 +39,7 @@ from auditor.sources.iac.values import (
     Unknown,
     joined,
     origin_of,
+    placeholder,
     text_of,
     unknown,
 )
@@ -306,7 +307,10 @@ class FileScope(Scope):
                 return self.given[name]
             if decl.value is None:
                 return self.unknown(name, f"parameter '{name}' has no value")
-            return self.eval(decl.value)
+            value = self.eval(decl.value)
+            if value in ([], {}) and len(self.stack) == 1:
+                return placeholder(name, self.where)
+            return value
         if decl.kind == "var":
             return self.eval(decl.value) if decl.value is not None else None
         if decl.kind == "module":
@@ -456,8 +460,9 @@ class FileScope(Scope):
                 if isinstance(coll, list)
                 else "not a list"
             )
-            self.src.sink.unread(
-                self.deployment,
+            # NOTE: not "unread": the copy stands for the items, its unknown name tells the
+            # checks that what it declares may be there (a diagnostic, a logger).
+            self.src.sink.note(
                 f"{self.file}:{line}",
                 f"a loop over {render(coll_node)} is not expanded ({why}); one "
                 "copy with unknown values stands for all",

@@ -126,6 +126,13 @@ def unknown(expr: str, why: str, where: str | None = None, *, nonempty: bool = F
     return Unknown("${" + expr.replace("/", SLASH) + "}", why, where, nonempty)
 
 
+def placeholder(name: str, where: str) -> Unknown:
+    """An entry parameter whose default is an empty list or object that nothing sets: a
+    placeholder for the items given at deployment (a notebook, a pipeline), never "none"."""
+    why = f"parameter '{name}' is empty by default: its items are given at deployment"
+    return unknown(name, why, where)
+
+
 def is_unknown(value: Any) -> bool:
     """True for an :class:`Unknown`."""
     return isinstance(value, Unknown)
