@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from auditor.checking import REGISTRY, ApiContext, OpContext, Outcome, Route
@@ -121,8 +121,10 @@ def routes_for(
     estate: Estate,
     cache: dict[tuple[object, ...], Any] | None = None,
     outer: dict[tuple[object, ...], Any] | None = None,
+    absent: frozenset[int] = frozenset(),
 ) -> list[Route]:
-    """Every way a call reaches the operation, each with its effective policy.
+    """Every way a call reaches the operation, each with its effective policy (the documents
+    whose ids are in ``absent`` left out: those only deployed under a condition).
 
     A product policy only runs for calls made with a subscription to that product. Calls made with
     the built-in all-access subscription, an all-APIs or API-scoped subscription, or without a
@@ -136,6 +138,7 @@ def routes_for(
 
     def effective(product_doc: PolicyDoc | None) -> Route:
         chain = [service.policy, ws_doc, product_doc, api.policy, op.policy]
+        chain = [None if d is not None and id(d) in absent else d for d in chain]
         # NOTE: operations without a policy of their own share their API's effective policy;
         # computing it once per chain keeps large estates linear in documents, not operations.
         key = ("effective", *(id(d) for d in chain))
@@ -532,17 +535,53 @@ def audit_api(
                 )
     blocked = bool(mine)
     same = _same_routes(op_ctxs)
+    conditional = [d for d in _docs_of(service, api) if d.condition]
+    alt_ctx: ApiContext | None = None
+    if conditional:
+        # The verdicts with the conditional policies left out: where they differ, whether the
+        # policy is deployed decides them, and the source cannot say.
+        absent = frozenset(id(d) for d in conditional)
+        alt_ops = [
+            OpContext(estate, service, api, op, routes_for(service, api, op, estate, {}, None,
+                                                           absent))
+            for op in ops
+        ]  # fmt: skip
+        alt_ctx = ApiContext(estate, service, api, alt_ops)
     for rule in catalog.rules:
         if rule.signal is not None:
             for ctx in op_ctxs:
                 ctx.params = rule.parameters
             api_ctx.params = rule.parameters
-            mine.extend(_run_rule(rule, api_ctx, service, same))
+            found = _run_rule(rule, api_ctx, service, same)
+            if alt_ctx is not None and "policies" in rule.requires:
+                for ctx in alt_ctx.ops:
+                    ctx.params = rule.parameters
+                alt_ctx.params = rule.parameters
+                other = _run_rule(rule, alt_ctx, service, _same_routes(alt_ctx.ops))
+                found = _depends_on(found, other, conditional)
+            mine.extend(found)
     # NOTE: each effective policy points back at this cache (Effective.shared): a cycle. Large
     # scans run with the cyclic collector off, so it is broken here or every API's policies
     # would stay in memory to the end.
     cache.clear()
     return scope, evidence, mine, blocked, reported
+
+
+def _depends_on(
+    found: list[Finding], other: list[Finding], conditional: list[PolicyDoc]
+) -> list[Finding]:
+    """``found`` as it is when the outcomes without the conditional policies are the same;
+    otherwise unknown, quoting the condition."""
+    if sorted((f.target, f.status) for f in found) == sorted((f.target, f.status) for f in other):
+        return found
+    doc = conditional[0]
+    why = f"the {doc.scope} policy at {doc.location()} is only deployed {doc.condition}"
+    return [
+        replace(f, status="skip", message=f"{f.message} (unknown: {why})")
+        if f.status in ("pass", "fail")
+        else f
+        for f in found
+    ]
 
 
 def _blocking_problems(ctxs: list[OpContext]) -> list[Problem]:

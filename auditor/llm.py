@@ -53,6 +53,16 @@ _LLM_WORDS = re.compile(
     r"gemini|ollama|bedrock|llama|mistral|deepseek|phi-?\d?|slm|foundry-models?)(?:$|[^a-z0-9])",
     re.IGNORECASE,
 )
+#: Azure AI services that are not language models: their APIs share Cognitive Services hosts
+#: and token audiences with Azure OpenAI, so those alone do not make them LLM APIs.
+_OTHER_AI = re.compile(
+    r"(?:^|[^a-z0-9])(document-?intelligence|docintel|form-?recogni[sz]er|translator|"
+    r"content-?safety|computer-?vision|vision|face|text-?analytics|language-?service|ai-?search|"
+    r"search(-?index|-?service)?|ml-?prediction)(?:$|[^a-z0-9])",
+    re.IGNORECASE,
+)
+#: Hosts of Azure AI that serve other services too (Document Intelligence, Speech ...).
+_SHARED_HOSTS = (".cognitiveservices.azure.com",)
 #: Words that say "MCP or agent server" (its event stream is not a model call).
 _SERVER_WORDS = re.compile(r"(?:^|[^a-z0-9])(mcp|a2a|agent-card)(?:$|[^a-z0-9])", re.IGNORECASE)
 _SERVER_PATHS = re.compile(r"^/?(mcp|sse|messages/?|\.well-known/agent\.json)$", re.IGNORECASE)
@@ -84,6 +94,11 @@ class Scoping:
 
     evidence: list[str] = field(default_factory=list)
     """What says it does (strong evidence first)."""
+    shared: list[str] = field(default_factory=list)
+    """What says it calls an Azure AI service, which may or may not be a model (a Cognitive
+    Services host or token audience)."""
+    other_ai: list[str] = field(default_factory=list)
+    """What says it is another Azure AI service (Document Intelligence, Search ...)."""
     weak: list[str] = field(default_factory=list)
     """What its path or name says."""
     against: list[str] = field(default_factory=list)
@@ -96,9 +111,9 @@ class Scoping:
         """``llm``, ``undecided`` or ``other``."""
         if self.evidence and not (self.against and not self._host_evidence()):
             return "llm"
-        if self.against:
+        if self.against or self.other_ai:
             return "other"
-        if self.weak:
+        if self.shared or self.weak:
             return "llm"
         return "undecided" if self.unresolved else "other"
 
@@ -112,10 +127,10 @@ class Scoping:
         """The evidence as the report lists it."""
         status = self.status
         if status == "llm":
-            return self.evidence or self.weak
+            return self.evidence or self.shared or self.weak
         if status == "undecided":
             return [f"not known offline: {u}" for u in self.unresolved]
-        return [f"not an LLM API: {a}" for a in self.against]
+        return [f"not an LLM API: {a}" for a in [*self.against, *self.other_ai]]
 
 
 def _policy_evidence(
@@ -136,7 +151,7 @@ def _policy_evidence(
             resource = (el.get("resource") or "").lower()
             if any(a in resource for a in _MODEL_AUDIENCES) and "policy:mi" not in seen:
                 seen.add("policy:mi")
-                found.evidence.append(
+                found.shared.append(
                     f"managed identity token for {el.get('resource')} at {doc.location(el)}"
                 )
         elif tag == "set-backend-service":
@@ -157,7 +172,7 @@ def _backend_evidence(
 ) -> None:
     at = doc.location(el)  # type: ignore[arg-type]
     if host := llm_host(base):
-        found.evidence.append(f"set-backend-service base-url host {host} at {at}")
+        _host(found, host, f"set-backend-service base-url host {host} at {at}")
     elif base and "${" in base:
         found.unresolved.append(f"the backend URL {base} at {at}")
     if not bid:
@@ -167,18 +182,16 @@ def _backend_evidence(
         return
     for backend in backend_chain(service, bid):
         if host := llm_host(backend.url):
-            found.evidence.append(f"set-backend-service backend '{bid}' -> {host} at {at}")
+            _host(found, host, f"set-backend-service backend '{bid}' -> {host} at {at}")
             return
         if backend.audience and any(a in backend.audience.lower() for a in _MODEL_AUDIENCES):
-            found.evidence.append(
+            found.shared.append(
                 f"backend '{backend.name}' authenticates to {backend.audience} ({backend.location})"
             )
             return
         why = unknown_of(backend, "url")
         if why and _ACCOUNT_REF.search(why):
-            found.evidence.append(
-                f"backend '{backend.name}' URL is an Azure AI account's endpoint ({why})"
-            )
+            _account(found, why, f"backend '{backend.name}' URL is an Azure AI account's endpoint")
             return
         if why or (backend.url and "${" in backend.url):
             found.unresolved.append(f"backend '{backend.name}' URL ({why or backend.url})")
@@ -186,6 +199,26 @@ def _backend_evidence(
                 found.weak.append(f"backend '{backend.name}' URL {backend.url}")
     if bid not in service.backends:
         found.unresolved.append(f"backend '{bid}' at {at} (not declared in this source)")
+
+
+_KIND = re.compile(r"\(kind (\w+)\)")
+_MODEL_KINDS = {"openai", "aiservices"}
+
+
+def _host(found: Scoping, host: str, text: str) -> None:
+    """A backend host: a model endpoint, or a Cognitive Services host any service may have."""
+    (found.shared if host.endswith(_SHARED_HOSTS) else found.evidence).append(text)
+
+
+def _account(found: Scoping, why: str, text: str) -> None:
+    """A backend that is an Azure AI account's endpoint: by the account's kind when known."""
+    kind = m.group(1).lower() if (m := _KIND.search(why)) else None
+    if kind in _MODEL_KINDS:
+        found.evidence.append(f"{text} ({why})")
+    elif kind is None:
+        found.shared.append(f"{text} ({why})")
+    else:
+        found.other_ai.append(f"an Azure AI account of kind {kind} ({why})")
 
 
 def backend_chain(service: Service, name: str, depth: int = 0) -> list:  # type: ignore[type-arg]
@@ -208,10 +241,10 @@ def scoping(api: Api, service: Service) -> Scoping:
     """The evidence on whether ``api`` fronts an LLM."""
     found = Scoping()
     if host := llm_host(api.service_url):
-        found.evidence.append(f"serviceUrl host {host}")
+        _host(found, host, f"serviceUrl host {host}")
     elif why := unknown_of(api, "service_url"):
         if _ACCOUNT_REF.search(why):
-            found.evidence.append(f"serviceUrl is an Azure AI account's endpoint ({why})")
+            _account(found, why, "serviceUrl is an Azure AI account's endpoint")
         else:
             found.unresolved.append(f"the service URL ({why})")
     seen: set[str] = set()
@@ -230,7 +263,9 @@ def scoping(api: Api, service: Service) -> Scoping:
     elif (why := unknown_of(api, "spec")) and not api.operations:
         found.unresolved.append(f"the specification ({why})")
     words = " ".join(w for w in (api.path, api.name, api.display_name) if w)
-    if api.api_type and api.api_type.lower() in ("mcp", "websocket") and not llm_ops:
+    if m := _OTHER_AI.search(words.replace("${", " ")):
+        found.other_ai.append(f"'{m.group(1)}' in its path or name ({words})")
+    if api.api_type and api.api_type.lower() == "mcp" and not llm_ops:
         found.against.append(f"an API of type '{api.api_type}'")
     if m := _SERVER_WORDS.search(words):
         found.against.append(f"'{m.group(1)}' in its path or name ({words})")
@@ -244,7 +279,7 @@ def scoping(api: Api, service: Service) -> Scoping:
         if why := unknown_of(api, name):
             found.unresolved.append(f"the API {name} ({why})")
     known_ops = all(op.url_template and "${" not in op.url_template for op in api.operations)
-    if api.operations and known_ops and not llm_ops and not found.evidence:
+    if api.operations and known_ops and not llm_ops and not found.evidence and not found.shared:
         found.unresolved.clear()  # its operations are known, and none is a model call
     return found
 

@@ -61,11 +61,13 @@ _ENV_VAR = re.compile(r"\$\{([A-Za-z_]\w*)\}")
 class Ref(Runtime):
     """A declared resource as a value: its name, id and type; the rest is known once deployed."""
 
-    def __init__(self, rtype: str, segs: list[Any], name: Any, expr: str) -> None:
+    def __init__(self, rtype: str, segs: list[Any], name: Any, expr: str, kind: Any = None) -> None:
         full = joined([p for i, s in enumerate(segs) for p in (["/", s] if i else [s])])
+        # NOTE: an account's kind says whether its endpoint serves models (OpenAI, AIServices).
+        what = f"{rtype} (kind {kind})" if isinstance(kind, str) and kind else rtype
         super().__init__(
             {"name": name, "id": resource_id(rtype, segs), "type": rtype},
-            f"{rtype} '{text_of(full)}'",
+            f"{what} '{text_of(full)}'",
             expr,
         )
         self.rtype = rtype
@@ -338,6 +340,10 @@ class FileScope(Scope):
             else:
                 up = self._prop(decl.body, "parent", default=None)
         rtype = self.type_of(key)
+        kind = None
+        if rtype.lower() == "microsoft.cognitiveservices/accounts":
+            with self.bound(loc), self.at_line(decl.line):
+                kind = self._prop(decl.body, "kind", default=None)
         segs: list[Any] = [name]
         if isinstance(up, list):
             up = self.unknown(parent_key or "parent", "the parent is a loop")
@@ -347,7 +353,7 @@ class FileScope(Scope):
             segs = [up, name]
         elif isinstance(name, str) and "/" in name and not parent_key:
             segs = name.split("/")  # the old 'service/api' way of naming a child
-        return Ref(rtype, segs, name, key.replace("::", "::"))
+        return Ref(rtype, segs, name, key, kind)
 
     def type_of(self, key: str) -> str:
         """The full type of a declaration (a nested child's type is relative to its parent)."""
