@@ -542,24 +542,25 @@ def audit_api(
         # policy is deployed decides them, and the source cannot say.
         absent = frozenset(id(d) for d in conditional)
         alt_ops = [
-            OpContext(estate, service, api, op, routes_for(service, api, op, estate, {}, None,
-                                                           absent))
+            OpContext(
+                estate, service, api, op, routes_for(service, api, op, estate, {}, None, absent)
+            )
             for op in ops
-        ]  # fmt: skip
+        ]
         alt_ctx = ApiContext(estate, service, api, alt_ops)
     for rule in catalog.rules:
         if rule.signal is not None:
             for ctx in op_ctxs:
                 ctx.params = rule.parameters
             api_ctx.params = rule.parameters
-            found = _run_rule(rule, api_ctx, service, same)
+            outcome = _run_rule(rule, api_ctx, service, same)
             if alt_ctx is not None and "policies" in rule.requires:
                 for ctx in alt_ctx.ops:
                     ctx.params = rule.parameters
                 alt_ctx.params = rule.parameters
                 other = _run_rule(rule, alt_ctx, service, _same_routes(alt_ctx.ops))
-                found = _depends_on(found, other, conditional)
-            mine.extend(found)
+                outcome = _depends_on(outcome, other, conditional)
+            mine.extend(outcome)
     # NOTE: each effective policy points back at this cache (Effective.shared): a cycle. Large
     # scans run with the cyclic collector off, so it is broken here or every API's policies
     # would stay in memory to the end.
