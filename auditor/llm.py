@@ -72,7 +72,9 @@ _ACCOUNT_REF = re.compile(
     r"azapi_resource[.\w]*cognitive",
     re.IGNORECASE,
 )
-_AOAI_SPEC = re.compile(r"AzureOpenAI/inference|cognitiveservices/data-plane|openai", re.I)
+#: A linked spec of a model API: Azure OpenAI's inference spec, or an OpenAI-shaped one (not any
+#: Cognitive Services data-plane spec: Content Safety's is one too).
+_AOAI_SPEC = re.compile(r"AzureOpenAI/|/openai[/.-]|ModelInference|AIFoundry", re.I)
 
 
 def llm_host(url: str | None) -> str | None:

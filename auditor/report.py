@@ -72,6 +72,10 @@ def to_dict(audit: Audit) -> dict[str, Any]:
             }
             for s in scores
         ],
+        "services": [
+            {"name": s.name, "deployment": s.deployment, "elsewhere": list(s.elsewhere)}
+            for s in audit.estate.services
+        ],
         "apis": [
             {
                 "id": a.id,

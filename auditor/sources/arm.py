@@ -201,14 +201,18 @@ class TemplateScope(Scope):
             try:
                 if kind == "variables":
                     value = self.value(entries[key])
+                elif _secure(entries[key]):
+                    # NOTE: a secret is never read; whether one is given decides conditions.
+                    given = self.given.get(key, entries[key].get("defaultValue"))
+                    nonempty = given.nonempty if isinstance(given, Unknown) else bool(given)
+                    why = f"parameter '{name}' is secure: never read"
+                    value = self.unknown(name, why, nonempty=nonempty)
                 elif key in self.given:
                     value = self.given[key]
                 elif isinstance(entries[key], dict) and "defaultValue" in entries[key]:
                     value = self.value(entries[key]["defaultValue"])
                     if value in ([], {}) and self.outer is None and len(self.reader.stack) == 1:
                         value = placeholder(name, self.where)
-                elif _secure(entries[key]):
-                    value = self.unknown(name, f"parameter '{name}' is secure: never read")
                 else:
                     value = self.unknown(name, f"parameter '{name}' has no value")
             finally:

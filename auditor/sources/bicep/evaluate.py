@@ -304,7 +304,13 @@ class FileScope(Scope):
     def _value(self, name: str, decl: Decl) -> Any:
         if decl.kind == "param":
             if decl.secure:
-                return self.unknown(name, f"parameter '{name}' is secure: never read")
+                # NOTE: a secret is never read; whether one is given is not a secret, and
+                # decides conditions such as if (!empty(appInsightsInstrumentationKey)).
+                given = self.given.get(name, self.eval(decl.value) if decl.value else None)
+                nonempty = given.nonempty if isinstance(given, Unknown) else bool(given)
+                return self.unknown(
+                    name, f"parameter '{name}' is secure: never read", nonempty=nonempty
+                )
             if name in self.given:
                 return self.given[name]
             if decl.value is None:
