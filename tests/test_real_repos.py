@@ -160,3 +160,28 @@ def test_every_iac_sample_is_scanned_whole(
     no_failure_rests_on_the_unseen(report)
     if "Everything the rules need" in text:
         assert not report["limits"]
+
+
+@needs_corpus
+def test_a_snapshot_of_a_real_repository_replays_the_same_findings(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """What the source could not decide (unknown fields, conditions, services declared
+    elsewhere, deployments) is kept in the snapshot, so the replay judges alike."""
+    report, _text, _rc = scan(REPOS / "AI-Gateway", tmp_path_factory)
+    folder = tmp_path_factory.mktemp("snap")
+    proc = run_auditor("snapshot", REPOS / "AI-Gateway", "-o", folder / "estate.json",
+                       cwd=folder, timeout=HANG_SECONDS)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    replay, _text, _rc = scan(folder / "estate.json", tmp_path_factory)
+
+    def judged(r: dict[str, Any]) -> list[tuple[str, ...]]:
+        return sorted(
+            (f["rule"], f["status"], f["service"] or "", f["api"] or "", f["message"])
+            for f in r["findings"]
+        )
+
+    assert judged(replay) == judged(report)
+    assert {a["id"]: a["signals"] for a in replay["apis"]} == {
+        a["id"]: a["signals"] for a in report["apis"]
+    }

@@ -88,6 +88,9 @@ def _why(res: Mapping[str, Any], **fields: str) -> Unknowns:
     """(model field, why) for the ARM properties (dotted paths) of ``fields`` that are unknown:
     a path is unknown when it or anything inside it is."""
     found = _unknowns(res)
+    kept = res.get("_fields")  # a snapshot keeps them by model field
+    if isinstance(kept, list):
+        return tuple((str(k), str(w)) for k, w in kept if k in fields)
     out = []
     for name, path in fields.items():
         if path == "name":  # the object's own name, not its parent's
@@ -380,6 +383,7 @@ def _children(
             kids = out.setdefault(key, _Kids(defaultdict(list), [], [], set()))
             if dep:
                 kids.deployments.add(str(dep))
+            kids.deployments.update(str(d) for d in res.get("_deployments") or ())
             if not child:
                 (kids.existing if res.get("_existing") else kids.declared).append(res)
                 continue
@@ -426,6 +430,9 @@ def _choice(first: Mapping[str, Any], other: Mapping[str, Any]) -> str | None:
 
 def _elsewhere(key: ServiceKey, kids: _Kids, partial: Mapping[str, list[str]]) -> list[str]:
     """Why what belongs to a service may be declared outside this source."""
+    kept = [str(r) for res in kids.declared for r in res.get("_elsewhere") or ()]
+    if kept:  # a snapshot keeps them
+        return kept
     reasons = []
     if not kids.declared:
         if kids.existing:

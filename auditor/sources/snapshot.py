@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,25 @@ def _origin(loc: Location | None) -> dict[str, Any]:
     return {"_origin": {"path": loc.path, "line": loc.line}}
 
 
+def _doubts(obj: object) -> dict[str, Any]:
+    """What the source could not decide about a model object, kept for the replay: its fields
+    not known offline, its condition, the deployment its name is local to."""
+    out: dict[str, Any] = {}
+    fields = getattr(obj, "unknown", ())
+    if fields:
+        out["_fields"] = [list(f) for f in fields]
+    if cond := getattr(obj, "condition", None):
+        out["_condition"] = cond
+    if dep := getattr(obj, "deployment", None):
+        out["_deployment"] = dep
+    return out
+
+
 def _policy(rtype: str, name: str, doc: PolicyDoc) -> dict[str, Any]:
     props: dict[str, Any] = {"format": "rawxml"}
+    doubts: dict[str, Any] = {"_condition": doc.condition} if doc.condition else {}
+    if doc.unknown_parts:
+        doubts["_unknown"] = {"properties.value": doc.unknown_parts}
     if doc.unseen:
         props["unresolved"] = doc.error
     elif doc.text is not None:
@@ -60,6 +78,7 @@ def _policy(rtype: str, name: str, doc: PolicyDoc) -> dict[str, Any]:
         "properties": props,
         "_origin": {"path": doc.path, "line": doc.line_offset + 1}
         | ({"pinned": True} if doc.pinned else {}),
+        **doubts,
     }
 
 
@@ -83,11 +102,29 @@ def _diag(rtype: str, name: str, d: Diagnostic) -> dict[str, Any]:
         "properties": props,
         "_lines": lines,
         **_origin(d.location),
+        **_doubts(d),
     }
 
 
-def _service(s: Service) -> list[dict[str, Any]]:
+def _service(service: Service) -> list[dict[str, Any]]:
+    """A service's resources. NOTE: a service named by an unknown value is one of its
+    deployment's: it is written under that name with its deployment (its report name, which
+    says the deployment, holds '/' and would split the names of its children)."""
+    if service.deployment:
+        name = service.name.removesuffix(f" ({service.deployment})")
+        out = _service_resources(replace(service, name=name))
+        for res in out:
+            res["_deployment"] = service.deployment
+        return out
+    return _service_resources(service)
+
+
+def _service_resources(s: Service) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [{"type": _T, "name": s.name}]
+    if s.elsewhere:
+        out[0]["_elsewhere"] = list(s.elsewhere)
+    if s.deployments:
+        out[0]["_deployments"] = list(s.deployments)
     if s.policy:
         out.append(_policy(f"{_T}/policies", f"{s.name}/policy", s.policy))
     for ws, doc in sorted(s.workspace_policies.items()):
@@ -106,6 +143,7 @@ def _service(s: Service) -> list[dict[str, Any]]:
                     "subscriptionRequired": p.subscription_required,
                 },
                 **_origin(p.location),
+                **_doubts(p),
             }
         )
         if p.policy:
@@ -125,6 +163,7 @@ def _service(s: Service) -> list[dict[str, Any]]:
                     "type": api.api_type,
                 },
                 **_origin(api.location),
+                **_doubts(api),
             }
         )
         for pname in api.products:
@@ -162,6 +201,7 @@ def _service(s: Service) -> list[dict[str, Any]]:
                 "name": f"{s.name}/{lg.name}",
                 "properties": {"loggerType": lg.logger_type, "resourceId": lg.resource_id},
                 **_origin(lg.location),
+                **_doubts(lg),
             }
         )
     for b in s.backends.values():
@@ -174,6 +214,7 @@ def _service(s: Service) -> list[dict[str, Any]]:
                 "name": f"{s.name}/{b.name}",
                 "properties": props,
                 **_origin(b.location),
+                **_doubts(b),
             }
         )
     for sub in s.subscriptions:
@@ -188,6 +229,7 @@ def _service(s: Service) -> list[dict[str, Any]]:
                 "name": f"{s.name}/{sub.name}",
                 "properties": {"scope": scope, "state": "active" if sub.active else "suspended"},
                 **_origin(sub.location),
+                **_doubts(sub),
             }
         )
     out += [{"type": f"{_T}/namedValues", "name": f"{s.name}/{n}"} for n in s.named_values]
@@ -212,6 +254,7 @@ def to_resources(estate: Estate) -> list[dict[str, Any]]:
                     "networkAcls": {"defaultAction": a.network_default_action},
                 },
                 **_origin(a.location),
+                **_doubts(a),
             }
         )
     for d in estate.diagnostic_settings:
@@ -224,6 +267,7 @@ def to_resources(estate: Estate) -> list[dict[str, Any]]:
                 "scope": f"/providers/Microsoft.CognitiveServices/accounts/{d.account}",
                 "properties": {"workspaceId": d.workspace_id, "logs": logs},
                 **_origin(d.location),
+                **_doubts(d),
             }
         )
     for c in estate.app_insights:
@@ -234,6 +278,7 @@ def to_resources(estate: Estate) -> list[dict[str, Any]]:
                 "id": c.resource_id,
                 "properties": {"CustomMetricsOptedInType": c.custom_metrics},
                 **_origin(c.location),
+                **_doubts(c),
             }
         )
     return out
