@@ -289,12 +289,21 @@ def _accepted(report: dict[str, Any]) -> list[str]:
 
 def _unverified(report: dict[str, Any]) -> list[str]:
     groups = unverified(report)
-    if not groups:
+    limits = [g for g in report.get("limits", []) if g["limits"]]
+    undecided = [a for a in report["apis"] if a.get("scope") == "undecided"]
+    if not groups and not limits and not undecided:
         return _section(
             "unverified",
             "Could not be verified",
             ["<p>Everything the rules need was visible and readable.</p>"],
         )
+    if not groups:
+        return _section(
+            "unverified",
+            "Could not be verified",
+            ["<p>No verdict rests on what could not be seen; what the source does not show "
+             "is listed below.</p>"],
+        )  # fmt: skip
     rows = [
         f"<tr><td>{e(rule)}</td><td>{e(status)}</td><td>{e(reason)}</td><td>"
         + ", ".join(f"<code>{e(t)}</code>" for t in targets)
@@ -308,6 +317,56 @@ def _unverified(report: dict[str, Any]) -> list[str]:
             '<p class="muted">Verdicts that depend on these stay unknown, never pass.</p>',
             "<table>",
             "<thead><tr><th>Rule</th><th>Status</th><th>Reason</th><th>Targets</th></tr></thead>",
+            "<tbody>",
+            *rows,
+            "</tbody>",
+            "</table>",
+        ],
+    )
+
+
+def _undecided(report: dict[str, Any]) -> list[str]:
+    undecided = [a for a in report["apis"] if a.get("scope") == "undecided"]
+    if not undecided:
+        return []
+    items = [
+        f"<li><code>{e(a['id'])}</code><ul>"
+        + "".join(f"<li>{e(x)}</li>" for x in a["llm_evidence"][:3])
+        + "</ul></li>"
+        for a in undecided
+    ]
+    return _section(
+        "undecided",
+        f"Undecided APIs ({len(undecided)})",
+        [
+            '<p class="muted">Whether these front an LLM depends on values this source does not '
+            "hold; every verdict is unknown.</p>",
+            "<ul>",
+            *items,
+            "</ul>",
+        ],
+    )
+
+
+def _limits(report: dict[str, Any]) -> list[str]:
+    limits = [g for g in report.get("limits", []) if g["limits"]]
+    if not limits:
+        return []
+    rows = [
+        f"<tr><td>{g['count']}</td><td>{e(g['kind'])}</td><td>"
+        + ", ".join(f"<code>{e(w)}</code>" for w in g["where"][:10])
+        + (f" (+{len(g['where']) - 10} more)" if len(g["where"]) > 10 else "")
+        + "</td></tr>"
+        for g in limits
+    ]
+    return _section(
+        "limits",
+        "What the source does not show",
+        [
+            '<p class="muted">These limit the verdicts: what they hide is unknown, never '
+            "assumed.</p>",
+            "<table>",
+            "<thead><tr><th>Count</th><th>What</th><th>Where</th></tr></thead>",
             "<tbody>",
             *rows,
             "</tbody>",
@@ -336,7 +395,7 @@ def _rules(rules: dict[str, dict[str, Any]]) -> list[str]:
 def render(report: dict[str, Any]) -> str:
     """The whole report as one HTML document."""
     llm = [a for a in report["apis"] if a["llm"]]
-    other = [a for a in report["apis"] if not a["llm"]]
+    other = [a for a in report["apis"] if a.get("scope", "llm" if a["llm"] else "other") == "other"]
     rules = {r["id"]: r for r in report.get("rules", [])}
     title = f"LLM cost-attribution gap report: {report['source']['location']}"
     evidence = [
@@ -360,6 +419,8 @@ def render(report: dict[str, Any]) -> str:
         ("notes", "Notes", _notes(report, rules)),
         ("accepted", "Accepted", _accepted(report)),
         ("unverified", "Could not be verified", _unverified(report)),
+        ("undecided", "Undecided APIs", _undecided(report)),
+        ("limits", "Not shown", _limits(report)),
         (
             "not-judged",
             "APIs not judged",

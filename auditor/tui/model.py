@@ -328,6 +328,10 @@ class Summary:
     score: int
     llm_apis: int
     apis: int
+    undecided: int
+    """APIs that may front an LLM: their verdicts are all unknown."""
+    limits: tuple[str, ...]
+    """What the source does not show, one line per kind (count, kind)."""
     checks: int
     open: int
     suppressed: int
@@ -336,7 +340,9 @@ class Summary:
 
     @property
     def score_text(self) -> str:
-        return f"{self.score}/100" if self.llm_apis else "n/a (no API fronts an LLM)"
+        if self.llm_apis or self.undecided:
+            return f"{self.score}/100"
+        return "n/a (no API fronts an LLM)"
 
 
 def summary(report: Report) -> Summary:
@@ -356,6 +362,10 @@ def summary(report: Report) -> Summary:
         score=int(report["score"]),
         llm_apis=sum(1 for a in report["apis"] if a["llm"]),
         apis=len(report["apis"]),
+        undecided=sum(1 for a in report["apis"] if a.get("scope") == "undecided"),
+        limits=tuple(
+            f"{g['count']} x {g['kind']}" for g in report.get("limits", []) if g["limits"]
+        ),
         checks=len(findings),
         open=sum(1 for f in findings if is_open(f)),
         suppressed=sum(1 for f in findings if is_suppressed(f)),
@@ -385,8 +395,9 @@ def badge(verdict: str | None, plain: bool = False) -> str:
 
 
 def badges(api: dict[str, Any], plain: bool = False) -> str:
-    """One badge per signal in :data:`SIGNALS` order; blanks for an API that is not an LLM API."""
-    if not api.get("llm"):
+    """One badge per signal in :data:`SIGNALS` order; blanks for an API that is not an LLM API
+    (an undecided one, which may be, shows its unknown verdicts)."""
+    if not api.get("llm") and api.get("scope") != "undecided":
         return " ".join("-" for _ in SIGNALS) if plain else " ".join("·" for _ in SIGNALS)
     return " ".join(badge(api["signals"].get(s), plain) for s in SIGNALS)
 
@@ -442,7 +453,7 @@ def estate(report: Report, include_non_llm: bool = False) -> list[ServiceNode]:
     for api in report["apis"]:
         svc = str(api.get("service"))
         services.setdefault(svc, [])
-        if not api.get("llm") and not include_non_llm:
+        if not api.get("llm") and api.get("scope") != "undecided" and not include_non_llm:
             hidden[svc] = hidden.get(svc, 0) + 1
             continue
         t = tally.get((svc, str(api["name"])), _ApiTally())

@@ -404,9 +404,9 @@ class EstateTree(Tree[NodeRef]):
             snode = self.root.add(svc.name, NodeRef("service", svc.name), expand=True)
             for api in svc.apis:
                 verdicts = tuple(api.api["signals"].get(s) for s in SIGNALS)
-                ref = NodeRef(
-                    "api", svc.name, api.name, api.name, api.open, verdicts, bool(api.api["llm"])
-                )
+                # NOTE: an undecided API may be an LLM API: its unknown verdicts are shown.
+                judged = bool(api.api["llm"]) or api.api.get("scope") == "undecided"
+                ref = NodeRef("api", svc.name, api.name, api.name, api.open, verdicts, judged)
                 node = snode.add(api.name, ref, allow_expand=bool(api.operations))
                 if api.operations:
                     self._pending[node.id] = api.operations
@@ -448,6 +448,8 @@ class EstateTree(Tree[NodeRef]):
         text.append_text(label)
         if ref.kind == "api" and not ref.llm:
             text.append("  not LLM", muted)
+        elif ref.kind == "api" and ref.verdicts and set(ref.verdicts) == {"unknown"}:
+            text.append("  undecided: may front an LLM", muted)
         if ref.kind == "operation" and ref.open:
             fail = self.get_component_rich_style("estate-tree--fail", partial=True)
             text.append(f"  {ref.open} open", fail)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.style import Style
 from textual.binding import Binding
 from textual.widgets import Input, Select, Static
 
@@ -480,3 +482,37 @@ async def test_a_report_without_llm_apis_or_files(make: Make) -> None:
         await pilot.press("escape", "f", "g", "g", "g", "g", "g")  # signal: source
         await pilot.pause()
         assert [f["rule"] for f in table(app).rows] == ["AUD001"]
+
+
+@pytest.mark.asyncio
+async def test_undecided_apis_and_what_the_source_does_not_show(make: Make, tmp_path: Path) -> None:
+    """A deployment whose APIs are given at deployment: the undecided API is in the tree with
+    unknown badges, counted in the score line, and the overview says what was not shown."""
+    from auditor.cli import _report
+
+    (tmp_path / "main.bicep").write_text(
+        "param apis array = []\n"
+        "resource apim 'Microsoft.ApiManagement/service@2024-05-01' = { name: 'gw' }\n"
+        "resource api 'Microsoft.ApiManagement/service/apis@2024-05-01' = [for a in apis: {\n"
+        "  parent: apim\n  name: a.name\n  properties: { path: a.path, serviceUrl: a.url }\n}]\n",
+        encoding="utf-8",
+    )
+    report = _report(
+        argparse.Namespace(
+            source=tmp_path, source_type="auto", include_revisions=False, rules=None,
+            waivers=None, baseline=None,
+        )
+    )  # fmt: skip
+    assert [a["scope"] for a in report["apis"]] == ["undecided"]
+    app = make(report=report)
+    async with app.run_test(size=BIG) as pilot:
+        await pilot.pause()
+        assert "1 undecided" in text_of(app, "#score")
+        assert "not shown by the source" in text_of(app, "#warnings")
+        (node,) = api_nodes(app)
+        assert node == "${a.name}"
+        tree = app.screen.query_one(EstateTree)
+        (api,) = [n for s in tree.root.children for n in s.children]
+        assert api.data is not None and api.data.llm and api.data.verdicts == ("unknown",) * 4
+        shown = tree.render_label(api, Style(), Style()).plain
+        assert "undecided" in shown and model.badge("unknown") * 4 in shown.replace(" ", "")

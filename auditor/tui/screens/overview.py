@@ -54,7 +54,9 @@ class OverviewScreen(ReportScreen):
             Content.assemble(
                 "Score ",
                 (s.score_text, "bold $accent"),
-                f" · {s.llm_apis} of {s.apis} APIs front an LLM\n",
+                f" · {s.llm_apis} of {s.apis} APIs front an LLM",
+                (f" · {s.undecided} undecided" if s.undecided else "", "bold $warning"),
+                "\n",
                 (f"{s.open} open", "bold $error" if s.open else "$success"),
                 f" · {s.suppressed} suppressed · {s.unknown} unknown · {s.checks} checks",
             )
@@ -63,6 +65,8 @@ class OverviewScreen(ReportScreen):
             f"⚠ waiver {w['rule']} '{w['target']}' expired on {w['expires']}"
             for w in report.get("expired_waivers", [])
         ]
+        if s.limits:
+            notes.append(f"⚠ not shown by the source: {'; '.join(s.limits[:2])}")
         warnings = self.query_one("#warnings", Static)
         warnings.update(Content("\n".join(notes[:3])))
         warnings.display = bool(notes)
