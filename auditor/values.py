@@ -232,8 +232,8 @@ def _variable_info(eff: Effective, var: str, depth: int) -> ValueInfo:
     trace exponential: a real gateway policy took 40,000 classifications per dimension.
     """
     key = ("variable-info", var, depth)
-    found: ValueInfo | None = eff.memo.get(key)
-    if found is None:
+    found = eff.memo.get(key)
+    if not isinstance(found, ValueInfo):
         found = ValueInfo()
         for stmt in setters(eff, var):
             found.origins.append(stmt.location)
