@@ -30,6 +30,7 @@ from auditor.sources.iac.expr import (
     Budget,
     Node,
     OverBudget,
+    Runtime,
     Scope,
     deployment_value,
     render,
@@ -235,6 +236,9 @@ class TemplateScope(Scope):
             if index is None:
                 return self.unknown(render(("call", "copyIndex", args)), "not in a copy loop")
             return index + offset if isinstance(index, int) else index
+        if name == "reference" and args:
+            target = self.eval(args[0])
+            return Runtime({}, _describe(text_of(target)), render(("call", "reference", args)))
         if name in _DEPLOYMENT_FUNCTIONS and not args:
             return deployment_value(
                 f"{name.replace('group', 'Group')}()",
@@ -259,6 +263,17 @@ class TemplateScope(Scope):
         except (ValueError, RecursionError) as exc:
             return self.unknown(raw[1:-1], f"expression not understood: {exc}")
         return self.eval(node)
+
+
+def _describe(rid: str) -> str:
+    """``Microsoft.X/y 'name'`` for a resource id (or a symbolic name), as unknowns name it."""
+    parts = [p for p in rid.split("/") if p]
+    if "providers" in parts:
+        rest = parts[parts.index("providers") + 1 :]
+        if len(rest) >= 3:
+            types, names = rest[1::2], rest[2::2]
+            return f"{rest[0]}/{'/'.join(types)} '{'/'.join(names)}'"
+    return f"the resource '{rid}'"
 
 
 def _secure(entry: Any) -> bool:
