@@ -64,6 +64,17 @@ def _parser() -> argparse.ArgumentParser:
     tui.add_argument("--waivers", type=Path, help="YAML file of accepted findings")
     tui.add_argument("--baseline", type=Path, help="fingerprints of known findings")
 
+    fix = sub.add_parser(
+        "fix", help="apply the exact patches of failing findings to the policy XML files"
+    )
+    _source_options(fix, live=False)
+    fix.add_argument("--rule", action="append", default=[], metavar="ID",
+                     help="only this rule's findings (repeatable)")  # fmt: skip
+    fix.add_argument("--api", action="append", default=[], metavar="NAME",
+                     help="only this API's findings (repeatable)")  # fmt: skip
+    fix.add_argument("--dry-run", action="store_true", help="print the diffs, change nothing")
+    fix.add_argument("--rules", type=Path, help="rule catalog (default: the bundled rules.yaml)")
+
     rules = sub.add_parser("rules", help="list the rules")
     rules.add_argument("--rules", type=Path, help="rule catalog (default: the bundled rules.yaml)")
     explain = sub.add_parser("explain", help="show one rule: why, fix and examples")
@@ -495,6 +506,48 @@ def _indent(text: str) -> str:
     return "".join(f"    {line}\n" for line in text.rstrip().splitlines())
 
 
+def _cmd_fix(args: argparse.Namespace) -> int:
+    """Apply the exact patches of failing findings to policy XML files, atomically."""
+    from auditor import engine, rules, suppress
+    from auditor.files import write_atomic
+    from auditor.remedy import combine, patches
+
+    estate = _load_estate(args)
+    catalog = rules.load(args.rules)
+    sup = suppress.Suppressor(waivers=[], baseline=frozenset())
+    sup.ignores = suppress.inline_ignores(estate)
+    audit = engine.run(estate, catalog, sup.apply)
+    wanted = {
+        f.fingerprint
+        for f in audit.findings
+        if (not args.rule or f.rule in args.rule) and (not args.api or f.api in args.api)
+    }
+    found = {k: p for k, p in patches(audit, args.source).items() if k in wanted}
+    # NOTE: only policy files are rewritten: a policy inside Bicep or Terraform is shown as a
+    # diff in the reports, and changed by whoever owns the template.
+    files = [p for p in combine(list(found.values())) if p.path.lower().endswith(".xml")]
+    if not files:
+        print("auditor fix: no exact patch applies to a policy file", file=sys.stderr)
+        return 0
+    base = args.source if args.source.is_dir() else args.source.parent
+    for patch in files:
+        target = base / patch.path
+        before = target.read_bytes().decode("utf-8")  # line endings kept as they are
+        try:
+            after = patch.apply(before)
+        except ValueError as exc:
+            print(f"auditor fix: {exc}; not changed", file=sys.stderr)
+            return 2
+        if args.dry_run:
+            sys.stdout.write(patch.diff(before))
+            continue
+        mode = target.stat().st_mode
+        write_atomic(target, after)
+        os.chmod(target, mode)
+        print(f"fixed {patch.path}: {patch.description}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     parser = _parser()
@@ -512,6 +565,7 @@ def main(argv: list[str] | None = None) -> int:
         "effective": _cmd_effective,
         "snapshot": _cmd_snapshot,
         "tui": _cmd_tui,
+        "fix": _cmd_fix,
     }
     try:
         return commands[args.command](args)
