@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError
@@ -100,17 +102,23 @@ class ReadBudget:
 
 
 class GuardPolicy(p.HTTPPolicy[Any, Any]):
-    """Per attempt: refuse anything but GET, honour the read budget, count requests."""
+    """Per attempt: refuse anything but GET (and the POSTs that read, when allowed), honour the
+    read budget, count requests."""
 
-    def __init__(self, budget: ReadBudget, stats: Stats) -> None:
+    def __init__(
+        self, budget: ReadBudget, stats: Stats, read_posts: re.Pattern[str] | None = None
+    ) -> None:
         super().__init__()
         self._budget = budget
         self._stats = stats
+        self._read_posts = read_posts
 
     def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
-        """Send one attempt of a GET."""
+        """Send one attempt of a GET (or of an allowed reading POST)."""
         method = request.http_request.method.upper()
-        if method != "GET":
+        path = urlsplit(request.http_request.url).path
+        allowed = method == "POST" and self._read_posts and self._read_posts.match(path)
+        if method != "GET" and not allowed:
             raise AzureError(f"the live scan is read-only; refusing {method}")
         self._budget.wait()
         with self._stats.lock:
@@ -158,9 +166,18 @@ class ArmSettings:
 
 
 class Arm:
-    """GET-only access to Resource Manager through one shared pipeline and connection pool."""
+    """GET-only access to Resource Manager through one shared pipeline and connection pool.
 
-    def __init__(self, settings: ArmSettings, credential: TokenCredential) -> None:
+    ``read_posts``: paths of POST requests that only read (Cost Management's query), which
+    :meth:`post` may then send; every other POST is still refused.
+    """
+
+    def __init__(
+        self,
+        settings: ArmSettings,
+        credential: TokenCredential,
+        read_posts: re.Pattern[str] | None = None,
+    ) -> None:
         self.endpoint = settings.endpoint
         self.stats = Stats()
         session = Session()
@@ -198,7 +215,7 @@ class Arm:
                 retry_backoff_max=30,
                 timeout=max(300, int(settings.timeout * 5)),
             ),
-            GuardPolicy(budget, self.stats),
+            GuardPolicy(budget, self.stats, read_posts),
             ARMChallengeAuthenticationPolicy(credential, f"{settings.endpoint}/.default"),
             ARMHttpLoggingPolicy(),
         ]
@@ -217,6 +234,9 @@ class Arm:
         """GET a path (or a nextLink already checked to be on this endpoint)."""
         absolute = url if url.startswith("https://") else f"{self.endpoint}{url}"
         request = HttpRequest("GET", absolute, params=dict(params) if params else None)
+        return self._send(request)
+
+    def _send(self, request: HttpRequest) -> Reply:
         try:
             response = self._client.send_request(request)
             body = response.read()
@@ -229,6 +249,12 @@ class Arm:
             data = None
         reason = "" if 200 <= status < 300 else describe(status, data)
         return Reply(status, data, reason)
+
+    def post(self, url: str, body: Any, params: Mapping[str, str] | None = None) -> Reply:
+        """POST a JSON body to a path the guard allows (a query that reads)."""
+        absolute = url if url.startswith("https://") else f"{self.endpoint}{url}"
+        request = HttpRequest("POST", absolute, params=dict(params) if params else None, json=body)
+        return self._send(request)
 
     def close(self) -> None:
         """Release the connection pool."""
