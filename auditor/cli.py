@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditor import __version__
+from auditor.usage import options as usage_options
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,10 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     scan = sub.add_parser("scan", help="audit an estate and gate on its findings")
     _source_options(scan)
     _output_options(scan)
+    usage_options.add_price_option(scan)
 
     snap = sub.add_parser("snapshot", help="store an estate as a replayable JSON snapshot")
     _source_options(snap)
     snap.add_argument("-o", "--output", type=Path, required=True, help="snapshot file to write")
+    usage_options.add_price_option(snap)
 
     demo = sub.add_parser("demo", help="audit the bundled demo estate and write its gap report")
     demo.add_argument(
@@ -63,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     tui.add_argument("--rules", type=Path, help="rule catalog (default: the bundled rules.yaml)")
     tui.add_argument("--waivers", type=Path, help="YAML file of accepted findings")
     tui.add_argument("--baseline", type=Path, help="fingerprints of known findings")
+    usage_options.add_price_option(tui)
+
+    usage_options.add_prices_command(sub)
 
     rules = sub.add_parser("rules", help="list the rules")
     rules.add_argument("--rules", type=Path, help="rule catalog (default: the bundled rules.yaml)")
@@ -75,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 SOURCE_TYPES = ("auto", "apiops", "arm", "bicep", "terraform", "snapshot", "file")
-FORMATS = ("text", "md", "json", "sarif", "junit", "html", "csv")
+FORMATS = ("text", "md", "json", "sarif", "junit", "html", "csv", "focus")
 
 
 def _source_options(p: argparse.ArgumentParser, *, live: bool = True) -> None:
@@ -132,6 +138,7 @@ def _live_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="parallel requests to Resource Manager (default: 8)",
     )
+    usage_options.add_live_options(g)
 
 
 def _output_options(p: argparse.ArgumentParser) -> None:
@@ -182,6 +189,10 @@ def _load_estate(args: argparse.Namespace) -> Any:
         return live.load(live.LiveOptions.from_args(args))
     if args.source is None:
         raise SourceError("SOURCE is required (or --azure for a live scan)")
+    if getattr(args, "usage", None):
+        raise SourceError(
+            "--usage measures a live estate (--azure); a snapshot replays the usage it holds"
+        )
     return sources.load(
         args.source, kind=args.source_type, include_revisions=args.include_revisions
     )
@@ -243,7 +254,14 @@ def _audit(args: argparse.Namespace) -> dict[str, Any]:
     from auditor.report import to_dict
 
     catalog, sup = setup.catalog, setup.sup
-    if source is not None and partition.wanted(source, jobs):
+    gap = None
+    # NOTE: measured usage is judged per API on the whole estate (which deployments each API's
+    # tokens went to), so a source that holds it is audited in one process.
+    if (
+        source is not None
+        and getattr(source, "usage", None) is None
+        and partition.wanted(source, jobs)
+    ):
 
         def suppressor(ignores: list[Any]) -> Any:
             sup.ignores = ignores
@@ -252,6 +270,9 @@ def _audit(args: argparse.Namespace) -> dict[str, Any]:
         audit = partition.run(source, catalog, suppressor, workers=jobs)
     else:
         estate = source.estate() if source is not None else _load_estate(args)
+        if getattr(args, "usage_file", None) is not None:
+            estate = usage_options.attach_file(estate, args.usage_file)
+        gap = usage_options.gap_for(estate, args)
         sup.ignores = suppress.inline_ignores(estate)
         audit = engine.run(estate, catalog, sup.apply, workers=jobs)
     report = to_dict(audit)
@@ -261,6 +282,8 @@ def _audit(args: argparse.Namespace) -> dict[str, Any]:
         {"rule": w.rule, "target": w.target, "owner": w.owner, "expires": w.expires.isoformat()}
         for w in sup.expired()
     ]
+    if gap is not None:
+        report["usage"] = gap.report()
     return report
 
 
@@ -349,6 +372,20 @@ def _cmd_snapshot(args: argparse.Namespace) -> int:
     from auditor.sources import snapshot
 
     estate = _load_estate(args)
+    gap = usage_options.gap_for(estate, args)
+    if gap is not None and estate.usage is not None and estate.usage.prices is None:
+        from dataclasses import replace
+
+        # NOTE: the prices go with the usage, so the snapshot replays the same money figures.
+        estate = replace(
+            estate,
+            usage=replace(
+                estate.usage,
+                prices=gap.table.only_for(
+                    (d.model, d.version, d.sku, d.region) for d in estate.usage.deployments
+                ),
+            ),
+        )
     write_atomic(args.output, snapshot.dumps(estate))
     apis = sum(len(s.apis) for s in estate.services)
     print(
@@ -356,6 +393,13 @@ def _cmd_snapshot(args: argparse.Namespace) -> int:
         f"from {estate.source_kind}",
         file=sys.stderr,
     )
+    if gap is not None:
+        from auditor.render.money import money_line
+
+        print(
+            f"usage {gap.usage.period.start}..{gap.usage.period.end}: " + money_line(gap.report()),
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -372,6 +416,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             rules=args.rules,
             waivers=None,
             baseline=None,
+            usage_file=usage_options.demo_usage_path(),
         )
     )
     # NOTE: the bundled path is machine-specific; the report names the demo instead.
@@ -424,6 +469,7 @@ def _cmd_tui(args: argparse.Namespace) -> int:
 
     if args.source is None and not args.azure:
         args.source, args.source_type = demo_path(), "auto"
+        args.usage_file = usage_options.demo_usage_path()
     source = args.source
     if (
         source is not None
@@ -502,6 +548,7 @@ def main(argv: list[str] | None = None) -> int:
         "effective": _cmd_effective,
         "snapshot": _cmd_snapshot,
         "tui": _cmd_tui,
+        "prices": usage_options.cmd_prices,
     }
     try:
         return commands[args.command](args)
