@@ -189,13 +189,19 @@ def _load_estate(args: argparse.Namespace) -> Any:
         return live.load(live.LiveOptions.from_args(args))
     if args.source is None:
         raise SourceError("SOURCE is required (or --azure for a live scan)")
-    if getattr(args, "usage", None):
-        raise SourceError(
-            "--usage measures a live estate (--azure); a snapshot replays the usage it holds"
-        )
+    _usage_needs_azure(args)
     return sources.load(
         args.source, kind=args.source_type, include_revisions=args.include_revisions
     )
+
+
+def _usage_needs_azure(args: argparse.Namespace) -> None:
+    from auditor.errors import SourceError
+
+    if getattr(args, "usage", None) and not getattr(args, "azure", False):
+        raise SourceError(
+            "--usage measures a live estate (--azure); a snapshot replays the usage it holds"
+        )
 
 
 def _report(args: argparse.Namespace) -> dict[str, Any]:
@@ -243,6 +249,7 @@ def _audit(args: argparse.Namespace) -> dict[str, Any]:
     from auditor.parallel import default_workers
 
     jobs = getattr(args, "jobs", None) or default_workers()
+    _usage_needs_azure(args)
     setup = _Setup(args)
     try:
         source = _splittable(args, jobs, setup)

@@ -55,7 +55,8 @@ class ApiMeter:
     accounts: tuple[str, ...]
     """Azure OpenAI accounts behind the API (by backend host), lower case."""
     components: tuple[str, ...]
-    """Application Insights components its metrics land in (resource ids, lower case)."""
+    """Application Insights components its metrics land in (resource ids as the loggers name
+    them; compare them case-insensitively)."""
 
     @property
     def has_api_dimension(self) -> bool:
@@ -186,5 +187,5 @@ def _components(ctx: ApiContext) -> tuple[str, ...]:
             continue
         logger = ctx.service.loggers.get(diag.logger)
         if logger is not None and logger.resource_id:
-            out.add(logger.resource_id.rstrip("/").lower())
+            out.add(logger.resource_id.rstrip("/"))
     return tuple(sorted(out))

@@ -322,6 +322,12 @@ class _Compute:
             if not parts:
                 self.notes.append("Cost Management was not asked: figures use list prices")
             return {}
+        if not self.usage.costs:
+            self.notes.append(
+                "Cost Management returned no cost for these accounts in the period (its data "
+                "lags by hours): list prices are used"
+            )
+            return {}
         currency = self.usage.cost_currency or self.currency
         if currency.upper() != self.currency.upper():
             self.notes.append(
@@ -345,6 +351,9 @@ class _Compute:
 
     def _price(self, table: PriceTable, d: Deployment, cls: str) -> Decimal | None:
         p = table.lookup(d.model, d.version, d.sku, d.region, cls)
+        if p is None and table is self.table and self.list_table is not table:
+            # NOTE: a --prices file overrides the list prices it names; the rest stay listed.
+            p = self.list_table.lookup(d.model, d.version, d.sku, d.region, cls)
         return p.amount if p is not None else None
 
     def _ptu_weight(self, d: Deployment) -> tuple[Decimal, bool]:
@@ -459,7 +468,9 @@ class _Compute:
                 m
                 for m in self.meters.values()
                 if (not services or m.service.lower() in services)
-                and (not m.components or table.component.lower() in m.components)
+                and (
+                    not m.components or table.component.lower() in {c.lower() for c in m.components}
+                )
             ]
             dims = [d.lower() for d in table.dimensions]
             for day, api_raw, vals, i, o in table.rows:
@@ -861,7 +872,8 @@ class _Compute:
                 part = self.usage.part("platform", d.account)
                 f.read = False
                 f.tokens = f.gateway = f.attributed = f.unattributed = f.bypass = None
-                f.attributed_cost = f.unattributed_cost = f.bypass_cost = f.idle_cost = None
+                f.cost = f.attributed_cost = f.unattributed_cost = f.bypass_cost = None
+                f.idle_cost = None
                 f.reasons.append(
                     f"platform metrics not read: {part.reason if part else 'not collected'}"
                 )
@@ -919,7 +931,8 @@ class _Compute:
 
     def _unknowns(self) -> None:
         for p in self.usage.parts:
-            if p.status in ("unknown", "forbidden") and p.kind != "costs":
+            absent_log = p.kind == "llm-log" and p.status == "absent"
+            if (p.status in ("unknown", "forbidden") or absent_log) and p.kind != "costs":
                 self.unknown.append({"what": f"{p.kind} {p.key}", "reason": p.reason or p.status})
         if not self.usage.parts_of("metrics"):
             self.unknown.append(

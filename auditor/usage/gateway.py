@@ -50,7 +50,7 @@ def plan(meters: Iterable[ApiMeter]) -> tuple[list[MetricsPlan], list[str]]:
         if not m.components:
             nowhere.append(m.id)
         for c in m.components:
-            p = plans.setdefault(c, MetricsPlan(c))
+            p = plans.setdefault(c.lower(), MetricsPlan(c))
             p.services.add(m.service)
             p.dimensions.update(
                 d

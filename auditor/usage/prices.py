@@ -455,7 +455,7 @@ def from_csv(text: str, location: str) -> PriceTable:
                 r["sku"],
                 r["region"] or None,
                 cls,
-                amount.normalize() if amount == amount.to_integral() else amount,
+                _tidy(amount),
                 None,
                 f"{Path(location).name}:{n}",
             )
@@ -511,7 +511,7 @@ def from_retail(
             meter.sku,
             region,
             meter.token_class,
-            amount.normalize() if amount == amount.to_integral() else amount,
+            _tidy(amount),
             meter_name,
             f"Azure Retail Prices API {meter_name} ({region or 'any region'}, "
             f"from {item.get('effectiveStartDate') or 'unknown date'})",
@@ -530,6 +530,13 @@ def from_retail(
         kind,
         location,
     )
+
+
+def _tidy(amount: Decimal) -> Decimal:
+    """``0.4000`` -> ``0.4``, ``1.00`` -> ``1`` (never ``1E+1``)."""
+    if amount == amount.to_integral():
+        return amount.quantize(Decimal(1))
+    return amount.normalize()
 
 
 def dumps(table: PriceTable) -> str:

@@ -77,6 +77,7 @@ def fetch(
     url: str | None = first
     seen: set[str] = set()
     page_size = 0
+    linked = False
     while url:
         if url in seen:
             raise RetailError("paging loop: the API returned the same NextPageLink twice")
@@ -96,7 +97,8 @@ def fetch(
             if nxt.scheme != "https" or nxt.netloc.lower() != parts.netloc.lower():
                 raise RetailError(f"NextPageLink leads off the Retail Prices host ({nxt.netloc})")
             url = link
-        elif page_size and len(items) == page_size:
+            linked = True
+        elif not linked and page_size and len(items) == page_size:
             url = f"{endpoint}?{urlencode(query | {'$skip': str(len(out.items))})}"
         else:
             url = None

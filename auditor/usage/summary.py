@@ -125,8 +125,10 @@ def _tolerances() -> tuple[str, ...]:
 def _basis(gap: Gap) -> tuple[str, str]:
     bases = {r.basis for r in gap.rows if r.basis != "unpriced"}
     table = gap.table
-    where = table.location if table.kind == "file" else f"{table.kind} table"
-    prices = f"list prices ({where}, as of {table.as_of or 'unknown'})"
+    if table.kind == "file":
+        prices = f"prices from {table.location} where it gives one, else the bundled list prices"
+    else:
+        prices = f"list prices ({table.kind} table, as of {table.as_of or 'unknown'})"
     costs = [n for n in gap.notes if n.startswith("Cost Management")]
     if bases == {"actual"}:
         return "actual", "amortized cost from Cost Management, shared by measured token shares"

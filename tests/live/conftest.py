@@ -45,3 +45,15 @@ def fake(demo_resources: list[dict[str, Any]], tmp_path: Path) -> Iterator[FakeA
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def fake_azure(demo_resources: list[dict[str, Any]], tmp_path: Path) -> Iterator[Any]:
+    """The demo estate on the fake Resource Manager, with the demo's usage behind it."""
+    from fake_usage import FakeAzure
+
+    server = FakeAzure(copy.deepcopy(demo_resources)).start(tmp_path)
+    try:
+        yield server
+    finally:
+        server.stop()
