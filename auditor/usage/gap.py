@@ -899,7 +899,10 @@ class _Compute:
                 figures.cost = figures.unattributed_cost = None
         for key in self._idle_unknown:
             if key in deps:
+                # NOTE: on the days without a utilization reading the whole PTU cost was shared
+                # by tokens, so how much of it sat idle is unknown, not 0.
                 deps[key].idle_unknown = True
+                deps[key].idle_cost = None
         for f in deps.values():
             if f.bases == {"unpriced"}:
                 f.cost = f.attributed_cost = f.unattributed_cost = None

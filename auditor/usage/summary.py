@@ -80,7 +80,9 @@ def usage_report(gap: Gap) -> dict[str, Any]:
         "attributed_cost": money(attributed_cost) if known else None,
         "unattributed_cost": money(unattributed_cost),
         "bypass_cost": money(bypass_cost) if bypass_known else None,
-        "idle_cost": money(idle_cost),
+        "idle_cost": None
+        if any(f.idle_unknown for f in gap.deployments.values())
+        else money(idle_cost),
         "unattributed_share": share(unattributed, tokens),
         "monthly_run_rate": money(cost * factor),
         "unattributed_monthly": money(unattributed_cost * factor)
