@@ -6,7 +6,9 @@ deployments (1 GET) and its token metrics (1 GET per 30 days of the period), plu
 utilization (1 GET per 30 days) when it has a provisioned deployment; per Application Insights
 component the gateway's token metrics land in: 1 Log Analytics query; per APIM service: 1 Log
 Analytics query of its LLM log. Requests run on the live scan's worker pool and pipeline
-settings (retries, Retry-After, TLS trust).
+settings (retries, Retry-After, TLS trust); Cost Management's pages, which must follow one
+another, run on a lane of their own next to it (so at most ``concurrency`` + 1 requests are in
+flight).
 
 Read-only by construction: Resource Manager requests go through the live scan's guard, which
 refuses every method but GET except POSTs to ``.../providers/Microsoft.CostManagement/query``;
@@ -211,10 +213,14 @@ class Collector:
         period: Period,
         estate: Estate,
         target: Target,
+        lane: TaskPool | None = None,
     ) -> None:
         self.arm = arm
         self.logs = logs
         self.pool = pool
+        # NOTE: Cost Management pages follow one another (each names the next) and the query
+        # is throttled per scope; on their own lane they do not queue behind the metrics.
+        self.lane = lane or pool
         self.period = period
         self.estate = estate
         self.target = target
@@ -240,7 +246,7 @@ class Collector:
             if self.target.resource_group:
                 where += f"/resourceGroups/{quote_name(self.target.resource_group)}"
             self._list_accounts(where)
-            self.pool.submit(None, self._costs, where, None)
+            self.lane.submit(None, self._costs, where, None)
         plans, nowhere = gateway.plan(self.meters)
         for plan in plans:
             self.pool.submit(None, self._metrics, plan)
@@ -360,7 +366,7 @@ class Collector:
                 self._part("costs", scope, "unknown", str(exc))
                 return
             if nxt:
-                self.pool.submit(None, self._costs, scope, nxt)
+                self.lane.submit(None, self._costs, scope, nxt)
                 return
         self._part("costs", scope, "read")
 
@@ -482,7 +488,8 @@ def collect(
     arm = Arm(settings, credential, read_posts=costs.QUERY_PATH)
     logs = LogsReader(logs_endpoint, credential, settings)
     pool = TaskPool(settings.concurrency)
-    collector = Collector(arm, logs, pool, period, estate, target)
+    lane = TaskPool(1)
+    collector = Collector(arm, logs, pool, period, estate, target, lane)
 
     def tick() -> None:
         if progress is not None:
@@ -491,10 +498,12 @@ def collect(
     try:
         collector.start()
         pool.wait(tick)
+        lane.wait(tick)
     finally:
         arm.close()
         logs.close()
         pool.close()
+        lane.close()
     elapsed = time.monotonic() - started
     return collector.usage(
         [

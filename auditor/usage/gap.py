@@ -265,6 +265,9 @@ class _Compute:
             # NOTE: a deployment deleted during the period still has metrics but no ARM entry;
             # its tokens count, its price is unknown.
             self.deps.setdefault((acct.lower(), dep.lower()), Deployment(acct, dep))
+        self.by_account: dict[str, list[Deployment]] = defaultdict(list)
+        for key, d in sorted(self.deps.items()):
+            self.by_account[key[0]].append(d)
         self.hosts = self._hosts()
         self.platform: dict[Cell, list[int]] = {}
         for acct, dep, day, i, o in usage.platform:
@@ -289,6 +292,10 @@ class _Compute:
         self._memo: dict[str, dict[str, tuple[Decimal, Decimal]] | None] = {}
         self._unmatched: list[tuple[str, str, str, Decimal]] = []
         self._idle_unknown: set[tuple[str, str]] = set()
+        self._cands: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
+        self._api_memo: dict[tuple[int, str], ApiMeter | None] = {}
+        self._prices: dict[tuple[int, tuple[str, str], str], Decimal | None] = {}
+        self._on_meter: dict[tuple[str, str, bool], list[Deployment]] = {}
         self.actual = self._actual_costs()
 
     # ------------------------------------------------------------------ setup
@@ -350,6 +357,12 @@ class _Compute:
     # ------------------------------------------------------------------ prices
 
     def _price(self, table: PriceTable, d: Deployment, cls: str) -> Decimal | None:
+        key = (id(table), d.key, cls)
+        if key not in self._prices:
+            self._prices[key] = self._lookup(table, d, cls)
+        return self._prices[key]
+
+    def _lookup(self, table: PriceTable, d: Deployment, cls: str) -> Decimal | None:
         p = table.lookup(d.model, d.version, d.sku, d.region, cls)
         if p is None and table is self.table and self.list_table is not table:
             # NOTE: a --prices file overrides the list prices it names; the rest stay listed.
@@ -375,17 +388,21 @@ class _Compute:
     def _candidates(
         self, accounts: Iterable[str] | None, *, name: str = "", model: str = ""
     ) -> list[tuple[str, str]]:
-        wanted = set(accounts) if accounts else None
-        out = []
-        for key, d in sorted(self.deps.items()):
-            if wanted is not None and key[0] not in wanted:
-                continue
-            if name and key[1] != name.lower():
-                continue
-            if model and not (d.model and _same_model(d.model, model)):
-                continue
-            out.append(key)
-        return out
+        """Deployments (on ``accounts``, if given) with that name or model, sorted."""
+        wanted = tuple(sorted(accounts)) if accounts else None
+        key = (wanted, name.lower(), model)
+        found = self._cands.get(key)
+        if found is None:
+            pool = sorted(self.deps.items())
+            found = [
+                k
+                for k, d in pool
+                if (wanted is None or k[0] in wanted)
+                and (not name or k[1] == name.lower())
+                and (not model or (d.model is not None and _same_model(d.model, model)))
+            ]
+            self._cands[key] = found
+        return found
 
     def _platform_weight(self, day: str, key: tuple[str, str], cls: int | None = None) -> int:
         t = self.platform.get((day, *key))
@@ -462,6 +479,7 @@ class _Compute:
         for (day, acct, dep), per_api in log_cells.items():
             for api_id, (i, o) in per_api.items():
                 log_by_api[(day, api_id)][(acct, dep)] = i + o
+        buckets: dict[tuple[Any, ...], Bucket] = {}
         for table in self.usage.metered:
             services = {s.lower() for s in table.services}
             apis = [
@@ -476,7 +494,12 @@ class _Compute:
             for day, api_raw, vals, i, o in table.rows:
                 values = dict(zip(dims, vals, strict=True))
                 meter = self._api_of(api_raw, values, apis)
-                bucket = self._bucket(meter, api_raw, values, table.component)
+                memo_key = (id(meter), api_raw, vals, table.component)
+                bucket = buckets.get(memo_key)
+                if bucket is None:
+                    bucket = buckets[memo_key] = self._bucket(
+                        meter, api_raw, values, table.component
+                    )
                 api_id = bucket[1]
                 cands, weights = self._where(meter, values, day, log_by_api)
                 if not cands:
@@ -492,8 +515,11 @@ class _Compute:
     ) -> ApiMeter | None:
         name = strip_revision(api_raw).lower()
         if name:
-            found = [m for m in apis if m.api.lower() == name]
-            return found[0] if len(found) == 1 else None
+            key = (id(apis), name)
+            if key not in self._api_memo:
+                found = [m for m in apis if m.api.lower() == name]
+                self._api_memo[key] = found[0] if len(found) == 1 else None
+            return self._api_memo[key]
         # NOTE: a metric without the "API ID" dimension names no API; its rows belong to the one
         # API of the component that emits such a metric (and fills the row's payer dimension).
         bare = [m for m in apis if m.metered and not m.has_api_dimension]
@@ -695,7 +721,7 @@ class _Compute:
         result: dict[str, tuple[Decimal, Decimal]] | None = None
         if rows:
             result = {}
-            deps = [d for d in self.deps.values() if d.key[0] == acct and not d.provisioned]
+            deps = [d for d in self.by_account.get(acct, []) if not d.provisioned]
             leftover: list[tuple[str, Decimal]] = []
             for meter_name, cost in rows:
                 meter = parse_meter(meter_name)
@@ -704,7 +730,7 @@ class _Compute:
                         leftover.append((meter_name, cost))
                     continue
                 cls = 1 if meter.token_class == "output" else 0
-                on = [d for d in deps if meter_matches(meter, d.model, d.version, d.sku)]
+                on = self._deployments_on(acct, meter_name, False)
                 if not on:
                     leftover.append((meter_name, cost))
                     continue
@@ -717,6 +743,22 @@ class _Compute:
             self._leftovers(day, acct, leftover, deps, result)
         self._memo[key] = result
         return result
+
+    def _deployments_on(self, acct: str, meter_name: str, provisioned: bool) -> list[Deployment]:
+        """The account's (provisioned or pay-as-you-go) deployments that bill on a meter."""
+        key = (acct, meter_name, provisioned)
+        found = self._on_meter.get(key)
+        if found is None:
+            meter = parse_meter(meter_name)
+            found = [
+                d
+                for d in self.by_account.get(acct, [])
+                if d.provisioned == provisioned
+                and meter is not None
+                and meter_matches(meter, d.model, d.version, d.sku)
+            ]
+            self._on_meter[key] = found
+        return found
 
     def _leftovers(
         self,
@@ -743,7 +785,7 @@ class _Compute:
     def _unmatched_meters(self) -> list[Row]:
         rows = []
         for day, acct, meter_name, cost in sorted(self._unmatched):
-            name = next((d.account for d in self.deps.values() if d.key[0] == acct), acct)
+            name = next((d.account for d in self.by_account.get(acct, [])), acct)
             rows.append(
                 Row(
                     day,
@@ -770,14 +812,13 @@ class _Compute:
         ptu_hours = Decimal(d.capacity or 0) * hours
         rows = self.actual.get((day, d.key[0]))
         if rows:
-            ptus = [x for x in self.deps.values() if x.key[0] == d.key[0] and x.provisioned]
             total = Decimal(0)
             matched = False
             for meter_name, cost in rows:
                 meter = parse_meter(meter_name)
                 if meter is None or meter.token_class != PTU_HOUR:
                     continue
-                on = [x for x in ptus if meter_matches(meter, x.model, x.version, x.sku)]
+                on = self._deployments_on(d.key[0], meter_name, True)
                 if d in on:
                     matched = True
                     weights = [Decimal(x.capacity or 0) for x in on]

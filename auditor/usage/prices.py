@@ -19,6 +19,7 @@ shape (facts doc §4.1). ``1K`` prices are turned into per-1M prices.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
@@ -198,6 +199,7 @@ def _order(p: Price) -> tuple[str, ...]:
     )
 
 
+@functools.cache
 def model_key(name: str) -> str:
     """A model name as prices and deployments compare it: lower case, words joined by '-'."""
     words = [w for w in re.split(r"[\s_\-]+", name.strip().lower()) if w]
@@ -235,6 +237,7 @@ class Meter:
     token_class: str
 
 
+@functools.cache
 def parse_meter(name: str) -> Meter | None:
     """A Retail Prices / Cost Management meter name, or None when it is not a token or PTU-hour
     meter this tool prices (priority tier, context bands, fine-tuning, reservations...)."""
