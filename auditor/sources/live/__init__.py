@@ -242,12 +242,18 @@ def load(
 
         services = {s.name: s.rid for s in discovery.services if not s.dropped}
         target = Target(tuple(discovery.subscriptions), options.resource_group, services)
-        usage = collect(estate, options.usage, target, settings, cached, logs, _usage_progress())
+        counter = _usage_progress()
+        try:
+            usage = collect(estate, options.usage, target, settings, cached, logs, counter)
+        finally:
+            _usage_done(counter)
         estate = replace(estate, usage=usage)
     return estate
 
 
 def _usage_progress() -> Callable[[int], None] | None:
+    """A self-overwriting "usage: N requests" line on a terminal's stderr (ended by
+    :func:`_usage_done`)."""
     if not sys.stderr.isatty():
         return None
 
@@ -256,6 +262,12 @@ def _usage_progress() -> Callable[[int], None] | None:
         sys.stderr.flush()
 
     return show
+
+
+def _usage_done(progress: Callable[[int], None] | None) -> None:
+    if progress is not None:
+        sys.stderr.write("\n")
+        sys.stderr.flush()
 
 
 def _estate(
