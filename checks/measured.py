@@ -123,17 +123,9 @@ def measured_unmetered_share(ctx: ApiContext) -> CheckResult:
         return []  # without the LLM log, unmetered calls cannot be told from bypass
     limit = _threshold(ctx, "max_unmetered_share")
     at = inbound_location(ctx.ops[0]) if ctx.ops else ctx.api.location
-    if Decimal(f.unmetered) > limit * f.tokens:
-        return failed(
-            f"{ctx.api.name}: {f.unmetered:,} of its {f.tokens:,} gateway tokens in "
-            f"{_period(gap)} ({_pct(f.unmetered, f.tokens)}) were logged by the gateway but "
-            f"never metered, above the {_pct(limit, 1)} threshold: no team can be charged for them",
-            at,
-        )
-    return passed(
-        f"{ctx.api.name}: {_pct(f.unmetered, f.tokens)} of its gateway tokens in {_period(gap)} "
-        f"went unmetered (threshold {_pct(limit, 1)})",
-        at,
+    what = "gateway tokens", "were logged by the gateway but never metered"
+    return _share(
+        ctx, gap, f.unmetered, f.tokens, limit, at, what, "no team can be charged for them"
     )
 
 
@@ -149,23 +141,32 @@ def measured_unpaid_share(ctx: ApiContext) -> CheckResult:
         return []
     limit = _threshold(ctx, "max_unattributed_share")
     at = _meter_location(ctx)
-    if Decimal(unpaid) > limit * f.metered:
-        why = sorted(
-            ((n, r) for r, n in f.reasons.items() if r and n and not r.startswith("through")),
-            key=lambda x: (-x[0], x[1]),
-        )
-        detail = "; ".join(f"{r} ({n:,} tokens)" for n, r in why[:3])
-        return failed(
-            f"{ctx.api.name}: {unpaid:,} of its {f.metered:,} metered tokens in {_period(gap)} "
-            f"({_pct(unpaid, f.metered)}) cannot be charged to anyone, above the "
-            f"{_pct(limit, 1)} threshold: {detail}",
-            at,
-        )
-    return passed(
-        f"{ctx.api.name}: {_pct(unpaid, f.metered)} of its metered tokens in {_period(gap)} "
-        f"name no payer (threshold {_pct(limit, 1)})",
-        at,
+    why = sorted(
+        ((n, r) for r, n in f.reasons.items() if r and n and not r.startswith("through")),
+        key=lambda x: (-x[0], x[1]),
     )
+    detail = "; ".join(f"{r} ({n:,} tokens)" for n, r in why[:3])
+    what = "metered tokens", "name no payer who can be charged"
+    return _share(ctx, gap, unpaid, f.metered, limit, at, what, detail)
+
+
+def _share(
+    ctx: ApiContext,
+    gap: Gap,
+    part: int,
+    whole: int,
+    limit: Decimal,
+    at: Location,
+    what: tuple[str, str],
+    detail: str,
+) -> Outcome:
+    """Fail above the threshold share, with the figures; pass with them otherwise."""
+    tokens, verb = what
+    head = f"{ctx.api.name}: {part:,} of its {whole:,} {tokens} in {_period(gap)}"
+    share = f"({_pct(part, whole)}) {verb}"
+    if Decimal(part) > limit * whole:
+        return failed(f"{head} {share}, above the {_pct(limit, 1)} threshold: {detail}", at)
+    return passed(f"{head} {share} (threshold {_pct(limit, 1)})", at)
 
 
 @check("COV012")

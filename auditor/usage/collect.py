@@ -35,15 +35,17 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, HttpResponseError
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline import policies as p
-from azure.core.pipeline.transport import RequestsTransport
-from requests import Session
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from auditor import __version__
 from auditor.errors import SourceError
 from auditor.model import Estate
-from auditor.sources.live.clients import Arm, ArmSettings, CappedRetryPolicy, describe_exception
+from auditor.sources.live.clients import (
+    Arm,
+    ArmSettings,
+    CappedRetryPolicy,
+    describe_exception,
+    pooled_transport,
+)
 from auditor.sources.live.credentials import is_loopback
 from auditor.sources.live.discovery import Discovery, Scope
 from auditor.sources.live.faults import PageTrail, quote_name
@@ -107,21 +109,9 @@ class LogsReader:
 
         self.requests = 0
         self._lock = threading.Lock()
-        session = Session()
-        session.trust_env = not is_loopback(endpoint)
-        adapter = HTTPAdapter(
-            pool_connections=1,
-            pool_maxsize=settings.concurrency,
-            max_retries=Retry(total=False, redirect=False, raise_on_status=False),
-        )
-        session.mount("https://", adapter)
-        self._session = session
-        transport = RequestsTransport(
-            session=session,
-            session_owner=False,
-            connection_verify=settings.verify,
-            connection_timeout=min(settings.timeout, 20.0),
-            read_timeout=max(settings.timeout, 190.0),
+        # NOTE: a query may run for up to the 180 s server timeout it asks for.
+        self._session, transport = pooled_transport(
+            endpoint, settings, read_timeout=max(settings.timeout, 190.0)
         )
         # NOTE: the whole pipeline is given, so it has no redirect policy (a redirect could
         # carry the token elsewhere) and the guard sits before authentication.

@@ -445,13 +445,27 @@ class _Compute:
                 if model
                 else []
             )
-            if not cands:
-                self.unmapped[api_id] += i + o
-                continue
-            if len(cands) > 1:
-                self.borrowed.add(api_id)
-            self._spread(out, day, api_id, cands, i, o, None)
+            self._place(out, day, api_id, api_id, cands, i, o, None)
         return out
+
+    def _place(
+        self,
+        out: dict[Cell, Any],
+        day: str,
+        key: Any,
+        api_id: str,
+        cands: list[tuple[str, str]],
+        i: int,
+        o: int,
+        weights: list[int] | None,
+    ) -> None:
+        """Gateway tokens onto their deployments (noted when none, or split between several)."""
+        if not cands:
+            self.unmapped[api_id] += i + o
+            return
+        if len(cands) > 1:
+            self.borrowed.add(api_id)
+        self._spread(out, day, key, cands, i, o, weights)
 
     def _spread(
         self,
@@ -500,14 +514,8 @@ class _Compute:
                     bucket = buckets[memo_key] = self._bucket(
                         meter, api_raw, values, table.component
                     )
-                api_id = bucket[1]
                 cands, weights = self._where(meter, values, day, log_by_api)
-                if not cands:
-                    self.unmapped[api_id] += i + o
-                    continue
-                if len(cands) > 1:
-                    self.borrowed.add(api_id)
-                self._spread(out, day, bucket, cands, i, o, weights)
+                self._place(out, day, bucket, bucket[1], cands, i, o, weights)
         return out
 
     def _api_of(

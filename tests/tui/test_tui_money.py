@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 from collections.abc import Callable
@@ -22,22 +21,10 @@ BIG = (120, 40)
 
 
 @pytest.fixture(scope="module")
-def money_report() -> Report:
-    from auditor.cli import _report
-    from auditor.sources import demo_path
+def money_report(scan_demo: Callable[..., Report]) -> Report:
     from auditor.usage.options import demo_usage_path
 
-    return _report(
-        argparse.Namespace(
-            source=demo_path(),
-            source_type="auto",
-            include_revisions=False,
-            rules=None,
-            waivers=None,
-            baseline=None,
-            usage_file=demo_usage_path(),
-        )
-    )
+    return scan_demo(usage_file=demo_usage_path())
 
 
 def rows(app: AuditorApp, selector: str) -> list[list[str]]:

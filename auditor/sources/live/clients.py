@@ -165,6 +165,33 @@ class ArmSettings:
     pause: float = 1.0
 
 
+def pooled_transport(
+    endpoint: str, settings: ArmSettings, read_timeout: float | None = None
+) -> tuple[Session, RequestsTransport]:
+    """A ``requests`` session and the azure-core transport over it, for ``concurrency`` workers.
+
+    NOTE: loopback endpoints (tests) must not go through a proxy from the environment. One
+    pooled connection per worker: a smaller pool would drop and re-handshake TLS connections;
+    retries are the pipeline's job, not urllib3's.
+    """
+    session = Session()
+    session.trust_env = not is_loopback(endpoint)
+    adapter = HTTPAdapter(
+        pool_connections=1,
+        pool_maxsize=settings.concurrency,
+        max_retries=Retry(total=False, redirect=False, raise_on_status=False),
+    )
+    session.mount("https://", adapter)
+    transport = RequestsTransport(
+        session=session,
+        session_owner=False,
+        connection_verify=settings.verify,
+        connection_timeout=min(settings.timeout, 20.0),
+        read_timeout=read_timeout or settings.timeout,
+    )
+    return session, transport
+
+
 class Arm:
     """GET-only access to Resource Manager through one shared pipeline and connection pool.
 
@@ -180,25 +207,7 @@ class Arm:
     ) -> None:
         self.endpoint = settings.endpoint
         self.stats = Stats()
-        session = Session()
-        # NOTE: loopback endpoints (tests) must not go through a proxy from the environment.
-        session.trust_env = not is_loopback(settings.endpoint)
-        # One pooled connection per worker: a smaller pool would drop and re-handshake TLS
-        # connections; retries are the pipeline's job, not urllib3's.
-        adapter = HTTPAdapter(
-            pool_connections=1,
-            pool_maxsize=settings.concurrency,
-            max_retries=Retry(total=False, redirect=False, raise_on_status=False),
-        )
-        session.mount("https://", adapter)
-        self._session = session
-        transport = RequestsTransport(
-            session=session,
-            session_owner=False,
-            connection_verify=settings.verify,
-            connection_timeout=min(settings.timeout, 20.0),
-            read_timeout=settings.timeout,
-        )
+        self._session, transport = pooled_transport(settings.endpoint, settings)
         budget = ReadBudget(settings.low_water, settings.pause, self.stats)
         policies = [
             p.RequestIdPolicy(),
