@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from auditor.checking import ApiContext, CheckResult, Outcome, check, failed, passed
 from auditor.model import Location
+from auditor.usage.attribution import ApiMeter
 from auditor.usage.gap import ApiFigures, Gap, measured
 from checks._common import inbound_location, is_native_meter, meters
 
@@ -60,13 +61,20 @@ def _figures(ctx: ApiContext) -> tuple[Gap, ApiFigures] | None:
     return gap, figures
 
 
+def _meter(ctx: ApiContext) -> tuple[Gap, ApiMeter] | None:
+    """The measured gap and how the API is measured, when usage was measured."""
+    gap = measured(ctx.estate)
+    meter = gap.meters.get(_api_id(ctx)) if gap else None
+    return (gap, meter) if gap is not None and meter is not None else None
+
+
 @check("COV010")
 def measured_bypass(ctx: ApiContext) -> CheckResult:
     """A deployment behind the API processed more tokens than the gateway saw."""
-    gap = measured(ctx.estate)
-    meter = gap.meters.get(_api_id(ctx)) if gap else None
-    if gap is None or meter is None or not meter.accounts:
+    found = _meter(ctx)
+    if found is None or not found[1].accounts:
         return []
+    gap, meter = found
     deps = [
         f
         for f in gap.deployments.values()
@@ -172,10 +180,10 @@ def _share(
 @check("COV012")
 def metric_without_deployment(ctx: ApiContext) -> CheckResult:
     """A token metric that names neither deployment nor model, on a backend that names neither."""
-    gap = measured(ctx.estate)
-    meter = gap.meters.get(_api_id(ctx)) if gap else None
-    if gap is None or meter is None or not meter.metered:
+    found = _meter(ctx)
+    if found is None or not found[1].metered:
         return []
+    gap, meter = found
     at = _meter_location(ctx)
     if meter.deployment_dimension or meter.model_dimension:
         dim = meter.deployment_dimension or meter.model_dimension

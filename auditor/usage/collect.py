@@ -36,7 +36,6 @@ from azure.core.exceptions import AzureError, HttpResponseError
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline import policies as p
 
-from auditor import __version__
 from auditor.errors import SourceError
 from auditor.model import Estate
 from auditor.sources.live.clients import (
@@ -44,6 +43,7 @@ from auditor.sources.live.clients import (
     ArmSettings,
     CappedRetryPolicy,
     describe_exception,
+    front_policies,
     pooled_transport,
 )
 from auditor.sources.live.credentials import is_loopback
@@ -116,10 +116,7 @@ class LogsReader:
         # NOTE: the whole pipeline is given, so it has no redirect policy (a redirect could
         # carry the token elsewhere) and the guard sits before authentication.
         policies = [
-            p.RequestIdPolicy(),
-            p.HeadersPolicy(),
-            p.UserAgentPolicy(sdk_moniker=f"attribution-auditor/{__version__}"),
-            p.ContentDecodePolicy(),
+            *front_policies(),
             CappedRetryPolicy(
                 settings.max_retry_after,
                 retry_total=4,

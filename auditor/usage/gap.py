@@ -696,24 +696,8 @@ class _Compute:
             list_cost = (
                 quantize((i * (l_in or 0) + o * (l_out or 0)) / MILLION) if list_ok else costs[n]
             )
-            rows.append(
-                Row(
-                    day,
-                    d.account,
-                    d.name,
-                    b[0],
-                    b[1],
-                    b[2],
-                    b[3],
-                    b[4],
-                    i,
-                    o,
-                    costs[n],
-                    list_cost if basis != "unpriced" else None,
-                    basis,
-                    b[1] in self.borrowed,
-                )
-            )
+            priced = list_cost if basis != "unpriced" else None
+            rows.append(_row(day, d, b, i, o, costs[n], priced, basis, b[1] in self.borrowed))
         return rows
 
     def _actual_for(self, day: str, d: Deployment) -> tuple[Decimal, Decimal] | None:
@@ -868,15 +852,10 @@ class _Compute:
                 if any(weights):
                     shares = list(split_money(total - idle, weights))
         rows = [
-            Row(
+            _row(
                 day,
-                d.account,
-                d.name,
-                b[0],
-                b[1],
-                b[2],
-                b[3],
-                b[4],
+                d,
+                b,
                 i,
                 o,
                 shares[n],
@@ -1019,6 +998,39 @@ class _Compute:
                 "(streaming estimates, retries): gateway figures are scaled down to the platform's"
             )
         return notes
+
+
+def _row(
+    day: str,
+    d: Deployment,
+    b: Bucket,
+    i: int,
+    o: int,
+    cost: Decimal | None,
+    list_cost: Decimal | None,
+    basis: str,
+    estimate: bool,
+    hours: Decimal | None = None,
+) -> Row:
+    """The allocation row of one bucket of a deployment's day."""
+    status, api, dimension, payer, reason = b
+    return Row(
+        day,
+        d.account,
+        d.name,
+        status,
+        api,
+        dimension,
+        payer,
+        reason,
+        i,
+        o,
+        cost,
+        list_cost,
+        basis,
+        estimate,
+        hours,
+    )
 
 
 def _fit(buckets: dict[Bucket, list[int]], t_in: int, t_out: int) -> dict[Bucket, list[int]]:

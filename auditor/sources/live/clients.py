@@ -192,6 +192,17 @@ def pooled_transport(
     return session, transport
 
 
+def front_policies() -> list[Any]:
+    """The policies every pipeline of the tool starts with: request id, headers, user agent,
+    decoding (retries, the guard and authentication follow, per pipeline)."""
+    return [
+        p.RequestIdPolicy(),
+        p.HeadersPolicy(),
+        p.UserAgentPolicy(sdk_moniker=f"attribution-auditor/{__version__}"),
+        p.ContentDecodePolicy(),
+    ]
+
+
 class Arm:
     """GET-only access to Resource Manager through one shared pipeline and connection pool.
 
@@ -210,10 +221,7 @@ class Arm:
         self._session, transport = pooled_transport(settings.endpoint, settings)
         budget = ReadBudget(settings.low_water, settings.pause, self.stats)
         policies = [
-            p.RequestIdPolicy(),
-            p.HeadersPolicy(),
-            p.UserAgentPolicy(sdk_moniker=f"attribution-auditor/{__version__}"),
-            p.ContentDecodePolicy(),
+            *front_policies(),
             CappedRetryPolicy(
                 settings.max_retry_after,
                 retry_total=6,
