@@ -380,19 +380,11 @@ def _cmd_snapshot(args: argparse.Namespace) -> int:
 
     estate = _load_estate(args)
     gap = usage_options.gap_for(estate, args)
-    if gap is not None and estate.usage is not None and estate.usage.prices is None:
+    if gap is not None:
         from dataclasses import replace
 
         # NOTE: the prices go with the usage, so the snapshot replays the same money figures.
-        estate = replace(
-            estate,
-            usage=replace(
-                estate.usage,
-                prices=gap.table.only_for(
-                    (d.model, d.version, d.sku, d.region) for d in estate.usage.deployments
-                ),
-            ),
-        )
+        estate = replace(estate, usage=gap.stored())
     write_atomic(args.output, snapshot.dumps(estate))
     apis = sum(len(s.apis) for s in estate.services)
     print(

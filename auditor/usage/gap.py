@@ -182,11 +182,25 @@ class Gap:
     tolerance: Decimal
     estate: Estate | None = None
 
+    list_table: PriceTable | None = None
+
     def report(self) -> dict[str, Any]:
         """The JSON report's ``usage`` object."""
         from auditor.usage.summary import usage_report
 
         return usage_report(self)
+
+    def stored(self) -> Usage:
+        """The usage with the prices it was priced with, as a snapshot keeps it."""
+        from dataclasses import replace
+
+        wanted = [(d.model, d.version, d.sku, d.region) for d in self.usage.deployments]
+        fallback = self.list_table if self.table.kind == "file" else None
+        prices = self.table.only_for(wanted, fallback)
+        lists = None
+        if self.list_table is not None and self.list_table is not self.table:
+            lists = self.list_table.only_for(wanted)
+        return replace(self.usage, prices=prices, list_prices=lists)
 
 
 def names_somebody(dimension: str, value: str) -> tuple[bool, str]:
@@ -252,7 +266,12 @@ class _Compute:
         self.estate = estate
         self.usage = usage
         self.table = table or usage.prices or bundled_prices()
-        self.list_table = bundled_prices() if self.table.kind == "file" else self.table
+        if self.table.kind == "file":
+            self.list_table = bundled_prices()
+        elif self.table is usage.prices and usage.list_prices is not None:
+            self.list_table = usage.list_prices
+        else:
+            self.list_table = self.table
         self.tolerance = tolerance
         self.notes: list[str] = []
         self.unknown: list[dict[str, str]] = []
@@ -958,6 +977,7 @@ class _Compute:
             unknown=self.unknown,
             notes=self._all_notes(),
             tolerance=self.tolerance,
+            list_table=self.list_table,
         )
 
     def _unknowns(self) -> None:

@@ -103,6 +103,8 @@ class Usage:
     """Cost Management: (day, account resource id, meter, amortized cost)."""
     prices: PriceTable | None = None
     """The table the collection was priced with (replays use it unless --prices is given)."""
+    list_prices: PriceTable | None = None
+    """The list prices beside it when ``prices`` held negotiated ones (for ListCost)."""
     notes: tuple[str, ...] = ()
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
     """Computed once per estate (see :func:`auditor.usage.gap.measure`)."""
@@ -169,6 +171,7 @@ class Usage:
                 "rows": [[d, r, m, str(c)] for d, r, m, c in sorted(self.costs)],
             },
             "prices": self.prices.to_json() if self.prices is not None else None,
+            "list_prices": self.list_prices.to_json() if self.list_prices is not None else None,
             "notes": list(self.notes),
         }
 
@@ -254,12 +257,14 @@ class Usage:
             (_day(day, days, where), str(rid), str(meter), _money(c, where))
             for day, rid, meter, c in _rows(raw_costs, 4, f"{where}.costs")
         )
-        prices = None
-        if raw.get("prices") is not None:
-            try:
-                prices = from_json(raw["prices"], "stored", f"{where}.prices")
-            except PriceError as exc:
-                raise UsageError(str(exc)) from exc
+        tables: dict[str, PriceTable | None] = {}
+        for key in ("prices", "list_prices"):
+            tables[key] = None
+            if raw.get(key) is not None:
+                try:
+                    tables[key] = from_json(raw[key], "stored", f"{where}.{key}")
+                except PriceError as exc:
+                    raise UsageError(str(exc)) from exc
         return cls(
             period=period,
             deployments=deployments,
@@ -270,7 +275,8 @@ class Usage:
             gateway=gateway,
             cost_currency=_maybe(raw_costs.get("currency")),
             costs=costs,
-            prices=prices,
+            prices=tables["prices"],
+            list_prices=tables["list_prices"],
             notes=tuple(str(n) for n in raw.get("notes") or []),
         )
 

@@ -168,16 +168,22 @@ class PriceTable:
         }
 
     def only_for(
-        self, wanted: Iterable[tuple[str | None, str | None, str | None, str | None]]
+        self,
+        wanted: Iterable[tuple[str | None, str | None, str | None, str | None]],
+        fallback: PriceTable | None = None,
     ) -> PriceTable:
-        """The entries a set of deployments (model, version, sku, region) can use: what a
-        snapshot stores so that its figures replay with the same prices."""
+        """The entries a set of deployments (model, version, sku, region) use, from this table
+        or else ``fallback``: what a snapshot stores so that it replays with the same prices."""
         keep: dict[Price, None] = {}
         for model, version, sku, region in wanted:
             for cls in CLASSES:
-                if (p := self.lookup(model, version, sku, region, cls)) is not None:
+                p = self.lookup(model, version, sku, region, cls)
+                if p is None and fallback is not None:
+                    p = fallback.lookup(model, version, sku, region, cls)
+                if p is not None:
                     keep[p] = None
-        return replace(self, prices=tuple(sorted(keep, key=_order)))
+        source = self.source if fallback is None else f"{self.source}; else {fallback.source}"
+        return replace(self, prices=tuple(sorted(keep, key=_order)), source=source)
 
 
 def _better(rank: tuple[int, int, str], other: tuple[int, int, str]) -> bool:

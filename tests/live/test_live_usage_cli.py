@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_arm import SUB
+from fake_arm import CANARIES, SUB
 from fake_usage import FakeAzure, demo_truth, moved
 from test_live_cli import cli_env
 
@@ -108,7 +108,10 @@ def test_snapshot_replays_the_same_figures(
     out = auditor(fake_azure, "snapshot", *live(fake_azure, recent), "-o", str(snap))
     assert out.returncode == 0, out.stderr
     assert "cannot be charged to a team" in out.stderr
-    assert json.loads(snap.read_text(encoding="utf-8"))["usage"]["prices"]["prices"]
+    text = snap.read_text(encoding="utf-8")
+    assert json.loads(text)["usage"]["prices"]["prices"]
+    for canary in CANARIES.values():
+        assert canary not in text
     assert auditor(fake_azure, "scan", *live(fake_azure, recent), "-o", str(first)).returncode == 1
     fake_azure.stop()  # the replay needs no Azure
     assert auditor(fake_azure, "scan", str(snap), "-o", str(replay)).returncode == 1
@@ -142,6 +145,20 @@ def test_negotiated_prices(fake_azure: FakeAzure, recent: str, tmp_path: Path) -
     # of 2.50 and 10.00; the rest keeps the bundled prices (the file has only gpt-4o)
     assert Decimal(str(usage["totals"]["cost"])) == Decimal("10832.832") + Decimal("1106.712")
     assert usage["price_source"]["kind"] == "file"
+    rows = usage["allocation"]["rows"]
+    at = usage["allocation"]["columns"]
+    cost, listed = at.index("cost"), at.index("list_cost")
+    assert any(r[cost] is not None and r[listed] > r[cost] for r in rows)  # list stays listed
+    # a snapshot taken with the negotiated prices replays them, list prices included
+    snap, replay = tmp_path / "estate.json", tmp_path / "replay.json"
+    made = auditor(
+        fake_azure, "snapshot", *live(fake_azure, recent), "--prices", str(prices), "-o", str(snap)
+    )
+    assert made.returncode == 0, made.stderr
+    assert auditor(fake_azure, "scan", str(snap), "-o", str(replay)).returncode == 1
+    again = usage_of(replay)
+    assert again["totals"] == usage["totals"]
+    assert again["allocation"] == usage["allocation"]
 
 
 def test_usage_needs_a_live_scan(fake_azure: FakeAzure, tmp_path: Path) -> None:
