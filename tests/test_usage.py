@@ -457,3 +457,23 @@ def test_prices_without_usage_is_refused(tmp_path: Path) -> None:
         timeout=120,
     )
     assert out.returncode == 2 and "holds no measured usage" in out.stderr
+
+
+def test_money_sections(tmp_path: Path) -> None:
+    from auditor.render import RENDERERS
+
+    report = demo_report(tmp_path)
+    html, md, text = (RENDERERS[f](report) for f in ("html", "md", "text"))
+    assert html.index('id="money"') < html.index('id="signals"')
+    chart = html[html.index('<svg class="chart"') : html.index("</svg>", html.index("chart"))]
+    for d in ("contoso-eastus/gpt-4.1-ptu", "contoso-partners/gpt-4o", "contoso-westus/gpt-4o"):
+        assert d in chart
+    assert "contoso-eastus/gpt-35-turbo-instruct" not in chart  # unpriced: no bar
+    assert 'fill="#8c959f"><title>Idle PTU capacity: $5,616.00' in chart
+    assert md.index("## Money") < md.index("## Signals")
+    assert "| `Team=6c1f0d5e-0a71-4b8e-9c55-3f2e8a9b7d10` | 116,250,000 | $3,672.00 |" in md
+    lines = text.splitlines()
+    assert lines[0].startswith("30.4 % of tokens")
+    assert lines.index("Top leaking APIs:") < next(
+        n for n, line in enumerate(lines) if line.startswith("attribution-auditor")
+    )

@@ -84,7 +84,7 @@ def chart(usage: dict[str, Any], e: Any) -> str:
             )
             x += w
         out.append(
-            f'<text x="{x + 6:.2f}" y="{y + 16}">{e(amount(sum(parts.values()), cur))}</text>'
+            f'<text x="{x + 6:.2f}" y="{y + 16}">{e(amount(d["cost"], cur))}</text>'
         )
     out.append("</svg>")
     legend = "".join(
