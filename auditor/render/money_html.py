@@ -83,9 +83,7 @@ def chart(usage: dict[str, Any], e: Any) -> str:
                 f'fill="{colour}"><title>{e(f"{name}: {amount(value, cur)}")}</title></rect>'
             )
             x += w
-        out.append(
-            f'<text x="{x + 6:.2f}" y="{y + 16}">{e(amount(d["cost"], cur))}</text>'
-        )
+        out.append(f'<text x="{x + 6:.2f}" y="{y + 16}">{e(amount(d["cost"], cur))}</text>')
     out.append("</svg>")
     legend = "".join(
         f'<span><i style="background:{colour}"></i>{e(name)}</span>' for _, name, colour in PARTS

@@ -42,9 +42,9 @@ def add_price_option(parser: argparse.ArgumentParser) -> None:
         "--prices",
         type=Path,
         metavar="FILE",
-        help="prices to use instead of the bundled list prices: a table written by 'auditor "
-        "prices update', Retail Prices API JSON, or CSV (model,version,sku,region,class,price,"
-        "unit)",
+        help="prices that replace the bundled list prices where they give one (negotiated "
+        "prices): a table written by 'auditor prices update', Retail Prices API JSON, or CSV "
+        "(model,version,sku,region,class,price,unit)",
     )
 
 
