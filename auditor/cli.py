@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditor import __version__
+from auditor.usage import options as usage_options
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,10 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     scan = sub.add_parser("scan", help="audit an estate and gate on its findings")
     _source_options(scan)
     _output_options(scan)
+    usage_options.add_price_option(scan)
 
     snap = sub.add_parser("snapshot", help="store an estate as a replayable JSON snapshot")
     _source_options(snap)
     snap.add_argument("-o", "--output", type=Path, required=True, help="snapshot file to write")
+    usage_options.add_price_option(snap)
 
     demo = sub.add_parser("demo", help="audit the bundled demo estate and write its gap report")
     demo.add_argument(
@@ -63,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     tui.add_argument("--rules", type=Path, help="rule catalog (default: the bundled rules.yaml)")
     tui.add_argument("--waivers", type=Path, help="YAML file of accepted findings")
     tui.add_argument("--baseline", type=Path, help="fingerprints of known findings")
+    usage_options.add_price_option(tui)
+
+    usage_options.add_prices_command(sub)
 
     fix = sub.add_parser(
         "fix", help="apply the exact patches of failing findings to the policy XML files"
@@ -86,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 SOURCE_TYPES = ("auto", "apiops", "arm", "bicep", "terraform", "snapshot", "file")
-FORMATS = ("text", "md", "json", "sarif", "junit", "html", "csv")
+FORMATS = ("text", "md", "json", "sarif", "junit", "html", "csv", "focus")
 
 
 def _source_options(p: argparse.ArgumentParser, *, live: bool = True) -> None:
@@ -143,6 +149,7 @@ def _live_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="parallel requests to Resource Manager (default: 8)",
     )
+    usage_options.add_live_options(g)
 
 
 def _output_options(p: argparse.ArgumentParser) -> None:
@@ -198,9 +205,19 @@ def _load_estate(args: argparse.Namespace) -> Any:
         return live.load(live.LiveOptions.from_args(args))
     if args.source is None:
         raise SourceError("SOURCE is required (or --azure for a live scan)")
+    _usage_needs_azure(args)
     return sources.load(
         args.source, kind=args.source_type, include_revisions=args.include_revisions
     )
+
+
+def _usage_needs_azure(args: argparse.Namespace) -> None:
+    from auditor.errors import SourceError
+
+    if getattr(args, "usage", None) and not getattr(args, "azure", False):
+        raise SourceError(
+            "--usage measures a live estate (--azure); a snapshot replays the usage it holds"
+        )
 
 
 def _report(args: argparse.Namespace) -> dict[str, Any]:
@@ -248,6 +265,7 @@ def _audit(args: argparse.Namespace) -> dict[str, Any]:
     from auditor.parallel import default_workers
 
     jobs = getattr(args, "jobs", None) or default_workers()
+    _usage_needs_azure(args)
     setup = _Setup(args)
     try:
         source = _splittable(args, jobs, setup)
@@ -259,7 +277,14 @@ def _audit(args: argparse.Namespace) -> dict[str, Any]:
     from auditor.report import to_dict
 
     catalog, sup = setup.catalog, setup.sup
-    if source is not None and partition.wanted(source, jobs):
+    gap = None
+    # NOTE: measured usage is judged per API on the whole estate (which deployments each API's
+    # tokens went to), so a source that holds it is audited in one process.
+    if (
+        source is not None
+        and getattr(source, "usage", None) is None
+        and partition.wanted(source, jobs)
+    ):
 
         def suppressor(ignores: list[Any]) -> Any:
             sup.ignores = ignores
@@ -268,6 +293,9 @@ def _audit(args: argparse.Namespace) -> dict[str, Any]:
         audit = partition.run(source, catalog, suppressor, workers=jobs)
     else:
         estate = source.estate() if source is not None else _load_estate(args)
+        if getattr(args, "usage_file", None) is not None:
+            estate = usage_options.attach_file(estate, args.usage_file)
+        gap = usage_options.gap_for(estate, args)
         sup.ignores = suppress.inline_ignores(estate)
         audit = engine.run(estate, catalog, sup.apply, workers=jobs)
     report = to_dict(audit)
@@ -277,6 +305,8 @@ def _audit(args: argparse.Namespace) -> dict[str, Any]:
         {"rule": w.rule, "target": w.target, "owner": w.owner, "expires": w.expires.isoformat()}
         for w in sup.expired()
     ]
+    if gap is not None:
+        report["usage"] = gap.report()
     return report
 
 
@@ -370,6 +400,12 @@ def _cmd_snapshot(args: argparse.Namespace) -> int:
     from auditor.sources import snapshot
 
     estate = _load_estate(args)
+    gap = usage_options.gap_for(estate, args)
+    if gap is not None:
+        from dataclasses import replace
+
+        # NOTE: the prices go with the usage, so the snapshot replays the same money figures.
+        estate = replace(estate, usage=gap.stored())
     write_atomic(args.output, snapshot.dumps(estate))
     apis = sum(len(s.apis) for s in estate.services)
     print(
@@ -377,6 +413,13 @@ def _cmd_snapshot(args: argparse.Namespace) -> int:
         f"from {estate.source_kind}",
         file=sys.stderr,
     )
+    if gap is not None:
+        from auditor.render.money import money_line
+
+        print(
+            f"usage {gap.usage.period.start}..{gap.usage.period.end}: " + money_line(gap.report()),
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -393,6 +436,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             rules=args.rules,
             waivers=None,
             baseline=None,
+            usage_file=usage_options.demo_usage_path(),
         )
     )
     # NOTE: the bundled path is machine-specific; the report names the demo instead.
@@ -445,6 +489,7 @@ def _cmd_tui(args: argparse.Namespace) -> int:
 
     if args.source is None and not args.azure:
         args.source, args.source_type = demo_path(), "auto"
+        args.usage_file = usage_options.demo_usage_path()
     source = args.source
     if (
         source is not None
@@ -566,6 +611,7 @@ def main(argv: list[str] | None = None) -> int:
         "snapshot": _cmd_snapshot,
         "tui": _cmd_tui,
         "fix": _cmd_fix,
+        "prices": usage_options.cmd_prices,
     }
     try:
         return commands[args.command](args)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from auditor.policy import PolicyDoc
+    from auditor.usage.measured import Usage
 
 #: Capabilities a source may declare in ``Estate.provides``.
 CAPABILITIES = (
@@ -304,6 +305,8 @@ class Estate:
     diagnostic_settings: tuple[DiagnosticSetting, ...] = ()
     app_insights: tuple[AppInsights, ...] = ()
     notes: tuple[str, ...] = ()
+    usage: Usage | None = None
+    """Measured usage of a period (``--usage``), when it was collected or replayed."""
 
 
 def ordered_notes(notes: Iterable[str]) -> list[str]:

@@ -9,6 +9,6 @@ from typing import Any
 def registry() -> dict[str, Callable[..., Any]]:
     """Import every check module and return the rule id -> check function map."""
     from auditor.checking import REGISTRY
-    from checks import correlation, coverage, identity, streaming  # noqa: F401
+    from checks import correlation, coverage, identity, measured, streaming  # noqa: F401
 
     return REGISTRY

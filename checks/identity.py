@@ -37,6 +37,8 @@ _PAYER_SOURCE = re.compile(
 )
 #: Fallback values that fill an unallocated bucket.
 _FALLBACKS = {"", "unknown", "n/a", "na", "none", "null", "default", "anonymous", "-"}
+#: The same values, for the measured figures: a payer value among them names nobody.
+FALLBACKS = frozenset(_FALLBACKS)
 
 
 @dataclass

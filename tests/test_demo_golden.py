@@ -5,8 +5,12 @@ Regenerate with ``UPDATE_GOLDEN=1 pytest tests/test_demo_golden.py`` and read th
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
+import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -14,6 +18,7 @@ import pytest
 from auditor.cli import main
 
 GOLDEN = Path(__file__).parent / "golden"
+EXPECTED = Path(__file__).resolve().parents[1] / "auditor" / "demo" / "EXPECTED.md"
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +28,48 @@ def demo_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {
         ext: (out / f"demo-gap-report.{ext}").read_text(encoding="utf-8") for ext in ("md", "json")
     }
+
+
+def _expected_money() -> dict[str, Decimal]:
+    """The "figure | value" table of EXPECTED.md's Money section."""
+    text = EXPECTED.read_text(encoding="utf-8").split("## Money", 1)[1]
+    rows = re.findall(r"^\| ([a-z_]+) \| ([\d,.]+) \|$", text, re.MULTILINE)
+    return {name: Decimal(value.replace(",", "")) for name, value in rows}
+
+
+def test_demo_money_matches_the_hand_computed_figures(demo_reports: dict[str, str]) -> None:
+    expected = _expected_money()
+    assert len(expected) == 11
+    totals = json.loads(demo_reports["json"])["usage"]["totals"]
+    for name, value in expected.items():
+        assert Decimal(str(totals[name])) == value, name
+    headline = (
+        "30.4 % of tokens (≈ $872 a month) cannot be charged to a team; "
+        "$510 of it bypasses the gateway"
+    )
+    assert f"**{headline}**" in demo_reports["md"]
+    assert headline in EXPECTED.read_text(encoding="utf-8").replace("\n", " ")
+
+
+def test_demo_focus_matches_golden(demo_reports: dict[str, str]) -> None:
+    from auditor.render import RENDERERS
+
+    report = json.loads(demo_reports["json"])
+    text = RENDERERS["focus"](report)
+    golden = GOLDEN / "renderers" / "demo.focus.csv"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(text, encoding="utf-8", newline="\n")
+    assert text == golden.read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert sum(Decimal(r["EffectiveCost"]) for r in rows) == Decimal(
+        str(report["usage"]["totals"]["cost"])
+    )
+
+
+def test_demo_usage_file_is_what_its_generator_makes() -> None:
+    import demo_usage
+
+    assert demo_usage.TARGET.read_text(encoding="utf-8") == demo_usage.text()
 
 
 @pytest.mark.parametrize("ext", ["md", "json"])

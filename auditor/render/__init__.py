@@ -16,6 +16,7 @@ _MODULES = {
     "junit": "junit",
     "html": "html",
     "csv": "csvout",
+    "focus": "focus",
 }
 
 

@@ -392,6 +392,14 @@ def _rules(rules: dict[str, dict[str, Any]]) -> list[str]:
     return _section("rules", "Rules referenced", body)
 
 
+def _money_css(report: dict[str, Any]) -> str:
+    if not report.get("usage"):
+        return ""
+    from auditor.render.money_html import CSS as MONEY_CSS
+
+    return MONEY_CSS
+
+
 def render(report: dict[str, Any]) -> str:
     """The whole report as one HTML document."""
     llm = [a for a in report["apis"] if a["llm"]]
@@ -404,7 +412,13 @@ def render(report: dict[str, Any]) -> str:
         + "</ul></li>"
         for a in llm
     ]
+    money: list[str] = []
+    if report.get("usage"):
+        from auditor.render import money_html
+
+        money = money_html.section(report["usage"], e)
     sections: list[tuple[str, str, list[str]]] = [
+        ("money", "Money", money),
         (
             "signals",
             "Signals",
@@ -450,7 +464,7 @@ def render(report: dict[str, Any]) -> str:
         '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{e(title)}</title>",
-        f"<style>{CSS}</style>",
+        f"<style>{CSS}{_money_css(report)}</style>",
         "</head>",
         "<body>",
         *_header(report, llm),

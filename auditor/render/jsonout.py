@@ -42,7 +42,12 @@ def render(report: dict[str, Any]) -> str:
     parts = ["{\n"]
     for n, (key, value) in enumerate(report.items()):
         parts.append((",\n  " if n else "  ") + _ENCODE(key) + ": ")
-        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        if key == "usage" and isinstance(value, dict):
+            from auditor.usage.measured import dumps
+
+            # NOTE: the measured figures keep one record (and allocation row) per line too.
+            parts.append(dumps(value, 1))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             parts.append("[\n    ")
             for i, record in enumerate(value):
                 if i:

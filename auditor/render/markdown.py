@@ -43,6 +43,12 @@ def render(report: dict[str, Any]) -> str:
         if llm
         else "- **Attribution score: n/a** (no API fronts an LLM)",
         "",
+    ]
+    if report.get("usage"):
+        from auditor.render.money import markdown_section
+
+        md += markdown_section(report["usage"])
+    md += [
         "## Signals",
         "",
         "| Signal | Status | Score | Pass | Fail | Unknown |",

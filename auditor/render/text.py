@@ -48,6 +48,10 @@ def failing(report: dict[str, Any]) -> list[dict[str, Any]]:
 def render(report: dict[str, Any]) -> str:
     """Plain text for a terminal; no colour codes, so logs and NO_COLOR terminals read it."""
     out: list[str] = []
+    if report.get("usage"):
+        from auditor.render.money import money_line, text_block
+
+        out += [money_line(report["usage"]), *text_block(report["usage"]), ""]
     src = report["source"]
     llm = [a for a in report["apis"] if a["llm"]]
     undecided = [a for a in report["apis"] if a.get("scope") == "undecided"]

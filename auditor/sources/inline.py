@@ -4,7 +4,8 @@ Keys (all optional except ``policy``): ``policy`` (API-scope XML), ``operation``
 ``global`` (global XML), ``subscription_required``, ``products`` (name -> product XML or null),
 ``subscriptions`` (list of ``{name, scope}``), ``fragments`` (id -> XML), ``diagnostics`` and
 ``api_diagnostics`` (lists of ARM-shaped ``properties`` plus ``name``), ``loggers`` (name -> type),
-``backends`` (name -> url), ``service_url``, ``ai_accounts`` and ``diagnostic_settings``.
+``backends`` (name -> url), ``service_url``, ``ai_accounts`` and ``diagnostic_settings``, and
+``usage`` (measured usage as a snapshot stores it, see :mod:`auditor.usage.measured`).
 Capabilities follow the keys given, so an example without diagnostics cannot see them.
 """
 
@@ -151,6 +152,19 @@ def build(spec: dict[str, Any], *, api_name: str = "example-api") -> Estate:
         diagnostics=diags,
         subscriptions=tuple(subs),
     )
+    usage = None
+    if spec.get("usage") is not None:
+        from auditor.usage.measured import Usage
+
+        usage = Usage.from_json(spec["usage"], "example usage")
     return Estate(
-        "inline", "example", (service,), frozenset(provides), (), accounts, settings, components
+        "inline",
+        "example",
+        (service,),
+        frozenset(provides),
+        (),
+        accounts,
+        settings,
+        components,
+        usage=usage,
     )

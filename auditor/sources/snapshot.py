@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.bounded import PolicyReadError, read_bounded
 from auditor.errors import SourceError
 from auditor.model import Diagnostic, Estate, Location, ReadError, Service
 from auditor.policy import PolicyDoc
 from auditor.sources import SNAPSHOT_FORMAT, resources
+
+if TYPE_CHECKING:
+    from auditor.sources.parts import Part
+    from auditor.usage.measured import Usage
 
 VERSION = 1
 MAX_SNAPSHOT_BYTES = 512 * 1024 * 1024
@@ -298,7 +302,14 @@ def dumps(estate: Estate) -> str:
         ],
         "notes": list(estate.notes),
     }
-    return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+    text = json.dumps(doc, indent=1, ensure_ascii=False)
+    if estate.usage is not None:
+        from auditor.usage.measured import dumps as usage_text
+
+        # NOTE: an optional last key (readers from before measured usage ignore it), written
+        # a row per line: a month of daily rows would otherwise take a line per number.
+        text = text[: -len("\n}")] + ',\n "usage": ' + usage_text(estate.usage.to_json(), 1) + "\n}"
+    return text + "\n"
 
 
 def load(path: Path) -> Estate:
@@ -329,11 +340,34 @@ def prepare(path: Path) -> resources.Loaded:
         for e in doc.get("read_errors") or []
         if isinstance(e, dict)
     ]
-    return resources.Loaded(
+    return _Replay(
         res,
         kind=str(source.get("kind") or "snapshot"),
         location=str(source.get("location") or path),
         provides=frozenset(str(p) for p in doc.get("provides") or []),
         errors=errors,
         notes=[*(str(n) for n in doc.get("notes") or []), f"replayed from snapshot {path}"],
+        usage=_usage(doc.get("usage"), path),
     )
+
+
+def _usage(raw: Any, path: Path) -> Usage | None:
+    if raw is None:
+        return None
+    from auditor.usage.measured import Usage, UsageError
+
+    try:
+        return Usage.from_json(raw, f"{path}: usage")
+    except UsageError as exc:
+        raise SourceError(str(exc)) from exc
+
+
+@dataclass
+class _Replay(resources.Loaded):
+    """A snapshot's resources, with the measured usage it stores (if any)."""
+
+    usage: Usage | None = None
+
+    def estate(self, part: Part | None = None) -> Estate:
+        built = super().estate(part)
+        return built if self.usage is None else replace(built, usage=self.usage)

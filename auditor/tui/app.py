@@ -27,8 +27,10 @@ from auditor.tui.screens import (
     ExportScreen,
     FindingsScreen,
     HelpScreen,
+    MoneyScreen,
     OverviewScreen,
 )
+from auditor.tui.screens.export import FORMATS
 
 Loader = Callable[[], dict[str, Any]]
 THEMES = ("textual-dark", "textual-light")
@@ -39,7 +41,11 @@ class AuditorApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "attribution-auditor"
-    MODES: ClassVar[dict[str, Any]] = {"overview": OverviewScreen, "findings": FindingsScreen}
+    MODES: ClassVar[dict[str, Any]] = {
+        "overview": OverviewScreen,
+        "findings": FindingsScreen,
+        "money": MoneyScreen,
+    }
     DEFAULT_MODE = "overview"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     ENABLE_COMMAND_PALETTE = False
@@ -48,6 +54,12 @@ class AuditorApp(App[int]):
         Binding("question_mark", "help", "Help", tooltip="Show this list of keys"),
         Binding("o,1", "mode('overview')", "Overview", tooltip="Score, signals, top gaps, estate"),
         Binding("f,2", "mode('findings')", "Findings", tooltip="Every finding: filter and sort"),
+        Binding(
+            "m,3",
+            "mode('money')",
+            "Money",
+            tooltip="Measured tokens and money: who pays, what cannot be charged",
+        ),
         Binding("r", "rescan", "Rescan", tooltip="Run the scan again (in the background)"),
         Binding("e", "export", "Export", tooltip="Write the report as md, html, json, sarif, ..."),
         Binding("n", "toggle_non_llm", "Non-LLM", tooltip="Show or hide APIs that front no LLM"),
@@ -86,7 +98,14 @@ class AuditorApp(App[int]):
         self.evidence = EvidenceSource(report, self.label)
         self.sub_title = self.label
         self.generation += 1
+        self.refresh_bindings()
         self._prepare(self.index)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The money view is offered only when the report holds measured usage."""
+        if action == "mode" and parameters == ("money",):
+            return bool(self.report and self.report.get("usage"))
+        return True
 
     @work(thread=True, group="prepare")
     def _prepare(self, index: model.FindingIndex) -> None:
@@ -190,7 +209,8 @@ class AuditorApp(App[int]):
             self.notify("Nothing to export yet.", severity="warning")
             return
         if not isinstance(self.screen, ExportScreen):
-            self.push_screen(ExportScreen(), self._export_chosen)
+            formats = FORMATS + (("focus",) if self.report.get("usage") else ())
+            self.push_screen(ExportScreen(formats=formats), self._export_chosen)
 
     def _export_chosen(self, choice: tuple[Path, str] | None) -> None:
         if choice is not None and self.report is not None:

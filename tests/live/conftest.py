@@ -38,10 +38,22 @@ def demo_resources(demo_estate: Estate) -> list[dict[str, Any]]:
     return snapshot.to_resources(demo_estate)
 
 
-@pytest.fixture
-def fake(demo_resources: list[dict[str, Any]], tmp_path: Path) -> Iterator[FakeArm]:
-    server = FakeArm(copy.deepcopy(demo_resources)).start(tmp_path)
+def _serve(kind: type[FakeArm], resources: list[dict[str, Any]], tmp: Path) -> Iterator[Any]:
+    server = kind(copy.deepcopy(resources)).start(tmp)
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def fake(demo_resources: list[dict[str, Any]], tmp_path: Path) -> Iterator[FakeArm]:
+    yield from _serve(FakeArm, demo_resources, tmp_path)
+
+
+@pytest.fixture
+def fake_azure(demo_resources: list[dict[str, Any]], tmp_path: Path) -> Iterator[Any]:
+    """The demo estate on the fake Resource Manager, with the demo's usage behind it."""
+    from fake_usage import FakeAzure
+
+    yield from _serve(FakeAzure, demo_resources, tmp_path)

@@ -92,6 +92,8 @@ class Recorded:
     method: str
     path: str
     query: dict[str, str]
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -358,31 +360,27 @@ class FakeArm:
 
     # ------------------------------------------------------------------ serving
 
-    def answer(self, method: str, raw_path: str, headers: Any) -> tuple[int, dict[str, str], Any]:
+    def answer(
+        self, method: str, raw_path: str, headers: Any, body: bytes = b""
+    ) -> tuple[int, dict[str, str], Any]:
         """Status, headers and JSON body for one request."""
         parts = urlsplit(raw_path)
         path = unquote(parts.path)
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         with self._lock:
-            self.requests.append(Recorded(method, path, query))
+            self.requests.append(Recorded(method, path, query, body, dict(headers.items())))
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
             if self.latency:
                 time.sleep(self.latency)
-            return self._answer(method, path, query, headers)
+            return self._answer(method, path, query, headers, body)
         finally:
             with self._lock:
                 self._in_flight -= 1
 
-    def _error(self, status: int, code: str, message: str) -> tuple[int, dict[str, str], Any]:
-        return status, {}, {"error": {"code": code, "message": message}}
-
-    def _answer(
-        self, method: str, path: str, query: dict[str, str], headers: Any
-    ) -> tuple[int, dict[str, str], Any]:
-        if headers.get("Authorization") != f"Bearer {self.token}":
-            return self._error(401, "InvalidAuthenticationToken", "bad token")
+    def injected(self, method: str, path: str) -> tuple[int, dict[str, str], Any] | None:
+        """The answer of the first fault matching the request, if any (consumed once)."""
         for fault in self._faults:
             if fault.method and fault.method != method:
                 continue
@@ -392,12 +390,25 @@ class FakeArm:
                 if fault.delay:
                     time.sleep(fault.delay)
                 if fault.status == 200:
-                    break
+                    return None
                 return (
                     fault.status,
                     fault.headers,
                     {"error": {"code": fault.code, "message": f"injected {fault.status}"}},
                 )
+        return None
+
+    def _error(self, status: int, code: str, message: str) -> tuple[int, dict[str, str], Any]:
+        return status, {}, {"error": {"code": code, "message": message}}
+
+    def _answer(
+        self, method: str, path: str, query: dict[str, str], headers: Any, body: bytes = b""
+    ) -> tuple[int, dict[str, str], Any]:
+        if headers.get("Authorization") != f"Bearer {self.token}":
+            return self._error(401, "InvalidAuthenticationToken", "bad token")
+        injected = self.injected(method, path)
+        if injected is not None:
+            return injected
         low = path.lower()
         if method != "GET":
             if any(action in low for action in SECRET_ACTIONS):
@@ -461,9 +472,8 @@ def _handler(fake: FakeArm) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
-            status, headers, body = fake.answer(self.command, self.path, self.headers)
+            sent = self.rfile.read(length) if length else b""
+            status, headers, body = fake.answer(self.command, self.path, self.headers, sent)
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")

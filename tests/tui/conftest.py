@@ -21,8 +21,8 @@ LABEL = "demo-gap-report.json"
 """A saved-report label: the app shows file excerpts, not the effective policy."""
 
 
-@pytest.fixture(scope="session")
-def _demo_report() -> Report:
+def demo_scan(**extra: Any) -> Report:
+    """The demo estate's report, as the CLI makes it (``extra``: more CLI arguments)."""
     from auditor.cli import _report
     from auditor.sources import demo_path
 
@@ -34,8 +34,20 @@ def _demo_report() -> Report:
             rules=None,
             waivers=None,
             baseline=None,
+            **extra,
         )
     )
+
+
+@pytest.fixture(scope="session")
+def scan_demo() -> Callable[..., Report]:
+    """:func:`demo_scan`, for tests that need the demo with more arguments."""
+    return demo_scan
+
+
+@pytest.fixture(scope="session")
+def _demo_report() -> Report:
+    return demo_scan()
 
 
 @pytest.fixture

@@ -382,6 +382,11 @@ async def test_help_lists_every_binding(make: Make) -> None:
         for screen in (AuditorApp, FindingsScreen, DetailScreen, OverviewScreen):
             for binding in screen.BINDINGS:
                 assert isinstance(binding, Binding)
+                if binding.action == "mode('money')":
+                    # the demo report here holds no usage: the key does nothing, so it is not
+                    # listed (tests/tui/test_tui_money.py shows it with usage)
+                    assert binding.tooltip not in text
+                    continue
                 assert (binding.tooltip or binding.description) in text
         await pilot.press("question_mark")
         assert not isinstance(app.screen, HelpScreen)

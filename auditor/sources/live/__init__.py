@@ -30,13 +30,16 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, TextIO
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, TextIO
 
 from auditor.errors import SourceError
 from auditor.model import CAPABILITIES, Estate, Location, ReadError
 from auditor.sources import resources
 from auditor.sources.live.tasks import LiveProgress
+
+if TYPE_CHECKING:
+    from auditor.usage.period import Period
 
 __all__ = ["LiveOptions", "LiveProgress", "load"]
 
@@ -74,12 +77,21 @@ class LiveOptions:
     """Pause when Resource Manager reports few remaining reads."""
     credential: Any = field(default=None, compare=False, repr=False)
     """A TokenCredential to use instead of signing in (tests, embedding)."""
+    usage: Period | None = None
+    """Also measure usage and cost for this period (:mod:`auditor.usage.collect`)."""
+    logs_endpoint: str | None = None
+    """Another Log Analytics endpoint (default: the cloud's)."""
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> LiveOptions:
         """Options from the CLI's ``--azure`` arguments."""
         subs = getattr(args, "subscription", None) or []
         concurrency = getattr(args, "concurrency", None)
+        usage = None
+        if getattr(args, "usage", None):
+            from auditor.usage.period import parse
+
+            usage = parse(args.usage)
         return cls(
             subscriptions=tuple(dict.fromkeys(s.strip() for s in subs if s and s.strip())),
             resource_group=getattr(args, "resource_group", None) or None,
@@ -88,6 +100,8 @@ class LiveOptions:
             cloud=getattr(args, "cloud", None) or "public",
             arm_endpoint=getattr(args, "arm_endpoint", None) or None,
             concurrency=8 if concurrency is None else int(concurrency),
+            usage=usage,
+            logs_endpoint=getattr(args, "logs_endpoint", None) or None,
         )
 
     def describe(self) -> str:
@@ -167,6 +181,11 @@ def load(
     from auditor.sources.live.tasks import TaskPool
 
     endpoint = resolve_endpoint(options.cloud, options.arm_endpoint)
+    logs = None
+    if options.usage is not None:
+        from auditor.usage.collect import logs_endpoint
+
+        logs = logs_endpoint(options.cloud, options.logs_endpoint, endpoint)
     notes: list[str] = []
     cred = credential if credential is not None else options.credential
     if cred is None:
@@ -217,7 +236,38 @@ def load(
         arm.close()
     pool.close()
     elapsed = time.monotonic() - started
-    return _estate(options, endpoint, discovery, elapsed, notes)
+    estate = _estate(options, endpoint, discovery, elapsed, notes)
+    if options.usage is not None and logs is not None:
+        from auditor.usage.collect import Target, collect
+
+        services = {s.name: s.rid for s in discovery.services if not s.dropped}
+        target = Target(tuple(discovery.subscriptions), options.resource_group, services)
+        counter = _usage_progress()
+        try:
+            usage = collect(estate, options.usage, target, settings, cached, logs, counter)
+        finally:
+            _usage_done(counter)
+        estate = replace(estate, usage=usage)
+    return estate
+
+
+def _usage_progress() -> Callable[[int], None] | None:
+    """A self-overwriting "usage: N requests" line on a terminal's stderr (ended by
+    :func:`_usage_done`)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(requests: int) -> None:
+        sys.stderr.write(f"\rusage: {requests} requests ")
+        sys.stderr.flush()
+
+    return show
+
+
+def _usage_done(progress: Callable[[int], None] | None) -> None:
+    if progress is not None:
+        sys.stderr.write("\n")
+        sys.stderr.flush()
 
 
 def _estate(

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError
@@ -100,17 +102,23 @@ class ReadBudget:
 
 
 class GuardPolicy(p.HTTPPolicy[Any, Any]):
-    """Per attempt: refuse anything but GET, honour the read budget, count requests."""
+    """Per attempt: refuse anything but GET (and the POSTs that read, when allowed), honour the
+    read budget, count requests."""
 
-    def __init__(self, budget: ReadBudget, stats: Stats) -> None:
+    def __init__(
+        self, budget: ReadBudget, stats: Stats, read_posts: re.Pattern[str] | None = None
+    ) -> None:
         super().__init__()
         self._budget = budget
         self._stats = stats
+        self._read_posts = read_posts
 
     def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
-        """Send one attempt of a GET."""
+        """Send one attempt of a GET (or of an allowed reading POST)."""
         method = request.http_request.method.upper()
-        if method != "GET":
+        path = urlsplit(request.http_request.url).path
+        allowed = method == "POST" and self._read_posts and self._read_posts.match(path)
+        if method != "GET" and not allowed:
             raise AzureError(f"the live scan is read-only; refusing {method}")
         self._budget.wait()
         with self._stats.lock:
@@ -157,37 +165,63 @@ class ArmSettings:
     pause: float = 1.0
 
 
-class Arm:
-    """GET-only access to Resource Manager through one shared pipeline and connection pool."""
+def pooled_transport(
+    endpoint: str, settings: ArmSettings, read_timeout: float | None = None
+) -> tuple[Session, RequestsTransport]:
+    """A ``requests`` session and the azure-core transport over it, for ``concurrency`` workers.
 
-    def __init__(self, settings: ArmSettings, credential: TokenCredential) -> None:
+    NOTE: loopback endpoints (tests) must not go through a proxy from the environment. One
+    pooled connection per worker: a smaller pool would drop and re-handshake TLS connections;
+    retries are the pipeline's job, not urllib3's.
+    """
+    session = Session()
+    session.trust_env = not is_loopback(endpoint)
+    adapter = HTTPAdapter(
+        pool_connections=1,
+        pool_maxsize=settings.concurrency,
+        max_retries=Retry(total=False, redirect=False, raise_on_status=False),
+    )
+    session.mount("https://", adapter)
+    transport = RequestsTransport(
+        session=session,
+        session_owner=False,
+        connection_verify=settings.verify,
+        connection_timeout=min(settings.timeout, 20.0),
+        read_timeout=read_timeout or settings.timeout,
+    )
+    return session, transport
+
+
+def front_policies() -> list[Any]:
+    """The policies every pipeline of the tool starts with: request id, headers, user agent,
+    decoding (retries, the guard and authentication follow, per pipeline)."""
+    return [
+        p.RequestIdPolicy(),
+        p.HeadersPolicy(),
+        p.UserAgentPolicy(sdk_moniker=f"attribution-auditor/{__version__}"),
+        p.ContentDecodePolicy(),
+    ]
+
+
+class Arm:
+    """GET-only access to Resource Manager through one shared pipeline and connection pool.
+
+    ``read_posts``: paths of POST requests that only read (Cost Management's query), which
+    :meth:`post` may then send; every other POST is still refused.
+    """
+
+    def __init__(
+        self,
+        settings: ArmSettings,
+        credential: TokenCredential,
+        read_posts: re.Pattern[str] | None = None,
+    ) -> None:
         self.endpoint = settings.endpoint
         self.stats = Stats()
-        session = Session()
-        # NOTE: loopback endpoints (tests) must not go through a proxy from the environment.
-        session.trust_env = not is_loopback(settings.endpoint)
-        # One pooled connection per worker: a smaller pool would drop and re-handshake TLS
-        # connections; retries are the pipeline's job, not urllib3's.
-        adapter = HTTPAdapter(
-            pool_connections=1,
-            pool_maxsize=settings.concurrency,
-            max_retries=Retry(total=False, redirect=False, raise_on_status=False),
-        )
-        session.mount("https://", adapter)
-        self._session = session
-        transport = RequestsTransport(
-            session=session,
-            session_owner=False,
-            connection_verify=settings.verify,
-            connection_timeout=min(settings.timeout, 20.0),
-            read_timeout=settings.timeout,
-        )
+        self._session, transport = pooled_transport(settings.endpoint, settings)
         budget = ReadBudget(settings.low_water, settings.pause, self.stats)
         policies = [
-            p.RequestIdPolicy(),
-            p.HeadersPolicy(),
-            p.UserAgentPolicy(sdk_moniker=f"attribution-auditor/{__version__}"),
-            p.ContentDecodePolicy(),
+            *front_policies(),
             CappedRetryPolicy(
                 settings.max_retry_after,
                 retry_total=6,
@@ -198,7 +232,7 @@ class Arm:
                 retry_backoff_max=30,
                 timeout=max(300, int(settings.timeout * 5)),
             ),
-            GuardPolicy(budget, self.stats),
+            GuardPolicy(budget, self.stats, read_posts),
             ARMChallengeAuthenticationPolicy(credential, f"{settings.endpoint}/.default"),
             ARMHttpLoggingPolicy(),
         ]
@@ -217,6 +251,9 @@ class Arm:
         """GET a path (or a nextLink already checked to be on this endpoint)."""
         absolute = url if url.startswith("https://") else f"{self.endpoint}{url}"
         request = HttpRequest("GET", absolute, params=dict(params) if params else None)
+        return self._send(request)
+
+    def _send(self, request: HttpRequest) -> Reply:
         try:
             response = self._client.send_request(request)
             body = response.read()
@@ -229,6 +266,12 @@ class Arm:
             data = None
         reason = "" if 200 <= status < 300 else describe(status, data)
         return Reply(status, data, reason)
+
+    def post(self, url: str, body: Any, params: Mapping[str, str] | None = None) -> Reply:
+        """POST a JSON body to a path the guard allows (a query that reads)."""
+        absolute = url if url.startswith("https://") else f"{self.endpoint}{url}"
+        request = HttpRequest("POST", absolute, params=dict(params) if params else None, json=body)
+        return self._send(request)
 
     def close(self) -> None:
         """Release the connection pool."""

@@ -1,4 +1,4 @@
-"""The screens: overview, findings, finding detail, help and the export dialog."""
+"""The screens: overview, findings, money, finding detail, help and the export dialog."""
 
 from __future__ import annotations
 
@@ -6,6 +6,14 @@ from auditor.tui.screens.detail import DetailScreen
 from auditor.tui.screens.export import ExportScreen
 from auditor.tui.screens.findings import FindingsScreen
 from auditor.tui.screens.help import HelpScreen
+from auditor.tui.screens.money import MoneyScreen
 from auditor.tui.screens.overview import OverviewScreen
 
-__all__ = ["DetailScreen", "ExportScreen", "FindingsScreen", "HelpScreen", "OverviewScreen"]
+__all__ = [
+    "DetailScreen",
+    "ExportScreen",
+    "FindingsScreen",
+    "HelpScreen",
+    "MoneyScreen",
+    "OverviewScreen",
+]

@@ -20,6 +20,7 @@ SUFFIX = {
     "sarif": ".sarif",
     "junit": ".xml",
     "csv": ".csv",
+    "focus": ".csv",
 }
 
 
@@ -30,10 +31,16 @@ class ExportScreen(ModalScreen[tuple[Path, str] | None]):
         Binding("escape", "cancel", "Cancel", tooltip="Close without writing")
     ]
 
-    def __init__(self, path: str = "attribution-report.md", fmt: str = "md") -> None:
+    def __init__(
+        self,
+        path: str = "attribution-report.md",
+        fmt: str = "md",
+        formats: tuple[str, ...] = FORMATS,
+    ) -> None:
         super().__init__()
         self.path = path
         self.fmt = fmt
+        self.formats = formats
 
     def compose(self) -> ComposeResult:
         with Vertical(id="export-dialog"):
@@ -42,7 +49,10 @@ class ExportScreen(ModalScreen[tuple[Path, str] | None]):
             yield Input(value=self.path, id="export-path")
             yield Label("Format")
             yield Select(
-                [(f, f) for f in FORMATS], value=self.fmt, allow_blank=False, id="export-format"
+                [(f, f) for f in self.formats],
+                value=self.fmt,
+                allow_blank=False,
+                id="export-format",
             )
             with Horizontal(id="export-buttons"):
                 yield Button("Export", variant="primary", id="export-ok")

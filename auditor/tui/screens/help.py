@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from textual.actions import parse
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -35,6 +36,9 @@ def binding_rows(app: App[object], bindings: list[BindingType]) -> list[tuple[st
     for b in bindings:
         if not isinstance(b, Binding):
             continue
+        _, name, params = parse(b.action)
+        if app.check_action(name, params) is False:
+            continue  # a key that does nothing now (the money view of a report without usage)
         keys = " / ".join(
             app.get_key_display(Binding(k.strip(), b.action)) for k in b.key.split(",")
         )

@@ -1,0 +1,479 @@
+"""Measured usage offline: periods, prices and meters, exact splits, the gap's rules of thumb made
+explicit, the stored document, KQL quoting, metrics and cost replies, FOCUS columns, and a
+snapshot that holds usage replayed without Azure."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auditor import sources
+from auditor.cli import main
+from auditor.errors import AuditorError
+from auditor.usage import costs, gap, gateway, platform, prices
+from auditor.usage.allocate import split_int, split_money
+from auditor.usage.measured import Deployment, Metered, Part, Usage, UsageError
+from auditor.usage.options import attach_file, demo_usage_path
+from auditor.usage.period import Period, PeriodError, parse
+
+TODAY = date(2026, 12, 7)
+NOV = Period(date(2026, 11, 1), date(2026, 12, 1))
+
+
+# ---------------------------------------------------------------- period
+
+
+def test_periods() -> None:
+    assert parse("30d", TODAY) == Period(date(2026, 11, 7), TODAY)
+    assert parse("2026-11-01..2026-12-01", TODAY) == NOV
+    assert NOV.days == 30 and NOV.month_factor() == 1.0
+    assert [(c.start, c.end) for c in Period(date(2026, 9, 6), TODAY).chunks()] == [
+        (date(2026, 9, 6), date(2026, 10, 6)),
+        (date(2026, 10, 6), date(2026, 11, 5)),
+        (date(2026, 11, 5), date(2026, 12, 5)),
+        (date(2026, 12, 5), TODAY),
+    ]
+    across = Period(date(2026, 11, 15), date(2026, 12, 15))
+    assert across.month_factor() == pytest.approx(30.4375 / 30)
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("0d", "between 1d"),
+        ("94d", "93 days"),
+        ("2026-12-01..2026-11-01", "END must come after"),
+        ("2026-11-01..2026-12-08", "END may be today"),
+        ("2026-08-01..2026-09-01", "93 days"),
+        ("last month", "give a number of days"),
+        ("2026-02-30..2026-03-01", "day is out of range"),
+    ],
+)
+def test_bad_periods(text: str, why: str) -> None:
+    with pytest.raises(PeriodError, match=why):
+        parse(text, TODAY)
+
+
+# ---------------------------------------------------------------- prices and meters
+
+
+@pytest.mark.parametrize(
+    ("meter", "parsed"),
+    [
+        ("gpt 4.1 mini Inp glbl Tokens", ("gpt-4.1-mini", None, "GlobalStandard", "input")),
+        ("gpt 4o 0513 Input global Tokens", ("gpt-4o", "0513", "GlobalStandard", "input")),
+        ("gpt-4o-mini-0718-Inp-glbl Tokens", ("gpt-4o-mini", "0718", "GlobalStandard", "input")),
+        ("GPT 5 Mini Inpt Glbl 1M Tokens", ("gpt-5-mini", None, "GlobalStandard", "input")),
+        ("o3 Inpt DZone 1M Tokens", ("o3", None, "DataZoneStandard", "input")),
+        (
+            "gpt 4.1 mini cached Inp glbl Tokens",
+            ("gpt-4.1-mini", None, "GlobalStandard", "cached_input"),
+        ),
+        ("gpt 4.1 mini Batch Outp glbl Tokens", ("gpt-4.1-mini", None, "GlobalBatch", "output")),
+        ("gpt 4o Outp Data Zone Tokens", ("gpt-4o", None, "DataZoneStandard", "output")),
+        ("gpt 4.1 Inp regnl Tokens", ("gpt-4.1", None, "Standard", "input")),
+        (
+            "Provisioned Managed Data Zone Unit",
+            (None, None, "DataZoneProvisionedManaged", "ptu_hour"),
+        ),
+        ("5.4 pp inp Gl 1M Tokens", None),  # priority tier: not priced
+        ("gpt 5 ShortCo Inp Gl Tokens", None),  # context band: not priced
+        ("Some Future Meter", None),
+    ],
+)
+def test_meter_names_are_parsed_word_by_word(meter: str, parsed: Any) -> None:
+    got = prices.parse_meter(meter)
+    assert (None if got is None else (got.model, got.version, got.sku, got.token_class)) == parsed
+
+
+def test_bundled_table_only_holds_published_prices() -> None:
+    table = prices.bundled()
+    assert table.as_of == "2026-09-07" and table.currency == "USD"
+    assert all(p.source for p in table.prices)
+    # regional Standard prices vary by region and none is published in the facts: none here
+    assert not any(p.sku == "Standard" for p in table.prices)
+    gpt4o = table.lookup("gpt-4o", "2024-08-06", "GlobalStandard", "eastus", "output")
+    assert gpt4o is not None and gpt4o.amount == Decimal("10.00")
+    assert table.lookup("gpt-4o", "2024-11-20", "GlobalStandard", "eastus", "input") is None
+    assert table.lookup("gpt-4.1", "2025-04-14", "GlobalStandard", "eastus", "input") is None
+    ptu = table.lookup("gpt-4.1", "2025-04-14", "GlobalProvisionedManaged", "eastus", "ptu_hour")
+    assert ptu is not None and ptu.amount == Decimal("1.00")
+    assert table.lookup("gpt-4.1", None, "ProvisionedManaged", "eastus", "ptu_hour") is None
+
+
+def test_region_specific_prices_are_borrowed_only_for_global_types() -> None:
+    items = [
+        {"meterName": "gpt 4.1 Inp regnl Tokens", "unitOfMeasure": "1K", "retailPrice": 0.0022,
+         "armRegionName": "eastus", "type": "Consumption"},
+        {"meterName": "gpt 4.1 Inp glbl Tokens", "unitOfMeasure": "1M", "retailPrice": 2,
+         "armRegionName": "swedencentral", "type": "Consumption"},
+    ]  # fmt: skip
+    table = prices.from_retail(items, source="test", location="t")
+    assert table.lookup("gpt-4.1", None, "Standard", "eastus", "input").amount == Decimal("2.2")  # type: ignore[union-attr]
+    assert table.lookup("gpt-4.1", None, "Standard", "westus", "input") is None
+    glbl = table.lookup("gpt-4.1", None, "GlobalStandard", "westus", "input")
+    assert glbl is not None and glbl.region == "swedencentral"
+
+
+def test_retail_items_latest_price_wins_and_reservations_are_ignored() -> None:
+    base = {"meterName": "gpt 4.1 mini Inp glbl Tokens", "unitOfMeasure": "1K",
+            "armRegionName": "eastus", "type": "Consumption"}  # fmt: skip
+    table = prices.from_retail(
+        [
+            base | {"retailPrice": 0.0005, "effectiveStartDate": "2025-01-01"},
+            base | {"retailPrice": 0.0004, "effectiveStartDate": "2025-06-01"},
+            base | {"retailPrice": 99, "type": "Reservation"},
+        ],
+        source="test",
+        location="t",
+    )
+    assert [p.amount for p in table.prices] == [Decimal("0.4")]
+
+
+def test_price_files(tmp_path: Path) -> None:
+    good = tmp_path / "p.csv"
+    good.write_text(
+        "model,version,sku,region,class,price,unit\n"
+        "gpt-4o,,GlobalStandard,,input,0.002,1K\n"
+        ",,GlobalProvisionedManaged,,ptu_hour,0.9,hour\n",
+        encoding="utf-8",
+    )
+    table = prices.load(good)
+    assert {(p.model, p.token_class): p.amount for p in table.prices} == {
+        ("gpt-4o", "input"): Decimal("2"),
+        (None, "ptu_hour"): Decimal("0.9"),
+    }
+    retail = tmp_path / "retail.json"
+    retail.write_text(json.dumps({"Items": [{"meterName": "gpt 4o Inp glbl Tokens",
+        "unitOfMeasure": "1M", "retailPrice": 2.5, "type": "Consumption"}]}))  # fmt: skip
+    assert prices.load(retail).prices[0].amount == Decimal("2.5")
+    ours = tmp_path / "ours.json"
+    ours.write_text(prices.dumps(table), encoding="utf-8")
+    assert set(prices.load(ours).prices) == set(table.prices)
+    for bad, why in (
+        ("model,sku\nx,y\n", "columns missing"),
+        ("model,version,sku,region,class,price,unit\nx,,GlobalStandard,,input,-1,1M\n", "price"),
+        ("model,version,sku,region,class,price,unit\nx,,GlobalStandard,,input,1,1G\n", "unit"),
+        ("model,version,sku,region,class,price,unit\nx,,,,input,1,1M\n", "sku"),
+    ):
+        good.write_text(bad, encoding="utf-8")
+        with pytest.raises(prices.PriceError, match=why):
+            prices.load(good)
+
+
+# ---------------------------------------------------------------- exact splits
+
+
+def test_splits_add_up() -> None:
+    assert split_int(10, [1, 1, 1]) == [4, 3, 3]
+    assert split_int(7, [0, 0]) == [4, 3]
+    assert sum(split_int(1_000_003, [3, 5, 7, 11])) == 1_000_003
+    parts = split_money(Decimal("100"), [1, 1, 1])
+    assert sum(parts) == Decimal("100") and parts[0] == Decimal("33.333334")
+    assert split_money(Decimal("0.0000004"), [1]) == [Decimal("0")]
+
+
+# ---------------------------------------------------------------- the stored document
+
+
+def test_usage_document_round_trips_and_is_validated() -> None:
+    raw = json.loads(demo_usage_path().read_text(encoding="utf-8"))
+    usage = Usage.from_json(raw)
+    assert Usage.from_json(usage.to_json()).to_json() == usage.to_json()
+    bad = json.loads(json.dumps(raw))
+    bad["platform"]["rows"][0][2] = "2026-12-01"  # the end is excluded
+    with pytest.raises(UsageError, match="outside the usage period"):
+        Usage.from_json(bad)
+    bad = json.loads(json.dumps(raw))
+    bad["platform"]["rows"][0][3] = -1
+    with pytest.raises(UsageError, match="whole number"):
+        Usage.from_json(bad)
+    with pytest.raises(UsageError, match="version"):
+        Usage.from_json({"version": 2})
+
+
+# ---------------------------------------------------------------- the gap's judgements
+
+
+@pytest.mark.parametrize(
+    ("dimension", "value", "ok"),
+    [
+        ("Subscription ID", "finance-app", True),
+        ("Subscription ID", "master", False),
+        ("Team", "master", True),
+        ("Team", "", False),
+        ("Team", "unknown", False),
+        ("Team", "N/A", False),
+        ("Team", "10.1.2.3", False),
+        ("Team", "2001:db8::1", False),
+    ],
+)
+def test_payer_values_that_name_nobody(dimension: str, value: str, ok: bool) -> None:
+    assert gap.names_somebody(dimension, value)[0] is ok
+
+
+def one_day(**over: Any) -> Usage:
+    """One account, one deployment, one day: 1,000,000 / 100,000 platform tokens."""
+    base: dict[str, Any] = {
+        "period": Period(date(2026, 11, 2), date(2026, 11, 3)),
+        "deployments": (
+            Deployment("contoso", "gpt-4o", "gpt-4o", "2024-08-06", "GlobalStandard", 100),
+        ),
+        "parts": (
+            Part("platform", "contoso", "read"),
+            Part("metrics", "appi", "read"),
+            Part("llm-log", "example", "read"),
+        ),
+        "platform": (("contoso", "gpt-4o", "2026-11-02", 1_000_000, 100_000),),
+        "gateway": (
+            (
+                "example",
+                "2026-11-02",
+                "example-api",
+                "contoso.openai.azure.com",
+                "gpt-4o",
+                "gpt-4o",
+                1_000_000,
+                100_000,
+            ),
+        ),
+        "metered": (
+            Metered(
+                "appi",
+                ("example",),
+                ("Deployment", "Subscription ID"),
+                (("2026-11-02", "example-api", ("gpt-4o", "team-a"), 1_200_000, 100_000),),
+            ),
+        ),
+    }
+    return Usage(**(base | over))
+
+
+def inline_gap(usage: Usage, **spec: Any) -> gap.Gap:
+    from auditor.sources import inline
+
+    policy = (
+        "<policies><inbound><base /><llm-emit-token-metric namespace='ai'>"
+        "<dimension name='Subscription ID' /><dimension name='API ID' />"
+        "<dimension name='Deployment' value='@(context.Request.MatchedParameters"
+        '.GetValueOrDefault("deployment-id", ""))\' />'
+        "</llm-emit-token-metric></inbound><backend><base /></backend>"
+        "<outbound><base /></outbound><on-error><base /></on-error></policies>"
+    )
+    estate = inline.build(
+        {"policy": policy, "service_url": "https://contoso.openai.azure.com/openai"} | spec
+    )
+    result = gap.measure(replace(estate, usage=usage))
+    assert result is not None
+    return result
+
+
+def test_a_gateway_that_counts_more_than_the_platform_is_scaled_down_and_said_so() -> None:
+    g = inline_gap(one_day())
+    t = g.report()["totals"]
+    assert t["tokens"] == 1_100_000 and t["attributed_tokens"] == 1_100_000
+    assert any("200,000 tokens more than the platform" in n for n in g.notes)
+
+
+def test_ptu_hours_start_when_the_deployment_was_created() -> None:
+    ptu = Deployment(
+        "contoso",
+        "gpt-4.1-ptu",
+        "gpt-4.1",
+        "2025-04-14",
+        "GlobalProvisionedManaged",
+        15,
+        created="2026-11-02T18:00:00Z",
+    )
+    usage = one_day(deployments=(ptu,), platform=(), gateway=(), metered=())
+    g = inline_gap(usage)
+    d = g.report()["deployments"][0]
+    # 6 hours x 15 PTU x $1.00, nothing ran: all of it idle
+    assert d["cost"] == 90.0 and d["idle_cost"] == 90.0
+
+
+def test_ptu_without_a_utilization_reading_leaves_idle_unknown() -> None:
+    ptu = Deployment("contoso", "gpt-4o", "gpt-4.1", None, "GlobalProvisionedManaged", 15)
+    g = inline_gap(one_day(deployments=(ptu,)))
+    d = g.report()["deployments"][0]
+    assert d["cost"] == 360.0 and d["idle_cost"] is None
+    assert any("idle capacity unknown" in n for n in d["notes"])
+
+
+def test_an_unpriced_deployment_is_never_priced_at_zero() -> None:
+    other = Deployment("contoso", "gpt-4o", "gpt-4.1", "2025-04-14", "Standard", 10)
+    report = inline_gap(one_day(deployments=(other,))).report()
+    d = report["deployments"][0]
+    assert d["cost"] is None and d["cost_basis"] == "unpriced"
+    assert report["totals"]["unpriced_tokens"] == 1_100_000
+    assert report["apis"][0]["cost"] is None
+
+
+# ---------------------------------------------------------------- queries and replies
+
+
+def test_kql_quotes_names_from_the_policies() -> None:
+    hostile = 'Team"]) | project secret = 1 //\n'
+    kql = gateway.metrics_query(NOV, [hostile, "Subscription ID"])
+    assert 'customDimensions["Team\\"]) | project secret = 1 //\\n"]' in kql
+    assert kql.count("\n") == 5  # the newline in the name did not start a statement
+    assert kql.splitlines()[-1].startswith("| summarize")
+
+
+def test_metric_replies() -> None:
+    def line(dep: str, total: float | None) -> dict[str, Any]:
+        point: dict[str, Any] = {"timeStamp": "2026-11-01T00:00:00Z"}
+        if total is not None:
+            point["total"] = total
+        return {
+            "metadatavalues": [{"name": {"value": "modeldeploymentname"}, "value": dep}],
+            "data": [point],
+        }
+
+    body = {"value": [{"name": {"value": "GeneratedTokens"}, "errorCode": "Success",
+                       "timeseries": [line("a", 12.0), line("b", None)]}]}  # fmt: skip
+    assert platform.series(body, 50, NOV, platform.total) == {
+        "GeneratedTokens": {("a", "2026-11-01"): 12.0, ("b", "2026-11-01"): 0.0}
+    }
+    with pytest.raises(platform.MetricsError, match="as many as top"):
+        platform.series(body, 2, NOV, platform.total)
+    body["value"][0]["errorCode"] = "Throttled"  # type: ignore[index]
+    with pytest.raises(platform.MetricsError, match="Throttled"):
+        platform.series(body, 50, NOV, platform.total)
+
+
+def test_cost_replies() -> None:
+    names = ("PreTaxCost", "UsageDate", "ResourceId", "Meter", "Currency")
+    reply = {
+        "properties": {
+            "columns": [{"name": n} for n in names],
+            "rows": [[1.5, 20261102, "/x", "m", "EUR"]],
+            "nextLink": "https://h/next",
+        }
+    }
+    assert costs.rows(reply) == (
+        [("2026-11-02", "/x", "m", Decimal("1.5"))],
+        "EUR",
+        "https://h/next",
+    )
+    with pytest.raises(costs.CostError, match="columns"):
+        costs.rows({"properties": {"columns": [{"name": "Cost"}], "rows": []}})
+    body = costs.body(NOV)
+    assert body["timePeriod"] == {"from": "2026-11-01T00:00:00Z", "to": "2026-11-30T23:59:59Z"}
+    assert costs.QUERY_PATH.match("/subscriptions/s/providers/Microsoft.CostManagement/query")
+    assert not costs.QUERY_PATH.match("/subscriptions/s/providers/Microsoft.Foo/query")
+
+
+# ---------------------------------------------------------------- FOCUS
+
+
+def demo_report(tmp_path: Path) -> dict[str, Any]:
+    assert main(["demo", "--out-dir", str(tmp_path)]) == 0
+    report: dict[str, Any] = json.loads((tmp_path / "demo-gap-report.json").read_text("utf-8"))
+    return report
+
+
+#: FOCUS 1.2's mandatory columns (facts doc §6.2).
+FOCUS_12_MANDATORY = re.findall(
+    r"\w+",
+    """BilledCost BillingAccountId BillingAccountName BillingCurrency BillingPeriodEnd
+    BillingPeriodStart ChargeCategory ChargeClass ChargeDescription ChargePeriodEnd
+    ChargePeriodStart ContractedCost EffectiveCost InvoiceIssuerName ListCost PricingQuantity
+    PricingUnit ProviderName PublisherName ServiceCategory ServiceName""",
+)
+
+
+def test_focus_columns(tmp_path: Path) -> None:
+    from auditor.render import RENDERERS
+
+    text = RENDERERS["focus"](demo_report(tmp_path))
+    rows = list(csv.DictReader(io.StringIO(text)))
+    header = text.splitlines()[0].split(",")
+    assert set(FOCUS_12_MANDATORY) <= set(header)
+    firsts = [h for h in header if not h.startswith("x_")]
+    assert header[: len(firsts)] == firsts  # x_ columns after every FOCUS column
+    for r in rows:
+        for col in ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost"):
+            Decimal(r[col])  # never empty
+        assert r["ChargeCategory"] == "Usage" and r["BillingCurrency"] == "USD"
+        assert json.loads(r["Tags"]) == (
+            {r["x_PayerDimension"]: r["x_Payer"]}
+            if r["x_AttributionStatus"] == "attributed"
+            else {}
+        )
+    days = {r["ChargePeriodStart"][:10] for r in rows}
+    assert len(days) == 30
+
+
+def test_focus_without_usage_is_a_clear_error() -> None:
+    from auditor.render import RENDERERS
+
+    with pytest.raises(AuditorError, match="needs measured usage"):
+        RENDERERS["focus"]({"source": {}, "findings": []})
+
+
+# ---------------------------------------------------------------- offline replay
+
+
+def test_a_snapshot_with_usage_replays_offline(tmp_path: Path) -> None:
+    from auditor.sources import snapshot
+
+    estate = attach_file(sources.load(sources.demo_path()), demo_usage_path())
+    snap = tmp_path / "estate.json"
+    snap.write_text(snapshot.dumps(estate), encoding="utf-8")
+    assert snapshot.load(snap).usage == estate.usage
+    code = (
+        "import sys\n"
+        "from auditor.cli import main\n"
+        f"rc = main(['scan', {str(snap)!r}, '--format', 'focus', '-o', "
+        f"{str(tmp_path / 'a.csv')!r}, '--fail-on', 'never'])\n"
+        "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in ('azure', 'textual')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "0 []", out.stderr
+    assert out.stdout.startswith("30.4 % of tokens")
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "a.csv").read_text(encoding="utf-8"))))
+    assert sum(Decimal(r["EffectiveCost"]) for r in rows) == Decimal("12216.222")
+
+
+def test_prices_without_usage_is_refused(tmp_path: Path) -> None:
+    table = tmp_path / "p.json"
+    table.write_text(prices.dumps(prices.bundled()), encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-m", "auditor", "scan", str(sources.demo_path()), "--prices", str(table)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2 and "holds no measured usage" in out.stderr
+
+
+def test_money_sections(tmp_path: Path) -> None:
+    from auditor.render import RENDERERS
+
+    report = demo_report(tmp_path)
+    html, md, text = (RENDERERS[f](report) for f in ("html", "md", "text"))
+    assert html.index('id="money"') < html.index('id="signals"')
+    chart = html[html.index('<svg class="chart"') : html.index("</svg>", html.index("chart"))]
+    for d in ("contoso-eastus/gpt-4.1-ptu", "contoso-partners/gpt-4o", "contoso-westus/gpt-4o"):
+        assert d in chart
+    assert "contoso-eastus/gpt-35-turbo-instruct" not in chart  # unpriced: no bar
+    assert 'fill="#8c959f"><title>Idle PTU capacity: $5,616.00' in chart
+    assert md.index("## Money") < md.index("## Signals")
+    assert "| `Team=6c1f0d5e-0a71-4b8e-9c55-3f2e8a9b7d10` | 116,250,000 | $3,672.00 |" in md
+    lines = text.splitlines()
+    assert lines[0].startswith("30.4 % of tokens")
+    assert lines.index("Top leaking APIs:") < next(
+        n for n, line in enumerate(lines) if line.startswith("attribution-auditor")
+    )
