@@ -354,6 +354,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     # NOTE: the engine's modules are imported by _report, while a large source may already be
     # read in other processes; importing them here first would hold those back.
     report = _report(args)
+    from auditor.counts import counts, is_gap
     from auditor.files import write_atomic
     from auditor.limits import not_fully_judged, summary_line
     from auditor.report import gate_failures
@@ -383,10 +384,14 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     unsure = not_fully_judged(report) if getattr(args, "fail_on_unknown", False) else []
     judged = summary_line(report)
     if blocking or expired or unsure:
-        why = [
-            f"{len(blocking)} finding(s) at or above '{args.fail_on}' or unreadable input",
-            f"{len(expired)} expired waiver(s)",
-        ]
+        unreadable = sum(1 for f in blocking if f["status"] == "error")
+        gap_n = sum(1 for f in blocking if is_gap(f))
+        note_n = len(blocking) - unreadable - gap_n
+        why = [f"{gap_n} of the {counts(report['findings']).gaps} open gap(s) at or above "
+               f"'{args.fail_on}'"]  # fmt: skip
+        if note_n:
+            why.append(f"{note_n} note(s) at or above '{args.fail_on}'")
+        why += [f"{unreadable} unreadable input(s)", f"{len(expired)} expired waiver(s)"]
         if unsure:
             why.append(f"{len(unsure)} API(s) with unknown verdicts (--fail-on-unknown)")
         print(f"gate: FAILED ({', '.join(why)}); {judged}", file=sys.stderr)

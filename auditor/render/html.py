@@ -14,9 +14,10 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from auditor.counts import GAP_WORDS, is_note
 from auditor.render.markdown import unverified
 from auditor.render.text import failing, loc, suppression_label
-from auditor.rules import SIGNALS, severity_rank
+from auditor.rules import SIGNALS
 
 _MARK = {"pass": ("\u2713", "pass"), "fail": ("\u2717", "FAIL"), "unknown": ("?", "unknown")}
 
@@ -105,9 +106,14 @@ def _section(anchor: str, title: str, body: list[str]) -> list[str]:
 def gauge(signal: dict[str, Any]) -> str:
     """One signal as a semicircular SVG gauge with its score, status and counts in text."""
     score = max(0, min(100, int(signal["score"])))
-    status = e(signal["status"])
+    judged = signal["passed"] + signal["failed"] + signal["unknown"]
+    status = e(signal["status"]) if judged else "n/a"
     arc = "M 10 80 A 70 70 0 0 1 150 80"
-    label = f"{signal['id']}: {score}% of LLM APIs pass ({signal['status']})"
+    label = (
+        f"{signal['id']}: {score}% of LLM APIs pass ({signal['status']})"
+        if judged
+        else f"{signal['id']}: no verdict (no LLM API was judged)"
+    )
     return "\n".join(
         [
             '<figure class="gauge">',
@@ -115,7 +121,7 @@ def gauge(signal: dict[str, Any]) -> str:
             f'<path class="track" d="{arc}" pathLength="100" fill="none" stroke-width="14"/>',
             f'<path class="arc st-{status}" d="{arc}" pathLength="100" fill="none" '
             f'stroke-width="14" stroke-dasharray="{score} 100"/>',
-            f'<text x="80" y="78" text-anchor="middle">{score}%</text>',
+            f'<text x="80" y="78" text-anchor="middle">{f"{score}%" if judged else "n/a"}</text>',
             "</svg>",
             "<figcaption>",
             f'<span class="name">{e(signal["id"])}</span>',
@@ -227,7 +233,7 @@ def _matrix(llm: list[dict[str, Any]]) -> list[str]:
 
 def _gaps(report: dict[str, Any], rules: dict[str, dict[str, Any]]) -> list[str]:
     gaps = failing(report)
-    out = ['<section id="gaps">', f"<h2>Gaps ({len(gaps)})</h2>"]
+    out = ['<section id="gaps">', f"<h2>Gaps ({len(gaps)} open: {e(GAP_WORDS)})</h2>"]
     if not gaps:
         out.append("<p>No failing finding of medium severity or higher.</p>")
     for group in [*SIGNALS, None]:
@@ -239,11 +245,7 @@ def _gaps(report: dict[str, Any], rules: dict[str, dict[str, Any]]) -> list[str]
 
 
 def _notes(report: dict[str, Any], rules: dict[str, dict[str, Any]]) -> list[str]:
-    notes = [
-        f
-        for f in report["findings"]
-        if f["status"] == "fail" and severity_rank(f["severity"]) < severity_rank("medium")
-    ]
+    notes = [f for f in report["findings"] if is_note(f)]
     if not notes:
         return []
     return _section(
@@ -254,7 +256,7 @@ def _notes(report: dict[str, Any], rules: dict[str, dict[str, Any]]) -> list[str
     )
 
 
-def _accepted(report: dict[str, Any]) -> list[str]:
+def _accepted(report: dict[str, Any], rules: dict[str, dict[str, Any]]) -> list[str]:
     found = [f for f in report["findings"] if f.get("suppression")]
     if not found:
         return []
@@ -283,6 +285,7 @@ def _accepted(report: dict[str, Any]) -> list[str]:
             *rows,
             "</tbody>",
             "</table>",
+            *(finding_card(f, rules) for f in found if f["status"] == "fail"),
         ],
     )
 
@@ -431,7 +434,7 @@ def render(report: dict[str, Any]) -> str:
         ("matrix", "LLM APIs", _section("matrix", "LLM APIs x signals", _matrix(llm))),
         ("gaps", "Gaps", _gaps(report, rules)),
         ("notes", "Notes", _notes(report, rules)),
-        ("accepted", "Accepted", _accepted(report)),
+        ("accepted", "Accepted", _accepted(report, rules)),
         ("unverified", "Could not be verified", _unverified(report)),
         ("undecided", "Undecided APIs", _undecided(report)),
         ("limits", "Not shown", _limits(report)),

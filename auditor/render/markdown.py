@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from auditor.counts import GAP_WORDS, is_note
 from auditor.render.text import failing, loc, reason
 from auditor.rules import SIGNALS
 
@@ -57,6 +58,8 @@ def render(report: dict[str, Any]) -> str:
     md += [
         f"| {s['id']} | {s['status']} | {s['score']}% | {s['passed']} | {s['failed']} | "
         f"{s['unknown']} |"
+        if s["passed"] + s["failed"] + s["unknown"]
+        else f"| {s['id']} | n/a | n/a | 0 | 0 | 0 |"
         for s in report["signals"]
     ]
     md += [
@@ -71,7 +74,7 @@ def render(report: dict[str, Any]) -> str:
         for a in llm
     ]
     gaps = failing(report)
-    md += ["", f"## Gaps ({len(gaps)})", ""]
+    md += ["", f"## Gaps ({len(gaps)} open: {GAP_WORDS})", ""]
     if not gaps:
         md.append("No failing finding of medium severity or higher.")
     for signal in SIGNALS:
@@ -128,7 +131,7 @@ def render(report: dict[str, Any]) -> str:
             + " |"
             for g in limits
         ]
-    notes = [f for f in report["findings"] if f["status"] == "fail" and f not in gaps]
+    notes = [f for f in report["findings"] if is_note(f)]
     if notes:
         md += ["", "## Notes (low and info: no effect on verdicts)", ""]
         md += [

@@ -5,8 +5,9 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
+from auditor.counts import GAP_WORDS, counts, gaps
 from auditor.limits import SHOWN
-from auditor.rules import SIGNALS, severity_rank
+from auditor.rules import SIGNALS
 
 TOP_GAPS = 12
 MAX_MATRIX_ROWS = 40
@@ -38,11 +39,8 @@ def suppression_label(suppression: dict[str, Any]) -> str:
 
 
 def failing(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Failing findings that change a verdict, worst first (stable order otherwise)."""
-    fails = [
-        f for f in report["findings"] if f["status"] == "fail" and severity_rank(f["severity"]) >= 2
-    ]
-    return sorted(fails, key=lambda f: -severity_rank(f["severity"]))
+    """The open gaps (see :mod:`auditor.counts`), worst first (stable order otherwise)."""
+    return gaps(report["findings"])
 
 
 def render(report: dict[str, Any]) -> str:
@@ -62,11 +60,14 @@ def render(report: dict[str, Any]) -> str:
         f"{len(report['apis'])} APIs, {len(llm)} judged as LLM APIs{maybe}.  "
         f"Attribution score: {score}"
     )
+    out.append(counts(report["findings"]).words() + ".")
     out.append("")
     out.append(f"  {'signal':<12} {'status':<8} {'score':>5}  pass  fail  unknown")
     for s in report["signals"]:
+        judged = s["passed"] + s["failed"] + s["unknown"]
+        status, score = (s["status"], f"{s['score']:>4}%") if judged else ("n/a", "  n/a")
         out.append(
-            f"  {s['id']:<12} {s['status']:<8} {s['score']:>4}%  {s['passed']:>4}  "
+            f"  {s['id']:<12} {status:<8} {score}  {s['passed']:>4}  "
             f"{s['failed']:>4}  {s['unknown']:>7}"
         )
     if llm:
@@ -89,7 +90,7 @@ def render(report: dict[str, Any]) -> str:
     gaps = failing(report)
     if gaps:
         out.append("")
-        out.append(f"Top gaps ({min(len(gaps), TOP_GAPS)} of {len(gaps)}):")
+        out.append(f"Top gaps ({min(len(gaps), TOP_GAPS)} of {len(gaps)} open: {GAP_WORDS}):")
         for f in gaps[:TOP_GAPS]:
             out.append(f"  {f['severity'].upper():<8} {f['rule']}  {loc(f)}")
             out.extend(

@@ -156,7 +156,7 @@ class AuditorApp(App[int]):
         first = self.report is None
         self.set_report(message.report)
         if not first:
-            n = sum(1 for f in message.report["findings"] if model.is_open(f))
+            n = model.summary(message.report).open
             self.notify(f"Rescanned in {message.seconds:.1f} s: {n} open gaps.", title="Rescan")
 
     def on_load_failed(self, message: LoadFailed) -> None:

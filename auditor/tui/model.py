@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from auditor.counts import is_gap, is_note, is_unreadable
 from auditor.rules import SEVERITIES, SIGNALS
 
 Finding = dict[str, Any]
@@ -45,10 +46,11 @@ def is_open(finding: Finding) -> bool:
 
 
 def status_label(finding: Finding) -> str:
-    """``fail``, or ``fail (waived)`` / ``(baselined)`` / ``(ignored)`` when suppressed."""
+    """``fail``, ``note`` (a low or info failure: no verdict changes), or ``fail (waived)`` /
+    ``(baselined)`` / ``(ignored)`` when suppressed."""
     sup = finding.get("suppression")
     if not sup:
-        return str(finding["status"])
+        return "note" if is_note(finding) else str(finding["status"])
     kind = SUPPRESSION_LABEL.get(str(sup.get("kind")), str(sup.get("kind")))
     return f"{finding['status']} ({kind})"
 
@@ -328,6 +330,9 @@ class Summary:
     score: int
     llm_apis: int
     apis: int
+    notes: int
+    """Low and info failures: they change no verdict."""
+    unreadable: int
     undecided: int
     """APIs that may front an LLM: their verdicts are all unknown."""
     limits: tuple[str, ...]
@@ -367,7 +372,9 @@ def summary(report: Report) -> Summary:
             f"{g['count']} x {g['kind']}" for g in report.get("limits", []) if g["limits"]
         ),
         checks=len(findings),
-        open=sum(1 for f in findings if is_open(f)),
+        open=sum(1 for f in findings if is_gap(f)),
+        notes=sum(1 for f in findings if is_note(f)),
+        unreadable=sum(1 for f in findings if is_unreadable(f)),
         suppressed=sum(1 for f in findings if is_suppressed(f)),
         unknown=sum(1 for f in findings if f["status"] == "skip"),
         signals=rows,
@@ -375,8 +382,10 @@ def summary(report: Report) -> Summary:
 
 
 def top_gaps(report: Report, limit: int | None = None) -> list[Finding]:
-    """Unsuppressed fails and errors, worst first (severity, then errors before fails)."""
-    gaps = sort_findings((f for f in report["findings"] if is_open(f)), Sort())
+    """The open gaps and the unreadable inputs, worst first (severity, then errors before
+    fails); notes (low, info) are not gaps."""
+    found = (f for f in report["findings"] if is_gap(f) or is_unreadable(f))
+    gaps = sort_findings(found, Sort())
     return gaps if limit is None else gaps[:limit]
 
 
@@ -441,7 +450,7 @@ def estate(report: Report, include_non_llm: bool = False) -> list[ServiceNode]:
         if not f.get("api"):
             continue
         t = tally.setdefault((str(f.get("service")), str(f["api"])), _ApiTally())
-        bad = int(is_open(f))
+        bad = int(is_gap(f) or is_unreadable(f))
         t.open += bad
         target = str(f.get("target", ""))
         prefix = f"{f['api']}/"

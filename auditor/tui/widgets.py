@@ -83,9 +83,10 @@ class SignalGauge(Widget):
         wide = room >= 10
         width = min(30, room) if wide else max(8, min(40, self.size.width - fixed))
         gauge = Content.assemble((bar(row.score / 100, width), style))
-        head = Content.assemble(
-            (f"{row.id:<12}", "bold"), gauge, f" {row.score:>3}%  ", (f"{row.status:<8}", style)
-        )
+        # NOTE: a signal with no verdict at all (no LLM API judged) is not "unknown 0 %".
+        judged = row.passed + row.failed + row.unknown
+        score, status = (f" {row.score:>3}%  ", row.status) if judged else ("  n/a ", "n/a")
+        head = Content.assemble((f"{row.id:<12}", "bold"), gauge, score, (f"{status:<8}", style))
         if wide:
             return Content.assemble(head, "  ", counts)
         return Content.assemble(head, "\n", " " * 12, counts)
@@ -122,7 +123,7 @@ def _cell(finding: model.Finding, key: str) -> str:
         sup = finding.get("suppression")
         if sup:
             return model.SUPPRESSION_LABEL.get(str(sup.get("kind")), "suppressed")
-        status = str(finding["status"])
+        status = model.status_label(finding)
         return status.upper() if status in ("fail", "error") else status
     if key == "location":
         return model.location_text(finding)
@@ -153,6 +154,7 @@ class FindingsTable(ScrollView, can_focus=True):
     FindingsTable > .findings-table--fail { color: $error; text-style: bold; }
     FindingsTable > .findings-table--pass { color: $success; }
     FindingsTable > .findings-table--skip { color: $warning; }
+    FindingsTable > .findings-table--note { color: $text-muted; }
     FindingsTable > .findings-table--suppressed { color: $text-muted; text-style: italic; }
     FindingsTable > .findings-table--empty { color: $text-muted; }
     """
@@ -164,6 +166,7 @@ class FindingsTable(ScrollView, can_focus=True):
         "findings-table--medium",
         "findings-table--low",
         "findings-table--info",
+        "findings-table--note",
         "findings-table--fail",
         "findings-table--pass",
         "findings-table--skip",
@@ -265,7 +268,7 @@ class FindingsTable(ScrollView, can_focus=True):
             if column.key == "severity":
                 style += self._style(str(finding.get("severity")))
             elif column.key == "status" and not finding.get("suppression"):
-                status = str(finding["status"])
+                status = model.status_label(finding)
                 style += self._style("fail" if status == "error" else status)
             if cursor:
                 style += self._style("cursor")

@@ -56,12 +56,12 @@ async def test_opens_on_the_demo_report(make: Make, demo_report: Report, size: A
         await pilot.pause()
         assert isinstance(app.screen, OverviewScreen)
         assert f"{demo_report['score']}/100" in text_of(app, "#score")
-        assert "13 open" in text_of(app, "#score")
+        assert "12 open gaps (failing, medium or higher) · 1 notes" in text_of(app, "#score")
         gauges = app.screen.query(SignalGauge)
         assert [g.row.id for g in gauges if g.row] == list(model.SIGNALS)
         assert "62%" in str(app.screen.query_one("#gauge-coverage", SignalGauge).render())
         gaps = table(app, "#gaps")
-        assert len(gaps.rows) == 13 and gaps.rows[0]["severity"] == "high"
+        assert len(gaps.rows) == 12 and gaps.rows[0]["severity"] == "high"
         assert len(api_nodes(app)) == 8
         assert app.loader.calls == 0  # type: ignore[attr-defined]
 
@@ -85,7 +85,7 @@ async def test_first_load_runs_in_a_worker(demo_report: Report, make_loader: Any
         await settle(pilot)
         assert load.calls == 1 and app.report is not None and not app.loading
         assert not app.screen.query_one("#body").loading
-        assert len(table(app, "#gaps").rows) == 13
+        assert len(table(app, "#gaps").rows) == 12
         assert app.sub_title == "live"
 
 
@@ -239,7 +239,7 @@ async def test_open_a_finding(make: Make, demo_report: Report, size: Any) -> Non
         assert isinstance(app.screen, DetailScreen)
         rule = model.rules_by_id(demo_report)[gap["rule"]]
         title = text_of(app, "#detail-title")
-        assert gap["rule"] in title and rule["title"] in title and "1 of 13" in title
+        assert gap["rule"] in title and rule["title"] in title and "1 of 12" in title
         assert rule["why"] in text_of(app, "#detail-why")
         assert gap["fix"] in text_of(app, "#detail-fix")
         assert gap["message"] in text_of(app, "#detail-message")
@@ -252,7 +252,7 @@ async def test_open_a_finding(make: Make, demo_report: Report, size: Any) -> Non
         assert "+++ policy.xml (passes)" in text_of(app, "#detail-remediation")
         await pilot.press("right_square_bracket")
         await settle(pilot)
-        assert "2 of 13" in text_of(app, "#detail-title")
+        assert "2 of 12" in text_of(app, "#detail-title")
         await pilot.press("escape")
         assert isinstance(app.screen, OverviewScreen)
 

@@ -28,6 +28,7 @@ _STATUS_STYLE = {
     "error": "bold $error",
     "skip": "$warning",
     "pass": "$success",
+    "note": "$text-muted",
 }
 
 
@@ -97,7 +98,7 @@ class DetailScreen(ReportScreen):
     def show_report(self) -> None:
         f = self.finding
         rule = model.rules_by_id(self.auditor.report or {}).get(str(f["rule"]), {})
-        severity, status = str(f.get("severity")), str(f["status"])
+        severity, status = str(f.get("severity")), model.status_label(f)
         count = len(self.neighbours)
         position = f"  ({self._position() + 1} of {count})" if count > 1 else ""
         self.query_one("#detail-title", Static).update(

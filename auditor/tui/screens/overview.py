@@ -57,8 +57,11 @@ class OverviewScreen(ReportScreen):
                 f" · {s.llm_apis} of {s.apis} APIs front an LLM",
                 (f" · {s.undecided} undecided" if s.undecided else "", "bold $warning"),
                 "\n",
-                (f"{s.open} open", "bold $error" if s.open else "$success"),
-                f" · {s.suppressed} suppressed · {s.unknown} unknown · {s.checks} checks",
+                (f"{s.open} open gaps", "bold $error" if s.open else "$success"),
+                " (failing, medium or higher)",
+                (f" · {s.unreadable} unreadable" if s.unreadable else "", "bold $error"),
+                f" · {s.notes} notes · {s.suppressed} accepted · {s.unknown} unknown",
+                f" · {s.checks} checks",
             )
         )
         notes = [f"⚠ {w}" for w in report.get("warnings", [])] + [
