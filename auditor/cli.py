@@ -496,6 +496,11 @@ def _cmd_tui(args: argparse.Namespace) -> int:
         args.source, args.source_type = demo_path(), "auto"
         args.usage_file = usage_options.demo_usage_path()
     source = args.source
+    if source is not None and not source.exists():
+        from auditor.errors import SourceError
+
+        # NOTE: said before the screen opens, as `auditor scan` says it (exit 2).
+        raise SourceError(f"{source}: no such file or folder")
     if (
         source is not None
         and source.suffix == ".json"

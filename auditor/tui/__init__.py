@@ -27,6 +27,8 @@ def make_app(
 
 
 def run(load: Callable[[], dict[str, Any]], label: str) -> int:
-    """Run the TUI until the user quits; the report is loaded in the background."""
-    make_app(load, label).run()
-    return 0
+    """Run the TUI until the user quits; the report is loaded in the background. Returns the
+    exit status: 2 when the first scan could not run (its message printed, as the CLI does)."""
+    app = make_app(load, label)
+    app.run()
+    return int(app.return_code or 0)

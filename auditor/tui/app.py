@@ -36,6 +36,10 @@ Loader = Callable[[], dict[str, Any]]
 THEMES = ("textual-dark", "textual-light")
 
 
+#: How long an error notice stays: until dismissed, in practice (a day).
+STICKY = 24 * 3600.0
+
+
 class AuditorApp(App[int]):
     """Triage an attribution report: overview, findings, one finding's evidence."""
 
@@ -66,6 +70,8 @@ class AuditorApp(App[int]):
         Binding("t", "toggle_theme", "Theme", tooltip="Switch between dark and light"),
     ]
 
+    stale: str | None = None
+    """Why the report shown is not the current one (the last rescan failed)."""
     generation: reactive[int] = reactive(0)
     """Bumped each time a report is swapped in; screens redraw on it."""
     loading: reactive[bool] = reactive(False)
@@ -140,7 +146,15 @@ class AuditorApp(App[int]):
         try:
             report = self.loader()
         except Exception as exc:  # any failure of a scan is shown, not raised
-            self.post_message(LoadFailed(f"{type(exc).__name__}: {exc}"))
+            from auditor.errors import AuditorError
+
+            # NOTE: worded as the CLI words it (auditor: <why>), so the same failure reads alike
+            # from `auditor scan` and `auditor tui`.
+            plain = isinstance(exc, AuditorError | OSError)
+            why = f"{exc}" if plain else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, OSError) and exc.strerror:
+                why = f"{exc.filename or ''}: {exc.strerror}"
+            self.post_message(LoadFailed(why))
             return
         self.post_message(ReportLoaded(report, time.monotonic() - started))
 
@@ -154,6 +168,8 @@ class AuditorApp(App[int]):
     def on_report_loaded(self, message: ReportLoaded) -> None:
         self._done_loading()
         first = self.report is None
+        self.stale = None
+        self.clear_notifications()
         self.set_report(message.report)
         if not first:
             n = model.summary(message.report).open
@@ -161,11 +177,20 @@ class AuditorApp(App[int]):
 
     def on_load_failed(self, message: LoadFailed) -> None:
         self._done_loading()
+        if self.report is None:
+            # Nothing to show: the TUI ends as `auditor scan` would, with its message.
+            self.exit(return_code=2, message=f"auditor: {message.error}")
+            return
+        # NOTE: the previous report stays, marked stale, and the error stays on screen until it
+        # is dismissed (a click) or a scan succeeds: a glance must never take it for current.
+        self.stale = message.error
+        self.sub_title = f"{self.label} · STALE: the last rescan failed (r retries)"
         self.notify(
-            f"{message.error}\nPress r to try again.",
-            title="Scan failed",
+            f"{message.error}\nThe report shown is from the last scan that ran. Press r to "
+            "try again; click this to dismiss it.",
+            title="Rescan failed",
             severity="error",
-            timeout=10,
+            timeout=STICKY,
         )
 
     # -- navigation --------------------------------------------------------------------------

@@ -105,18 +105,50 @@ async def test_rescan_calls_load_again(make: Make, loader: Any) -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_failed_scan_keeps_the_report(
+async def test_a_failed_rescan_keeps_the_report_marked_stale_and_the_error_on_screen(
     make: Make, demo_report: Report, make_loader: Any
 ) -> None:
     failing = make_loader(demo_report, fail=True)
     app = make(load=failing)
-    notes: list[str] = []
     async with app.run_test(size=SMALL) as pilot:
-        app.notify = lambda message, **kw: notes.append(str(message))  # type: ignore[method-assign]
         await pilot.press("r")
         await settle(pilot)
         assert failing.calls == 1 and app.report is demo_report and not app.loading
-        assert any("Resource Manager said no" in n for n in notes)
+        assert app.stale is not None and "Resource Manager said no" in app.stale
+        assert "STALE" in app.sub_title
+        (notice,) = app._notifications  # noqa: SLF001 - what is on screen
+        assert "Resource Manager said no" in notice.message and notice.timeout >= 3600
+        # A scan that succeeds clears both.
+        failing.fail = False
+        await pilot.press("r")
+        await settle(pilot)
+        assert app.stale is None and "STALE" not in app.sub_title
+        assert all("said no" not in n.message for n in app._notifications)  # noqa: SLF001
+
+
+@pytest.mark.asyncio
+async def test_a_first_scan_that_fails_ends_the_tui_with_the_cli_message(
+    make: Make, make_loader: Any
+) -> None:
+    failing = make_loader({}, fail=True)
+    app = make(report=None, load=failing)
+    app._initial = None  # noqa: SLF001 - as `auditor tui SOURCE` starts: no report yet
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+    assert app.return_code == 2
+
+
+def test_the_tui_says_a_missing_source_as_scan_does_and_exits_2(tmp_path: Path) -> None:
+    from tests.support import run_auditor
+
+    scan = run_auditor("scan", "/no/such/path", cwd=tmp_path)
+    tui = run_auditor("tui", "/no/such/path", cwd=tmp_path)
+    assert scan.returncode == tui.returncode == 2
+    assert (
+        tui.stderr.strip()
+        == scan.stderr.strip()
+        == "auditor: /no/such/path: no such file or folder"
+    )
 
 
 @pytest.mark.asyncio
