@@ -300,6 +300,10 @@ def _audit(args: argparse.Namespace) -> dict[str, Any]:
         audit = engine.run(estate, catalog, sup.apply, workers=jobs)
     report = to_dict(audit)
     report["source"]["root"] = _source_root(args)
+    if getattr(args, "source", None) is not None and not getattr(args, "azure", False):
+        from auditor.remedy import attach
+
+        attach(report, audit, Path(args.source))
     report["warnings"] = sup.warnings()
     report["expired_waivers"] = [
         {"rule": w.rule, "target": w.target, "owner": w.owner, "expires": w.expires.isoformat()}

@@ -264,3 +264,35 @@ def combine(found: list[Patch]) -> list[Patch]:
         )  # fmt: skip
         for path, edits in sorted(by_path.items())
     ]
+
+
+def as_json(patch: Patch, text: str) -> dict[str, object]:
+    """A patch as the report carries it: the file, what it does, its diff and its edits."""
+    return {
+        "path": patch.path,
+        "description": patch.description,
+        "diff": patch.diff(text),
+        "edits": [
+            {"line": e.line, "old": e.old, "new": list(e.new), "replace": e.replace}
+            for e in patch.edits
+        ],
+    }
+
+
+def attach(report: dict[str, object], audit: Audit, root: Path) -> None:
+    """Put each finding's exact patch (when it has one) into the JSON report's findings."""
+    found = patches(audit, root)
+    if not found:
+        return
+    texts: dict[str, str | None] = {}
+    findings = report["findings"]
+    assert isinstance(findings, list)
+    for f in findings:
+        patch = found.get(str(f.get("fingerprint")))
+        if patch is None:
+            continue
+        if patch.path not in texts:
+            texts[patch.path] = _read(root, patch.path)
+        text = texts[patch.path]
+        if text is not None:
+            f["patch"] = as_json(patch, text)

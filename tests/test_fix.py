@@ -127,3 +127,43 @@ def test_a_file_changed_since_the_scan_is_refused_and_nothing_else_is_written(
     root = tree(tmp_path, CASES["COR002"])
     proc = run_auditor("fix", root, "--api", "other", cwd=root)
     assert proc.returncode == 0 and "no exact patch" in proc.stderr
+
+
+def _apply_sarif(text: str, replacements: list[dict[str, Any]]) -> str:
+    """Apply SARIF replacements (line/column regions, 1-based) to ``text``, last first."""
+    lines = text.splitlines(keepends=True)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
+
+    def at(line: int, column: int) -> int:
+        return offsets[line - 1] + column - 1
+
+    for r in sorted(
+        replacements,
+        key=lambda r: (r["deletedRegion"]["startLine"], r["deletedRegion"]["startColumn"]),
+        reverse=True,
+    ):
+        region = r["deletedRegion"]
+        start = at(region["startLine"], region["startColumn"])
+        end = at(region["endLine"], region["endColumn"])
+        text = text[:start] + r["insertedContent"]["text"] + text[end:]
+    return text
+
+
+def test_reports_carry_the_patch_and_sarif_fixes_make_the_same_change(tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    shutil.copytree(DEMO, demo)
+    proc = run_auditor("scan", demo, "--format", "sarif", "--fail-on", "never", cwd=demo)
+    sarif = json.loads(proc.stdout)
+    fixed = [r for r in sarif["runs"][0]["results"] if r.get("fixes")]
+    assert {r["ruleId"] for r in fixed} == {"COV001", "COR002"}
+    for r in fixed:
+        (change,) = r["fixes"][0]["artifactChanges"]
+        path = demo / change["artifactLocation"]["uri"]
+        before = path.read_text("utf-8")
+        via_sarif = _apply_sarif(before, change["replacements"])
+        run_auditor("fix", demo, "--rule", r["ruleId"], cwd=demo)
+        assert path.read_text("utf-8") == via_sarif
+    md = run_auditor("scan", DEMO, "--format", "md", "--fail-on", "never", cwd=tmp_path).stdout
+    assert "patch for `apis/embeddings-spoofable/policy.xml`" in md and "```diff" in md

@@ -34,6 +34,8 @@ h2 { font-size: 20px; margin: 32px 0 12px; padding-bottom: 4px;
 h3 { font-size: 17px; margin: 20px 0 8px; }
 code { font: 13px/1.4 ui-monospace, SFMono-Regular, Consolas, monospace; background: var(--soft);
   padding: 1px 4px; border-radius: 4px; overflow-wrap: anywhere; }
+pre.diff { font: 12px/1.4 ui-monospace, SFMono-Regular, Consolas, monospace; white-space: pre-wrap;
+  background: var(--soft); padding: 6px 8px; border-radius: 4px; overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; margin: 8px 0; }
 th, td { border: 1px solid var(--line); padding: 6px 8px; text-align: left; vertical-align: top; }
 th { background: var(--soft); }
@@ -177,6 +179,11 @@ def finding_card(f: dict[str, Any], rules: dict[str, dict[str, Any]]) -> str:
         )
         out.append(f"<dt>Evidence</dt><dd><ul>{items}</ul></dd>")
     out.append(f"<dt>Fix</dt><dd>{e(f['fix'])}</dd>")
+    if patch := f.get("patch"):
+        out.append(
+            f"<dt>Patch</dt><dd>{e(patch['description'])} (<code>auditor fix</code> applies it "
+            f'to <code>{e(patch["path"])}</code>)<pre class="diff">{e(patch["diff"])}</pre></dd>'
+        )
     if s:
         out.append(f"<dt>Accepted</dt><dd>{e(suppression_text(s))}</dd>")
     out += ["</dl>", "</article>"]

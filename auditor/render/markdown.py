@@ -90,6 +90,15 @@ def render(report: dict[str, Any]) -> str:
                 f"  - finding: {f['message']}",
                 f"  - fix: {f['fix']}",
             ]
+            if patch := f.get("patch"):
+                md += [
+                    f"  - patch for `{patch['path']}` ({patch['description']}; `auditor fix` "
+                    "applies it):",
+                    "",
+                    "    ```diff",
+                    *("    " + line for line in patch["diff"].rstrip("\n").splitlines()),
+                    "    ```",
+                ]
         md.append("")
     unknown = unverified(report)
     limits = [g for g in report.get("limits", []) if g["limits"]]

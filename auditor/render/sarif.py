@@ -217,6 +217,31 @@ def rules_of(report: dict[str, Any]) -> list[dict[str, Any]]:
     return rules
 
 
+def fix_of(patch: dict[str, Any], root: str = "") -> dict[str, Any]:
+    """A finding's exact patch as a SARIF fix: each edit a replacement of its region (an
+    insertion is an empty region at the start of the line after the one it follows)."""
+    replacements = []
+    for edit in patch["edits"]:
+        text = "".join(line + "\n" for line in edit["new"])
+        if edit["replace"]:
+            region = {"startLine": edit["line"], "startColumn": 1, "endLine": edit["line"],
+                      "endColumn": len(edit["old"]) + 1}  # fmt: skip
+            text = text[:-1]
+        else:
+            after = edit["line"] + 1
+            region = {"startLine": after, "startColumn": 1, "endLine": after, "endColumn": 1}
+        replacements.append({"deletedRegion": region, "insertedContent": {"text": text}})
+    return {
+        "description": {"text": patch["description"]},
+        "artifactChanges": [
+            {
+                "artifactLocation": artifact_location(patch["path"], root),
+                "replacements": replacements,
+            }  # fmt: skip
+        ],
+    }
+
+
 def result(
     finding: dict[str, Any], rule_index: int, baselined: bool, root: str = ""
 ) -> dict[str, Any]:
@@ -232,6 +257,8 @@ def result(
     if related:
         out["relatedLocations"] = related
     out["partialFingerprints"] = {FINGERPRINT_KEY: finding["fingerprint"]}
+    if finding.get("patch"):
+        out["fixes"] = [fix_of(finding["patch"], root)]
     marks = suppressions(finding)
     if marks:
         out["suppressions"] = marks

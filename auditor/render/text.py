@@ -106,6 +106,11 @@ def render(report: dict[str, Any]) -> str:
                     subsequent_indent="                ",
                 )
             )
+            if patch := f.get("patch"):
+                out.append(
+                    f"           patch: {patch['description']} in {patch['path']} "
+                    "(auditor fix applies it)"
+                )
     if undecided:
         out.append("")
         out.append(

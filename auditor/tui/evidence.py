@@ -9,7 +9,6 @@ the finding's path exists under the report's source folder.
 from __future__ import annotations
 
 import difflib
-import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,30 +214,32 @@ _catalog_lock = threading.Lock()
 _catalog: dict[str, Any] | None = None
 
 
-def remediation(rule_id: str) -> str | None:
-    """What the fix changes, as a unified diff of the rule's failing and passing examples.
+def remediation(finding: dict[str, Any]) -> tuple[str, str | None]:
+    """What the fix changes: (title, text). The finding's exact patch (a diff of its own file)
+    when it has one; otherwise the rule's documented example, labelled as an example (a diff of
+    two snippets, never of the finding's file), or nothing.
 
-    The report carries no examples, so they come from the bundled catalog (``None`` for a rule
-    it does not have, such as one from a custom ``--rules`` file).
+    The report carries no examples, so they come from the bundled catalog (none for a rule it
+    does not have, such as one from a custom ``--rules`` file).
     """
+    patch = finding.get("patch")
+    if patch:
+        return (
+            f"Patch for {patch['path']}  ({patch['description']}; auditor fix applies it)",
+            str(patch["diff"]),
+        )
     global _catalog
     with _catalog_lock:
         if _catalog is None:
             from auditor import rules
 
             _catalog = {r.id: r for r in rules.load().rules}
-        rule = _catalog.get(rule_id)
+        rule = _catalog.get(str(finding["rule"]))
+    title = "Example (the rule's documentation, not a change to your file)"
     if rule is None or not rule.fail_example or not rule.pass_example:
-        return None
-    out = _diff(rule.fail_example, rule.pass_example, "policy.xml")
-    ctx = rule.example_context
-    if isinstance(ctx.get("fail"), dict) and isinstance(ctx.get("pass"), dict):
-        out += _diff(
-            json.dumps(ctx["fail"], indent=2, sort_keys=True),
-            json.dumps(ctx["pass"], indent=2, sort_keys=True),
-            "configuration",
-        )
-    return "\n".join(out) or None
+        return title, None
+    out = _diff(rule.fail_example, rule.pass_example, "example")
+    return title, "\n".join(out) or None
 
 
 def _diff(before: str, after: str, name: str) -> list[str]:

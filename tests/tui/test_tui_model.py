@@ -192,9 +192,24 @@ def test_evidence_without_files(demo_report: Report) -> None:
     assert not blocks[0].lines and "not on this machine" in blocks[0].note
 
 
-def test_remediation_is_a_diff() -> None:
-    diff = evidence.remediation("COR002")
-    assert diff is not None
+def test_remediation_without_a_patch_is_the_rule_s_example_labelled_so() -> None:
+    title, diff = evidence.remediation({"rule": "COR002"})
+    assert "Example" in title and "not a change to your file" in title
+    assert diff is not None and diff.startswith("--- example (fails)")
     assert '-    <set-header name="x-attribution-id" exists-action="skip">' in diff
     assert '+    <set-header name="x-attribution-id" exists-action="override">' in diff
-    assert evidence.remediation("NOPE999") is None
+    assert evidence.remediation({"rule": "NOPE999"})[1] is None
+    # No internal estate shapes are shown as an example (COR005's context is one).
+    assert "{" not in (evidence.remediation({"rule": "COR005"})[1] or "")
+
+
+def test_remediation_with_a_patch_is_the_diff_of_the_finding_s_own_file(
+    demo_report: Report,
+) -> None:
+    (cor002,) = [f for f in demo_report["findings"] if f["rule"] == "COR002" and f.get("patch")]
+    title, diff = evidence.remediation(cor002)
+    assert title.startswith("Patch for apis/embeddings-spoofable/policy.xml")
+    assert diff is not None and diff.startswith("--- a/apis/embeddings-spoofable/policy.xml")
+    (gpt,) = [f for f in demo_report["findings"] if f["rule"] == "COV001"
+              and f["target"] == "gpt-legacy" and f["status"] == "fail"]  # fmt: skip
+    assert "patch" not in gpt and "Example" in evidence.remediation(gpt)[0]

@@ -32,8 +32,8 @@ _STATUS_STYLE = {
 }
 
 
-def _section(title: str) -> Static:
-    return Static(title, classes="section-title")
+def _section(title: str, id: str | None = None) -> Static:  # noqa: A002 - Textual's name
+    return Static(title, classes="section-title", id=id)
 
 
 class DetailScreen(ReportScreen):
@@ -82,7 +82,7 @@ class DetailScreen(ReportScreen):
                     yield Static(id="detail-fix")
                     yield _section("Evidence")
                     yield Static(id="detail-evidence")
-                    yield _section("Remediation (what the fix changes)")
+                    yield _section("Remediation (what the fix changes)", "detail-remedy-title")
                     yield Static(id="detail-remediation")
                 with Vertical(id="detail-policy-pane"):
                     yield Static(id="policy-title", classes="pane-title")
@@ -150,17 +150,18 @@ class DetailScreen(ReportScreen):
         blocks = source.blocks(finding) if source is not None else []
         # NOTE: blocks with the hit line first: that is what the reader came for.
         blocks.sort(key=lambda b: b.hit_index is None)
-        snippet = remediation(str(finding["rule"]))
-        self.app.call_from_thread(self._show_evidence, finding, blocks, snippet)
+        title, snippet = remediation(finding)
+        self.app.call_from_thread(self._show_evidence, finding, blocks, title, snippet)
 
     def _show_evidence(
-        self, finding: model.Finding, blocks: list[EvidenceBlock], snippet: str | None
+        self, finding: model.Finding, blocks: list[EvidenceBlock], title: str, snippet: str | None
     ) -> None:
         if finding is not self.finding or not self.is_mounted:
             return
         view = self.query_one(PolicyView)
         view.loading = False
         view.show(blocks, empty="This finding points at no file.")
+        self.query_one("#detail-remedy-title", Static).update(title)
         self.query_one("#detail-remediation", Static).update(_diff_content(snippet))
 
     def action_copy_fix(self) -> None:
