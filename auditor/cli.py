@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditor import __version__
+from auditor.errors import ConfigError
 from auditor.usage import options as usage_options
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     rules = sub.add_parser("rules", help="list the rules")
     rules.add_argument("--rules", type=Path, help="rule catalog (default: the bundled rules.yaml)")
     explain = sub.add_parser("explain", help="show one rule: why, fix and examples")
-    explain.add_argument("rule_id")
+    explain.add_argument("rule_id", help="a rule's id (COV001) or name (llm-calls-not-metered)")
     explain.add_argument(
         "--rules", type=Path, help="rule catalog (default: the bundled rules.yaml)"
     )
@@ -349,27 +350,53 @@ def _source_root(args: argparse.Namespace) -> str:
     return "" if rel == Path(".") else rel.as_posix()
 
 
+def check_output(path: Path) -> None:
+    """Refuse an output path that cannot be written, in plain words; missing folders are made,
+    and said to be."""
+    for parent in [path.parent, *path.parent.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{path}: {parent} is a file, not a folder")
+            break
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True)
+        print(f"made folder {path.parent}", file=sys.stderr)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a file")
+
+
 def _cmd_scan(args: argparse.Namespace) -> int:
     from auditor.render import EXTENSIONS, RENDERERS
 
     fmt = args.format
+    if fmt is None and args.output and args.output.suffix.lower() not in EXTENSIONS:
+        known = ", ".join(sorted(EXTENSIONS))
+        raise ConfigError(
+            f"{args.output}: unknown report extension '{args.output.suffix}' (one of {known}); "
+            "or say the format with --format"
+        )
     if fmt is None:
         fmt = EXTENSIONS.get(args.output.suffix.lower(), "text") if args.output else "text"
+    if args.output:
+        check_output(args.output)
     # NOTE: the engine's modules are imported by _report, while a large source may already be
     # read in other processes; importing them here first would hold those back.
     report = _report(args)
     from auditor.counts import counts, is_gap
     from auditor.files import write_atomic
     from auditor.limits import not_fully_judged, summary_line
+    from auditor.render.text import fit, terminal_width
     from auditor.report import gate_failures
     from auditor.suppress import baseline_text
+
+    width = terminal_width()
 
     text = RENDERERS[fmt](report)
     if args.output:
         write_atomic(args.output, text)
         print(f"wrote {args.output}", file=sys.stderr)
-        if fmt != "text":
-            sys.stdout.write(RENDERERS["text"](report))
+        # NOTE: the terminal gets the summary whatever the file holds (a text file too).
+        sys.stdout.write(RENDERERS["text"](report))
     else:
         sys.stdout.write(text)
     if args.write_baseline:
@@ -398,9 +425,11 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         why += [f"{unreadable} unreadable input(s)", f"{len(expired)} expired waiver(s)"]
         if unsure:
             why.append(f"{len(unsure)} API(s) with unknown verdicts (--fail-on-unknown)")
-        print(f"gate: FAILED ({', '.join(why)}); {judged}", file=sys.stderr)
+        print(fit(f"gate: FAILED ({', '.join(why)})", width), file=sys.stderr)
+        print(fit(judged, width), file=sys.stderr)
         return 1
-    print(f"gate: passed; {judged}", file=sys.stderr)
+    print("gate: passed", file=sys.stderr)
+    print(fit(judged, width), file=sys.stderr)
     return 0
 
 
@@ -415,6 +444,7 @@ def _cmd_snapshot(args: argparse.Namespace) -> int:
 
         # NOTE: the prices go with the usage, so the snapshot replays the same money figures.
         estate = replace(estate, usage=gap.stored())
+    check_output(args.output)
     write_atomic(args.output, snapshot.dumps(estate))
     apis = sum(len(s.apis) for s in estate.services)
     print(
@@ -471,6 +501,16 @@ def _cmd_effective(args: argparse.Namespace) -> int:
         known = ", ".join(sorted(a.name for s in estate.services for a in s.apis))
         print(f"auditor: no API '{args.api}' in {args.source} (APIs: {known})", file=sys.stderr)
         return 2
+    if args.product:
+        linked = sorted({pr for _s, a in apis for pr in a.products})
+        if args.product not in linked:
+            valid = ", ".join(linked) if linked else "none: the API is in no product"
+            print(
+                f"auditor: API '{args.api}' is not in product '{args.product}' "
+                f"(its products: {valid})",
+                file=sys.stderr,
+            )
+            return 2
     for service, api in apis:
         ops = list(api.operations) or [Operation("*", None, None, None)]
         if args.operation:
@@ -540,11 +580,14 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from auditor import rules
 
     catalog = rules.load(args.rules)
-    try:
-        r = catalog.get(args.rule_id.upper())
-    except KeyError:
-        print(f"auditor: unknown rule '{args.rule_id}' (see 'auditor rules')", file=sys.stderr)
+    wanted = args.rule_id.strip().lower()
+    found = [rule for rule in catalog.rules if wanted in (rule.id.lower(), rule.name.lower())]
+    if not found:
+        near = [rule.id for rule in catalog.rules if wanted in rule.name.lower()]
+        hint = f" (did you mean {', '.join(near)}?)" if near else " (see 'auditor rules')"
+        print(f"auditor: unknown rule '{args.rule_id}'{hint}", file=sys.stderr)
         return 2
+    r = found[0]
     print(
         f"{r.id} {r.name}\n  signal: {r.signal or 'source'}  severity: {r.severity}  "
         f"target: {r.target}  needs: {', '.join(sorted(r.requires)) or '-'}\n"
@@ -558,6 +601,13 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         print("\nFails:\n" + _indent(r.fail_example))
     if r.pass_example:
         print("Passes:\n" + _indent(r.pass_example))
+    if r.example_context:
+        import yaml
+
+        # NOTE: what the examples are judged in (a subscription, a diagnostic, an account):
+        # without it, an example that needs more than its policy reads as if it proved nothing.
+        print("Example context (the rest of the estate the examples are judged in):")
+        print(_indent(yaml.safe_dump(dict(r.example_context), sort_keys=True)))
     return 0
 
 
@@ -629,6 +679,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         return commands[args.command](args)
+    except BrokenPipeError:
+        return _closed_pipe()
     except AuditorError as exc:
         print(f"auditor: {exc}", file=sys.stderr)
         return 2
@@ -652,6 +704,22 @@ def run() -> None:
     try:
         sys.stdout.flush()
         sys.stderr.flush()
+    except BrokenPipeError:
+        code = _closed_pipe()
     except OSError:
         code = code or 1
     os._exit(code)
+
+
+def _closed_pipe() -> int:
+    """The reader of the output went away (``| head``): nothing is wrong, end quietly (0).
+
+    NOTE: standard output is pointed at /dev/null, so the interpreter's own last flush of what
+    is still buffered does not fail again on the closed pipe.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+    return 0

@@ -13,3 +13,7 @@ class SourceError(AuditorError):
 
 class RuleError(AuditorError):
     """The rule catalog is invalid (unknown fields, missing checks, bad values)."""
+
+
+class ConfigError(AuditorError):
+    """An option or a file named on the command line cannot be used (an output path, a format)."""

@@ -100,6 +100,6 @@ def summary_line(report: dict[str, Any]) -> str:
     if not unsure:
         return f"all {len(judged)} LLM API(s) fully judged"
     return (
-        f"{len(unsure)} of {len(judged)} LLM or undecided API(s) not fully judged (unknown "
-        "verdicts; --fail-on-unknown fails on them)"
+        f"{len(unsure)} of {len(judged)} LLM or undecided API(s) not fully judged: unknown "
+        "verdicts (--fail-on-unknown fails on them)"
     )

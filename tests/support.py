@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,12 +14,18 @@ HANG_SECONDS = 60.0
 
 
 def run_auditor(
-    *args: str | Path, cwd: Path, timeout: float = HANG_SECONDS
+    *args: str | Path,
+    cwd: Path,
+    timeout: float = HANG_SECONDS,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m auditor ARGS`` as a real process."""
+    """Run ``python -m auditor ARGS`` as a real process. The terminal width is pinned
+    (``COLUMNS=100``, the width of a pipe) because a test runner may export its own; ``env``
+    adds to or overrides the inherited environment."""
     return subprocess.run(
         [sys.executable, "-m", "auditor", *map(str, args)],
         cwd=cwd,
+        env={**os.environ, "COLUMNS": "100", **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,

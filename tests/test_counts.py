@@ -20,7 +20,7 @@ def test_every_view_counts_the_same_open_gaps(tmp_path: Path) -> None:
         proc = run_auditor("scan", DEMO, "-o", tmp_path / f"r.{ext}", cwd=tmp_path)
         assert proc.returncode == 1, proc.stderr
         found[ext] = (tmp_path / f"r.{ext}").read_text("utf-8")
-        terminal, gate = proc.stdout, proc.stderr.strip().splitlines()[-1]
+        terminal, gate = proc.stdout, " ".join(proc.stderr.split())
     report = json.loads(found["json"])
     c = counts(report["findings"])
     assert (c.gaps, c.notes) == (12, 1)

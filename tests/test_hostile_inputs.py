@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import resource
 import subprocess
 import sys
@@ -71,6 +72,15 @@ class Result:
         ]
 
     def error_at(self, path: str) -> dict[str, Any]:
+        if self.rc == 2 and not self.report:
+            # A single policy file that cannot be read is the whole source: exit 2, the reason
+            # at its file and line on stderr (no report).
+            m = re.search(
+                rf"auditor: {re.escape(path)}(?::(\d+))?: cannot be read: (.*)", self.stderr
+            )
+            assert m, self.stderr
+            line = int(m.group(1)) if m.group(1) else None
+            return {"location": {"path": path, "line": line}, "message": m.group(2)}
         hits = [f for f in self.errors() if f["location"] and f["location"]["path"] == path]
         assert hits, f"no error finding at {path}: {self.errors()}"
         return hits[0]
@@ -178,13 +188,13 @@ XXE = """\
 def test_xxe_is_refused_and_never_resolved(tmp_path: Path, encoding: str) -> None:
     write(tmp_path / "xxe.xml", XXE.encode(encoding))  # utf-16 carries a BOM
     result = scan("xxe.xml", tmp_path)
-    assert result.rc == 1
+    assert result.rc == 2  # nothing left to judge
     err = result.error_at("xxe.xml")
     assert err["location"]["line"] == 2
     assert "DTD" in err["message"] or "entity" in err["message"].lower()
     text = cli("scan", "xxe.xml", cwd=tmp_path)
-    assert text.rc == 1
-    assert "xxe.xml:2" in text.stdout
+    assert text.rc == 2
+    assert "xxe.xml:2" in text.stderr
     for out in (result.stdout, result.stderr, text.stdout, text.stderr):
         assert "root:" not in out
 
@@ -210,7 +220,7 @@ def test_billion_laughs_is_refused_quickly_and_small(tmp_path: Path) -> None:
     write(tmp_path / "bomb.xml", bomb)
     result = scan("bomb.xml", tmp_path, timeout=HANG_SECONDS)
     assert result.seconds < HANG_SECONDS
-    assert result.rc == 1
+    assert result.rc == 2  # nothing left to judge
     err = result.error_at("bomb.xml")
     assert err["location"]["line"] == 2
     assert "lollol" not in result.stdout  # nothing was expanded
@@ -265,7 +275,7 @@ def test_huge_single_policy_file(tmp_path: Path) -> None:
     sparse(tmp_path / "big.xml", 50 * MiB)
     result = scan("big.xml", tmp_path, timeout=HANG_SECONDS)
     assert result.seconds < HANG_SECONDS
-    assert result.rc == 1
+    assert result.rc == 2  # nothing left to judge
     assert "limit" in result.error_at("big.xml")["message"]
 
 
@@ -278,7 +288,7 @@ def test_binary_garbage(tmp_path: Path) -> None:
     first_nul = data.index(b"\x00")
     write(tmp_path / "garbage.xml", data)
     result = scan("garbage.xml", tmp_path)
-    assert result.rc == 1
+    assert result.rc == 2  # nothing left to judge
     err = result.error_at("garbage.xml")
     assert "binary" in err["message"]
     assert err["location"]["line"] == data.count(b"\n", 0, first_nul) + 1
@@ -290,11 +300,11 @@ def test_invalid_utf8_in_policy_is_located(tmp_path: Path) -> None:
     )
     write(tmp_path / "latin1.xml", data)
     result = scan("latin1.xml", tmp_path)
-    assert result.rc == 1
+    assert result.rc == 2  # nothing left to judge
     err = result.error_at("latin1.xml")
     assert err["location"]["line"] == 3
     assert "UTF-8" in err["message"]
-    assert "latin1.xml:3" in cli("scan", "latin1.xml", cwd=tmp_path).stdout
+    assert "latin1.xml:3" in cli("scan", "latin1.xml", cwd=tmp_path).stderr
 
 
 def test_invalid_utf8_in_json_is_located(tmp_path: Path) -> None:
@@ -437,7 +447,7 @@ def test_wrongly_typed_json_values(tmp_path: Path, relpath: str, data: Any) -> N
 def test_unterminated_expression_is_located(tmp_path: Path, inbound: str, line: int) -> None:
     write(tmp_path / "expr.xml", policy_with(inbound))
     result = scan("expr.xml", tmp_path)
-    assert result.rc == 1
+    assert result.rc == 2  # nothing left to judge
     err = result.error_at("expr.xml")
     assert err["location"]["line"] == line, err
     assert "not terminated" in err["message"]
@@ -448,7 +458,7 @@ def test_deep_nesting_is_refused(tmp_path: Path) -> None:
     write(tmp_path / "deep.xml", "<policies>\n<inbound>\n" + "<a>" * depth + "</a>" * depth + "\n")
     result = scan("deep.xml", tmp_path, timeout=HANG_SECONDS)
     assert result.seconds < HANG_SECONDS
-    assert result.rc == 1
+    assert result.rc == 2  # nothing left to judge
     assert "deeper" in result.error_at("deep.xml")["message"]
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from auditor import engine, rules, sources
 from auditor.cli import main
+from auditor.errors import SourceError
 from auditor.report import to_dict
 from auditor.sources import snapshot
 
@@ -33,7 +34,11 @@ def test_demo_snapshot_replays_identically(tmp_path: Path) -> None:
 def test_corpus_policies_replay_identically(tmp_path: Path) -> None:
     for policy in sorted((CORPUS / "policies").iterdir()):
         snap = tmp_path / f"{policy.name}.json"
-        snap.write_text(snapshot.dumps(sources.load(policy)), encoding="utf-8")
+        try:
+            estate = sources.load(policy)
+        except SourceError:
+            continue  # unreadable: no estate to store (the CLI says so and exits 2)
+        snap.write_text(snapshot.dumps(estate), encoding="utf-8")
         assert findings_of(snap) == findings_of(policy), policy.name
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from typing import Any
 
@@ -43,8 +44,38 @@ def failing(report: dict[str, Any]) -> list[dict[str, Any]]:
     return gaps(report["findings"])
 
 
-def render(report: dict[str, Any]) -> str:
-    """Plain text for a terminal; no colour codes, so logs and NO_COLOR terminals read it."""
+def render(report: dict[str, Any], width: int | None = None) -> str:
+    """Plain text for a terminal; no colour codes, so logs and NO_COLOR terminals read it.
+    Every line fits ``width`` columns (default: ``$COLUMNS``, else 100): longer ones wrap."""
+    width = max(40, width or terminal_width())
+    return "\n".join(fit(line, width) for line in _lines(report, width)) + "\n"
+
+
+def terminal_width() -> int:
+    """``$COLUMNS`` when set (a terminal sets it), else 100 (logs and pipes)."""
+    try:
+        return int(os.environ.get("COLUMNS", "") or 100)
+    except ValueError:
+        return 100
+
+
+def fit(line: str, width: int) -> str:
+    """``line`` wrapped to ``width`` columns, continuation lines indented under its text."""
+    if len(line) <= width:
+        return line
+    indent = len(line) - len(line.lstrip(" "))
+    return "\n".join(
+        textwrap.wrap(
+            line,
+            width,
+            initial_indent="",
+            subsequent_indent=" " * min(indent + 4, width // 2),
+            break_on_hyphens=False,
+        )
+    )
+
+
+def _lines(report: dict[str, Any], width: int) -> list[str]:
     out: list[str] = []
     if report.get("usage"):
         from auditor.render.money import money_line, text_block
@@ -75,13 +106,15 @@ def render(report: dict[str, Any]) -> str:
         if len(llm) > MAX_MATRIX_ROWS:
             # NOTE: a terminal cannot show thousands of rows; failing APIs first, the rest counted.
             shown = [a for a in llm if "fail" in a["signals"].values()][:MAX_MATRIX_ROWS]
-        width = min(48, max(len(a["id"]) for a in shown or llm))
+        # NOTE: the matrix is a table: its API column gives way so the row fits the terminal.
+        room = max(12, width - 2 - 2 - 13 * len(SIGNALS))
+        col = min(48, room, max(len(a["id"]) for a in shown or llm))
         out.append("")
-        out.append("  " + "API".ljust(width) + "  " + "  ".join(f"{s:<11}" for s in SIGNALS))
+        out.append("  " + "API".ljust(col) + "  " + "  ".join(f"{s:<11}" for s in SIGNALS))
         for a in shown:
             cells = "  ".join(f"{_MARK[a['signals'][s]]:<11}" for s in SIGNALS)
-            name = a["id"] if len(a["id"]) <= width else a["id"][: width - 3] + "..."
-            out.append(f"  {name.ljust(width)}  {cells}".rstrip())
+            name = a["id"] if len(a["id"]) <= col else a["id"][: col - 3] + "..."
+            out.append(f"  {name.ljust(col)}  {cells}".rstrip())
         if len(shown) < len(llm):
             out.append(
                 f"  ... {len(llm) - len(shown)} more APIs (all of them are in the report "
@@ -157,7 +190,7 @@ def render(report: dict[str, Any]) -> str:
                     break_long_words=False,
                 )
             )
-    return "\n".join(out) + "\n"
+    return out
 
 
 def _short(text: str, width: int = 200) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from auditor.errors import SourceError
 from auditor.model import Api, Estate, Location, Service
 from auditor.policy import PolicyDoc, read_policy_file, read_policy_text
 
@@ -18,6 +19,11 @@ def load(file: Path) -> Estate:
     """Load ``file`` as the policy of one API named after the file."""
     shown = file.name
     doc = read_policy_file(file, scope="api", shown_as=shown)
+    if doc.root is None:
+        # NOTE: the file is the whole source: nothing is left to judge, and an API that cannot
+        # be read is not called an LLM API. Said as a source error (exit 2), at its line.
+        where = f"{shown}:{doc.error_line}" if doc.error_line else shown
+        raise SourceError(f"{where}: cannot be read: {doc.error}")
     name = file.name.split(".")[0] or "api"
     fragments: dict[str, PolicyDoc] = {}
     notes: list[str] = []
