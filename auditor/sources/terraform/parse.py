@@ -30,6 +30,13 @@ _ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)|\$\$\{|%%\{", re.S)
 _PLAIN_STRING = re.compile(r'"([^"\\$%\n]*)"')
 _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")
 _TRAVERSAL = re.compile(r"[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*")
+#: What a missing token of the grammar is, in words.
+_MISSING = {
+    "quoted_template_end": "a closing quote",
+    "heredoc_identifier": "the heredoc's closing marker",
+    "<<": "a value",
+    "expression": "a value",
+}
 _BINARY = {"==", "!=", "<", ">", "<=", ">=", "+", "-", "*", "/", "%", "&&", "||"}
 
 
@@ -174,11 +181,18 @@ class _Reader:
                 break
             stack.extend(reversed([c for c in here.children if c.has_error or c.is_missing]))
         snippet = " ".join(self.text(bad).split())[:60] or bad.type
-        what = f"'{bad.type}' missing" if bad.is_missing else f"not understood: {snippet!r}"
+        missing = _MISSING.get(bad.type, f"'{bad.type}'")
+        what = f"{missing} missing" if bad.is_missing else f"not understood: {snippet!r}"
+        line = _line(bad)
+        if bad.is_missing:  # the end of something never closed: where that something starts
+            opened = bad.parent
+            while opened is not None and opened.type.endswith(("_end", "_start", "identifier")):
+                opened = opened.parent
+            line = _line(opened) if opened is not None else line
         head = " ".join(self.text(node).split("{", 1)[0].split())[:80]
         if node.type == "block" and bad is not node:
-            return (_line(bad), f"invalid HCL ({what}); the block '{head}' is not read")
-        return (_line(bad), f"invalid HCL ({what}); what it holds is not read")
+            return (line, f"invalid HCL ({what}); the block '{head}' is not read")
+        return (line, f"invalid HCL ({what}); what it holds is not read")
 
     # ---------------------------------------------------------------- blocks
 
