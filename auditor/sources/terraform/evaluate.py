@@ -476,7 +476,12 @@ class Inst:
 
     def blocks(self, kind: str) -> list[dict[str, Any]]:
         if kind not in self.nested:
-            self.nested[kind] = self.scope.nested(self.decl.block, kind, self.file, self.bindings)
+            found = self.scope.nested(self.decl.block, kind, self.file, self.bindings)
+            if not found and self.has(kind):  # a block written as an attribute: kind = [{...}]
+                value = self.arg(kind)
+                items = value if isinstance(value, list) else [value]
+                found = [v for v in items if isinstance(v, dict)]
+            self.nested[kind] = found
         return self.nested[kind]
 
     def note(self, text: str) -> None:
@@ -675,6 +680,11 @@ class ModuleScope(Scope):
             value = self.inputs[name]()
         elif "default" in attrs:
             value = self.evaluate(attrs["default"].node, decl.file, {})
+            if value in ([], {}) and not self.prefix:
+                # NOTE: as an entry parameter of Bicep: a root variable that is empty unless
+                # something sets it is a placeholder for items given at deployment.
+                why = f"variable '{name}' is empty by default: its items are given at deployment"
+                return unknown(expr, why, where)
         elif self.prefix:
             return unknown(
                 expr, f"{expr} is not given by the module's caller and has no default", where
