@@ -172,3 +172,59 @@ def test_every_real_terraform_file_parses_without_error() -> None:
                 assert attr.node[0] == "at"  # every expression converts
     assert failed == []
     assert len(TF_FILES) > 20
+
+
+TRICKY = r"""
+# a "quoted" comment, and /* "one */ more = "here"
+resource "azurerm_api_management_api" "x%(i)d" {
+  name        = "api-%(i)d"
+  description = "say \"hi\" to %(i)d" # and "this"
+  path        = "${var.prefix}/%(i)d" == "x" ? "a" : "b"
+  url         = "https://contoso.example/%(i)d"
+  /* "open */ tags = { "k" = "v", (var.k) = "w" }
+  policy      = <<XML
+<policies>
+  <set-header name="x-%(i)d" exists-action="override"><value>@("a" + "b")</value></set-header>
+  <set-variable name="v" value="${var.value} and "quoted"" />
+  <when condition="@(context.Variables.GetValueOrDefault<string>("k", "") == "}")" />
+</policies>
+XML
+  expr        = join(",", [for s in ["a", "b"] : "${s}-%(i)d" if s != "}"])
+}
+"""
+
+
+def test_a_large_file_reads_as_its_text_says_whatever_its_strings_hold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A large file is parsed with the text of its plain strings blanked (see
+    ``parse._tree``): what it reads must be exactly what the text itself gives."""
+    from auditor.sources.terraform import parse as module
+
+    text = "".join(TRICKY % {"i": i} for i in range(400))
+    assert len(text.encode()) > module.BLANK_FROM
+
+    def read(parsed: module.Parsed) -> list[object]:
+        return [
+            (b.type, b.labels, b.line, {k: (a.line, a.node) for k, a in b.attrs.items()})
+            for b in parsed.blocks
+        ] + [parsed.errors]
+
+    fast = read(parse(text))
+    monkeypatch.setattr(module, "BLANK_FROM", 1 << 40)
+    assert fast == read(parse(text))
+    monkeypatch.setattr(module, "BLANK_FROM", 64 * 1024)
+    # Heredocs with quoted attributes and plain strings: the blanked text's tree is kept.
+    plain = "".join(
+        f'resource "a" "r{i}" {{\n  x = "plain text {i} / with: symbols"\n'
+        f'  p = <<XML\n<a n="{i}" m="o"><b c="{{d}}" /></a>\nXML\n}}\n'
+        for i in range(1500)
+    )
+    src = plain.encode()
+    assert len(src) > module.BLANK_FROM
+    root = module._tree(src).root_node
+    assert root.text != src and root.text is not None and len(root.text) == len(src)
+    fast = read(parse(plain))
+    monkeypatch.setattr(module, "BLANK_FROM", 1 << 40)
+    assert module._tree(src).root_node.text == src
+    assert read(parse(plain)) == fast

@@ -463,16 +463,31 @@ class Inst:
         return attr.line if attr is not None else self.line
 
     def arg(self, key: str, default: Any = None) -> Any:
+        values = self.values
+        if key in values:
+            return values[key]
         attr = self.decl.block.attrs.get(key)
         if attr is None:
             return default
-        if key not in self.values:
-            self.values[key] = self.scope.guarded(
-                ("arg", id(self), key),
-                f"{self.address}.{key}",
-                lambda: self.scope.evaluate(attr.node, self.file, self.bindings),
-            )
-        return self.values[key]
+        scope = self.scope
+        # NOTE: most arguments name another resource (api_management_name = azurerm_x.y.name);
+        # one reference read where no loop variable is bound has one value in its module.
+        ref = None if self.bindings else attr.reference()
+        if ref is not None and ref in scope.references:
+            values[key] = scope.references[ref]
+            return values[key]
+        busy = ("arg", id(self), key)
+        if busy in scope.busy:
+            return scope.unknown(f"{self.address}.{key}", f"{self.address}.{key} refers to itself")
+        scope.busy.add(busy)
+        try:
+            value = scope.evaluate(attr.node, self.file, self.bindings)
+        finally:
+            scope.busy.discard(busy)
+        values[key] = value
+        if ref is not None:
+            scope.references[ref] = value
+        return value
 
     def blocks(self, kind: str) -> list[dict[str, Any]]:
         if kind not in self.nested:
@@ -592,6 +607,8 @@ class ModuleScope(Scope):
         self.cwd_text = str(cwd)
         self.done: dict[Any, Any] = {}
         self.busy: set[Any] = set()
+        self.references: dict[str, Any] = {}
+        """A plain reference's value (see :meth:`Inst.arg`)."""
         self.expansions: dict[str, Expansion] = {}
 
     # ---------------------------------------------------------------- evaluation helpers

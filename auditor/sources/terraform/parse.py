@@ -30,6 +30,13 @@ _ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)|\$\$\{|%%\{", re.S)
 _PLAIN_STRING = re.compile(r'"([^"\\$%\n]*)"')
 _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")
 _TRAVERSAL = re.compile(r"[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*")
+#: Files from this size have their plain strings blanked before they are parsed (see
+#: :func:`_tree`; below it, the check costs more than it saves).
+BLANK_FROM = 64 * 1024
+#: The text of a one-line string with nothing to evaluate or unescape in it (see :func:`_tree`).
+_PLAIN_QUOTED = re.compile(rb'"([^"\n$%\\]+)"')
+_FILE_CALL = re.compile(r'file\("(?:\$\{path\.(module|root)\})?([^"\\$%\n]*)"\)')
+_TRAVERSAL_BYTES = re.compile(rb"[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)+")
 #: What a missing token of the grammar is, in words.
 _MISSING = {
     "quoted_template_end": "a closing quote",
@@ -58,6 +65,21 @@ class Attr:
             self._node = ("at", self.line, self._reader.expr(self._syntax))
             self._syntax = self._reader = None
         return self._node
+
+    def reference(self) -> str | None:
+        """The expression's text when it is a plain reference (``azurerm_x.y.name``,
+        ``var.v``): the same text means the same value wherever no loop variable is bound."""
+        node = self._node
+        if node is not None:
+            inner = node[2]
+            return _render_traversal(inner)
+        if self._syntax is None or self._reader is None:
+            return None
+        syntax = self._syntax
+        raw = self._reader.src[syntax.start_byte : syntax.end_byte]
+        if len(raw) > 200 or not _TRAVERSAL_BYTES.fullmatch(raw) or raw in (b"true", b"false"):
+            return None
+        return raw.decode("utf-8", errors="replace") if raw != b"null" else None
 
     @property
     def text(self) -> str:
@@ -103,7 +125,7 @@ def parse(text: str) -> Parsed:
     """The blocks of an HCL file; a block with a syntax error in it is left out, and the error
     is given with its line. Never raises on bad syntax."""
     src = text.encode("utf-8")
-    tree = tree_sitter.Parser(_LANGUAGE).parse(src)
+    tree = _tree(src)
     reader = _Reader(src)
     blocks: list[Block] = []
     attrs: dict[str, Attr] = {}
@@ -118,6 +140,46 @@ def parse(text: str) -> Parsed:
                 attr = reader.attribute(node)
                 attrs[attr.name] = attr
     return Parsed(blocks, attrs, errors)
+
+
+def _tree(src: bytes) -> tree_sitter.Tree:
+    """The syntax tree of ``src``.
+
+    NOTE: the grammar reads the text of a string a character at a time through its external
+    scanner, which took 60% of the parse of a 6 MB main.tf: a blank is far cheaper. So the
+    text of plain one-line strings is blanked first (same length: every position stays), and
+    the tree of the blanked text is kept when each blanked text is still exactly the content
+    of a string, or literal text of a heredoc (both are read from ``src``, never from the
+    tree): the grammar then saw the same structure. Otherwise (a quote in a comment, a string
+    with an escape before another on the line) the text is parsed as it is.
+    """
+    parser = tree_sitter.Parser(_LANGUAGE)
+    if len(src) < BLANK_FROM:
+        return parser.parse(src)
+    blanked = bytearray(src)
+    spans: list[tuple[int, int]] = []
+    for m in _PLAIN_QUOTED.finditer(src):
+        start, end = m.span(1)
+        blanked[start:end] = b" " * (end - start)
+        spans.append((start, end))
+    tree = parser.parse(bytes(blanked))
+    root = tree.root_node
+    for start, end in spans:
+        node = root.descendant_for_byte_range(start, end)
+        if node is None or not _blank_text(node, start, end, src):
+            return parser.parse(src)
+    return tree
+
+
+def _blank_text(node: tree_sitter.Node, start: int, end: int, src: bytes) -> bool:
+    """True when text blanked at ``start:end`` (``node``: the smallest node holding it) is
+    the content of a string, or literal text of a heredoc."""
+    if node.type in ("string_lit", "quoted_template"):
+        return (node.start_byte, node.end_byte) == (start - 1, end + 1)
+    if node.type == "template_literal":
+        return node.parent is not None and node.parent.type == "heredoc_template"
+    # Several parts of a heredoc: literal text, if no interpolation can end in it.
+    return node.type == "heredoc_template" and b"}" not in src[start:end]
 
 
 def parse_template(text: str, first_line: int = 1) -> tuple[Node, list[tuple[int, str]]]:
@@ -535,6 +597,17 @@ class _Reader:
         return ("for", names, ("at", _line(node), coll), body, strips)
 
 
+def _render_traversal(node: Node) -> str | None:
+    """``a.b.c`` for the nodes of a plain traversal, else None."""
+    names: list[str] = []
+    while node[0] == "get" and node[2][0] == "lit" and isinstance(node[2][1], str):
+        names.append(node[2][1])
+        node = node[1]
+    if node[0] != "sym" or not names:
+        return None
+    return ".".join([str(node[1]), *reversed(names)])
+
+
 def _number(text: str) -> int | float:
     try:
         return int(text)
@@ -575,6 +648,12 @@ def _quick(raw: bytes) -> Node | None:
         return ("lit", text == "true")
     if text == "null":
         return ("lit", None)
+    if first == "f" and (m := _FILE_CALL.fullmatch(text)):  # file("${path.module}/x.xml")
+        path: Node = ("lit", m.group(2))
+        if m.group(1):
+            module: Node = ("get", ("sym", "path"), ("lit", m.group(1)), False)
+            path = ("tmpl", [module, path] if m.group(2) else [module])
+        return ("call", "file", [path])
     if _TRAVERSAL.fullmatch(text):
         names = text.split(".")
         node: Node = ("sym", names[0])
