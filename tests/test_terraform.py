@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from auditor import engine, report, rules
-from auditor.engine import Audit, Finding
+from auditor import report
 from auditor.errors import SourceError
-from auditor.model import Estate, Location
+from auditor.model import Location
 from auditor.sources import terraform
+from tests.support import audit_of, findings, line_of
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "terraform"
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
@@ -29,20 +29,6 @@ METERED = """<policies>
   </inbound>
   <backend><base /></backend><outbound><base /></outbound><on-error><base /></on-error>
 </policies>"""
-
-
-def audit_of(estate: Estate) -> Audit:
-    return engine.run(estate, rules.load())
-
-
-def findings(audit: Audit, rule: str) -> list[Finding]:
-    return [f for f in audit.findings if f.rule == rule]
-
-
-def line_of(file: Path, text: str, start: int = 1) -> int:
-    """1-based line of the first line at or after ``start`` that contains ``text``."""
-    lines = file.read_text("utf-8").splitlines()
-    return next(i for i, line in enumerate(lines, 1) if i >= start and text in line)
 
 
 def write(root: Path, rel: str, text: str) -> Path:

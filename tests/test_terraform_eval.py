@@ -7,21 +7,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from auditor import engine, rules
-from auditor.engine import Audit, Finding
-from auditor.model import Estate
 from auditor.sources import terraform
-from tests.support import write
+from tests.support import METERED, audit_of, findings, line_of, write
 
-METERED = """<policies>
-  <inbound>
-    <base />
-    <llm-emit-token-metric namespace="ai">
-      <dimension name="Subscription ID" />
-    </llm-emit-token-metric>
-  </inbound>
-  <backend><base /></backend><outbound><base /></outbound><on-error><base /></on-error>
-</policies>
+ACCOUNT = """
+resource "azurerm_cognitive_account" "ai" {
+  name                = "aoai"
+  location            = "eastus"
+  resource_group_name = "rg"
+  kind                = "OpenAI"
+  sku_name            = "S0"
+}
 """
 
 SERVICE = """
@@ -36,21 +32,21 @@ resource "azurerm_api_management" "gw" {
 """
 
 
-def audit_of(estate: Estate) -> Audit:
-    return engine.run(estate, rules.load())
-
-
-def findings(audit: Audit, rule: str, api: str | None = None) -> list[Finding]:
-    return [f for f in audit.findings if f.rule == rule and (api is None or f.api == api)]
+def api(label: str, name: str, path: str, *lines: str) -> str:
+    """An azurerm API of the 'gw' service, with more argument or block lines."""
+    body = "".join(f"  {line}\n" for line in lines)
+    return (
+        f'resource "azurerm_api_management_api" "{label}" {{\n'
+        f'  name                = "{name}"\n'
+        "  api_management_name = azurerm_api_management.gw.name\n"
+        '  resource_group_name = "rg"\n'
+        '  revision            = "1"\n'
+        f'  path                = "{path}"\n{body}}}\n'
+    )
 
 
 def by_name(found: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {r["name"]: r for r in found}
-
-
-def line_of(file: Path, text: str, start: int = 1) -> int:
-    lines = file.read_text("utf-8").splitlines()
-    return next(i for i, line in enumerate(lines, 1) if i >= start and text in line)
 
 
 # ------------------------------------------------------------------------------------ modules
@@ -485,24 +481,9 @@ variable "enable_legacy" {
   default = false
 }
 
-resource "azurerm_api_management_api" "chat" {
-  count               = var.enable_chat ? 1 : 0
-  name                = "chat"
-  api_management_name = azurerm_api_management.gw.name
-  resource_group_name = "rg"
-  revision            = "1"
-  path                = "openai"
-}
-
-resource "azurerm_api_management_api" "legacy" {
-  count               = var.enable_legacy ? 1 : 0
-  name                = "legacy"
-  api_management_name = azurerm_api_management.gw.name
-  resource_group_name = "rg"
-  revision            = "1"
-  path                = "legacy"
-}
-""",
+"""
+        + api("chat", "chat", "openai", "count = var.enable_chat ? 1 : 0")
+        + api("legacy", "legacy", "legacy", "count = var.enable_legacy ? 1 : 0"),
     )
     found = by_name(terraform.load_resources(tmp_path)[0])
     assert "gw/legacy" not in found
@@ -513,15 +494,8 @@ resource "azurerm_api_management_api" "legacy" {
 def test_dynamic_blocks_and_old_log_blocks_of_diagnostic_settings(tmp_path: Path) -> None:
     write(
         tmp_path / "main.tf",
-        """
-resource "azurerm_cognitive_account" "ai" {
-  name                = "aoai"
-  location            = "eastus"
-  resource_group_name = "rg"
-  kind                = "OpenAI"
-  sku_name            = "S0"
-}
-
+        ACCOUNT
+        + """
 locals {
   categories = ["Audit", "RequestResponse"]
 }
@@ -855,6 +829,10 @@ resource "azurerm_api_management_policy_fragment" "f" {
     assert found["gw/f"]["properties"]["value"].startswith("<fragment>")
 
 
+def import_block(content_format: str, value: str) -> str:
+    return f'import {{\n    content_format = "{content_format}"\n    content_value  = {value}\n  }}'
+
+
 def test_api_specs_from_import_blocks_give_operations(tmp_path: Path) -> None:
     spec = {
         "openapi": "3.0.1",
@@ -870,42 +848,22 @@ def test_api_specs_from_import_blocks_give_operations(tmp_path: Path) -> None:
         tmp_path / "main.tf",
         SERVICE
         + """
-resource "azurerm_api_management_api" "from_file" {
-  name                = "from-file"
-  api_management_name = azurerm_api_management.gw.name
-  resource_group_name = "rg"
-  revision            = "1"
-  path                = "a"
-  import {
-    content_format = "openapi+json"
-    content_value  = file("${path.module}/spec.json")
-  }
-}
-
-resource "azurerm_api_management_api" "from_object" {
-  name                = "from-object"
-  api_management_name = azurerm_api_management.gw.name
-  resource_group_name = "rg"
-  revision            = "1"
-  path                = "b"
-  import {
-    content_format = "openapi+json"
-    content_value  = jsonencode(jsondecode(file("${path.module}/spec.json")))
-  }
-}
-
-resource "azurerm_api_management_api" "linked" {
-  name                = "linked"
-  api_management_name = azurerm_api_management.gw.name
-  resource_group_name = "rg"
-  revision            = "1"
-  path                = "c"
-  import {
-    content_format = "openapi-link"
-    content_value  = "https://example.com/AzureOpenAI/inference/stable/2024-10-21/inference.json"
-  }
-}
-""",
+"""
+        + api("from_file", "from-file", "a", import_block("openapi+json", 'file("spec.json")'))
+        + api(
+            "from_object",
+            "from-object",
+            "b",
+            import_block("openapi+json", 'jsonencode(jsondecode(file("spec.json")))'),
+        )
+        + api(
+            "linked",
+            "linked",
+            "c",
+            import_block(
+                "openapi-link", '"https://example.com/AzureOpenAI/inference/2024-10-21.json"'
+            ),
+        ),
     )
     (service,) = terraform.load(tmp_path).services
     apis = {a.name: a for a in service.apis}
@@ -942,17 +900,7 @@ resource "null_resource" "unrelated" {
 
 
 def test_azurerm_3x_inline_policy_block_is_the_global_policy(tmp_path: Path) -> None:
-    write(
-        tmp_path / "main.tf",
-        """
-resource "azurerm_api_management" "gw" {
-  name                = "gw"
-  location            = "eastus"
-  resource_group_name = "rg"
-  publisher_name      = "Contoso"
-  publisher_email     = "ops@contoso.example"
-  sku_name            = "Developer_1"
-
+    policy = """
   policy {
     xml_content = <<XML
     <policies>
@@ -965,12 +913,11 @@ resource "azurerm_api_management" "gw" {
     XML
   }
 }
-""",
-    )
+"""
+    main = write(tmp_path / "main.tf", SERVICE.rstrip().removesuffix("}") + policy)
     (service,) = terraform.load(tmp_path).services
-    assert service.policy is not None and service.policy.ok
-    assert service.policy.root is not None
-    assert service.policy.location(service.policy.root).line == 12  # the heredoc's first line
+    assert service.policy is not None and service.policy.ok and service.policy.root is not None
+    assert service.policy.location(service.policy.root).line == line_of(main, "<policies>")
 
 
 # -------------------------------------------------------------------------------------- secrets

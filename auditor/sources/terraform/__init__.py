@@ -15,7 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from auditor.errors import SourceError
 from auditor.model import CAPABILITIES, Estate, ReadError, ordered_notes
 from auditor.sources import resources
 from auditor.sources.iac import files
@@ -51,19 +50,9 @@ def load_resources(path: Path) -> tuple[list[dict[str, Any]], list[ReadError], l
 def prepare(path: Path) -> resources.Loaded:
     """The Terraform configuration at ``path`` (a folder or one ``.tf`` file), evaluated but
     not yet built."""
-    if not path.exists():
-        raise SourceError(f"{path}: no such file or folder")
-    if not find_files(path):
-        raise SourceError(f"{path}: no Terraform (*.tf) files found")
+    files.require(path, find_files(path), "Terraform (*.tf) files")
     src = read(path)
-    return resources.Loaded(
-        src.sink.out,
-        "terraform",
-        str(path),
-        src.errors,
-        ordered_notes(src.sink.notes),
-        partial=src.sink.partial,
-    )
+    return src.loaded("terraform", str(path), ordered_notes(src.sink.notes))
 
 
 def load(path: Path) -> Estate:

@@ -153,18 +153,16 @@ class Source(Files):
         self.root_prefix = os.path.join(str(self.root), "")
 
     def parse(self, file: Path) -> Parsed | None:
-        """A file's blocks (None when unreadable); syntax errors are reported once."""
-        file = file.resolve()
-        if file not in self.parsed:
-            text = self.read(file, MAX_TF_BYTES)
-            result = None
-            if text is not None:
-                result = parse(text)
-                shown = self.shown(file)
-                for line, message in result.errors:
-                    self.errors.append(ReadError(Location(shown, line), message))
-            self.parsed[file] = result
-        return self.parsed[file]
+        """A file's blocks (None when unreadable), read once; its syntax errors are read
+        errors at their lines."""
+        key = file.resolve()
+        if key not in self.parsed:
+            text = self.read(key, MAX_TF_BYTES)
+            found = self.parsed[key] = None if text is None else parse(text)
+            shown = self.shown(key)
+            for line, message in found.errors if found is not None else []:
+                self.errors.append(ReadError(Location(shown, line), message))
+        return self.parsed[key]
 
     def module(self, folder: Path) -> Module | None:
         """The module in ``folder`` (None when it has no ``.tf`` file)."""
@@ -434,6 +432,7 @@ class Inst:
         condition: Unknown | None,
     ) -> None:
         self.scope, self.decl, self.key = scope, decl, key
+        self.type = decl.type
         self.bindings = bindings
         self.condition = condition
         self.file = decl.file

@@ -39,6 +39,14 @@ def known(*values: Any) -> None:
             raise Refused(bad.why)
 
 
+def _whole(*values: Any) -> None:
+    """Refuse when one of ``values`` is unknown as a whole (what is inside is looked at by
+    the function itself)."""
+    for value in values:
+        if isinstance(value, Unknown):
+            raise Refused(value.why)
+
+
 def _strict(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` refused when anything in its arguments is unknown."""
 
@@ -99,8 +107,7 @@ _VERB = re.compile(r"%(%|[-+ #0]*\d*(?:\.\d+)?([vdsqtfeEgGxXob]))")
 
 def tf_format(spec: Any, *args: Any) -> Any:
     """``format``: ``%s %d %v %q %t %f %x %%`` (Go verbs, flags and widths kept simple)."""
-    if isinstance(spec, Unknown):
-        raise Refused(spec.why)
+    _whole(spec)
     parts: list[Any] = []
     pos = 0
     i = 0
@@ -141,8 +148,7 @@ def _formatlist(spec: Any, *args: Any) -> Any:
 
 def _join(sep: Any, *lists: Any) -> Any:
     for items in (sep, *lists):
-        if isinstance(items, Unknown):
-            raise Refused(items.why)
+        _whole(items)
     out: list[Any] = []
     for item in (x for items in lists for x in items):
         if out:
@@ -204,8 +210,7 @@ def _regexall(pattern: str, text: str) -> Any:
 
 
 def _length(value: Any) -> Any:
-    if isinstance(value, Unknown):
-        raise Refused(value.why)
+    _whole(value)
     if isinstance(value, str):
         return len(value)
     if isinstance(value, list | dict):
@@ -214,20 +219,17 @@ def _length(value: Any) -> Any:
 
 
 def _keys(value: Any) -> Any:
-    if isinstance(value, Unknown):
-        raise Refused(value.why)
+    _whole(value)
     return sorted(value)
 
 
 def _values(value: Any) -> Any:
-    if isinstance(value, Unknown):
-        raise Refused(value.why)
+    _whole(value)
     return [value[k] for k in sorted(value)]
 
 
 def _lookup(mapping: Any, key: Any, *default: Any) -> Any:
-    if isinstance(mapping, Unknown) or isinstance(key, Unknown):
-        raise Refused((mapping if isinstance(mapping, Unknown) else key).why)
+    _whole(mapping, key)
     if not isinstance(mapping, dict):
         raise TypeError("lookup() of what is not a map")
     if key in mapping:
@@ -240,8 +242,7 @@ def _lookup(mapping: Any, key: Any, *default: Any) -> Any:
 def _merge(*maps: Any) -> Any:
     out: dict[str, Any] = {}
     for m in maps:
-        if isinstance(m, Unknown):
-            raise Refused(m.why)
+        _whole(m)
         if m is None:
             continue
         if not isinstance(m, dict):
@@ -253,15 +254,13 @@ def _merge(*maps: Any) -> Any:
 def _concat(*lists: Any) -> Any:
     out: list[Any] = []
     for items in lists:
-        if isinstance(items, Unknown):
-            raise Refused(items.why)
+        _whole(items)
         out += list(items)
     return out
 
 
 def _element(items: Any, index: Any) -> Any:
-    if isinstance(items, Unknown) or isinstance(index, Unknown):
-        raise Refused((items if isinstance(items, Unknown) else index).why)
+    _whole(items, index)
     if not items:
         raise ValueError("element() of an empty list")
     return items[int(index) % len(items)]
@@ -275,20 +274,17 @@ def _index(items: list[Any], value: Any) -> int:
 
 
 def _contains(items: Any, value: Any) -> Any:
-    if isinstance(items, Unknown):
-        raise Refused(items.why)
+    _whole(items)
     if not isinstance(items, list):
         raise TypeError("contains() of what is not a list or set")
     return ARM_FUNCTIONS["contains"](items, value)
 
 
 def _flatten(items: Any) -> Any:
-    if isinstance(items, Unknown):
-        raise Refused(items.why)
+    _whole(items)
     out: list[Any] = []
     for x in items:
-        if isinstance(x, Unknown):
-            raise Refused(x.why)
+        _whole(x)
         out += _flatten(x) if isinstance(x, list) else [x]
     return out
 
@@ -304,8 +300,7 @@ def _distinct(items: Any) -> Any:
 
 def toset(items: Any) -> Any:
     """``toset``: unique elements; strings sorted as Terraform orders a set of strings."""
-    if isinstance(items, Unknown):
-        raise Refused(items.why)
+    _whole(items)
     if not isinstance(items, list):
         raise TypeError("toset() of what is not a list")
     known(items)
@@ -318,33 +313,27 @@ def toset(items: Any) -> Any:
 
 
 def _tolist(items: Any) -> Any:
-    if isinstance(items, Unknown):
-        raise Refused(items.why)
+    _whole(items)
     if not isinstance(items, list):
         raise TypeError("tolist() of what is not a list or set")
     return list(items)
 
 
 def _tomap(value: Any) -> Any:
-    if isinstance(value, Unknown):
-        raise Refused(value.why)
+    _whole(value)
     if not isinstance(value, dict):
         raise TypeError("tomap() of what is not an object")
     return dict(value)
 
 
 def _compact(items: Any) -> Any:
-    if isinstance(items, Unknown):
-        raise Refused(items.why)
-    for x in items:
-        if isinstance(x, Unknown):
-            raise Refused(x.why)
+    _whole(items)
+    _whole(*items)
     return [x for x in items if x not in (None, "")]
 
 
 def _zipmap(keys: Any, values: Any) -> Any:
-    if isinstance(keys, Unknown) or isinstance(values, Unknown):
-        raise Refused((keys if isinstance(keys, Unknown) else values).why)
+    _whole(keys, values)
     known(keys)
     if len(keys) != len(values):
         raise ValueError("keys and values of different lengths")
@@ -365,23 +354,20 @@ def _range(*args: Any) -> list[Any]:
 
 
 def _one(items: Any) -> Any:
-    if isinstance(items, Unknown):
-        raise Refused(items.why)
+    _whole(items)
     if len(items) > 1:
         raise ValueError("more than one element")
     return items[0] if items else None
 
 
 def _slice(items: Any, start: Any, end: Any) -> Any:
-    if isinstance(items, Unknown):
-        raise Refused(items.why)
+    _whole(items)
     known(start, end)
     return list(items)[int(start) : int(end)]
 
 
 def _reverse(items: Any) -> Any:
-    if isinstance(items, Unknown):
-        raise Refused(items.why)
+    _whole(items)
     return list(reversed(items))
 
 
@@ -416,8 +402,7 @@ def _chunklist(items: list[Any], size: int) -> Any:
 
 def _coalescelist(*lists: Any) -> Any:
     for items in lists:
-        if isinstance(items, Unknown):
-            raise Refused(items.why)
+        _whole(items)
         if items:
             return items
     raise ValueError("every list is empty")

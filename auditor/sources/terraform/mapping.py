@@ -31,6 +31,8 @@ ABSENT: Any = object()
 class Instance(Protocol):
     """One instance of a resource, as the lowering reads it."""
 
+    type: str
+    """The Terraform type (``azurerm_api_management_api``)."""
     address: str
     file: str
     line: int
@@ -300,13 +302,14 @@ def _names(inst: Instance, *parts: str) -> list[Any]:
 _Props = Callable[[Instance, list[Any]], "dict[str, Any] | None"]
 
 
-def _const(props: dict[str, Any]) -> _Props:
-    return lambda inst, names: dict(props)
-
-
 def _args(**keys: str) -> _Props:
-    """Properties copied from arguments (ARM name = argument)."""
-    return lambda inst, names: {arm: inst.arg(tf) for arm, tf in keys.items()}
+    """Properties copied from arguments (ARM name = argument), with azurerm's defaults."""
+
+    def build(inst: Instance, names: list[Any]) -> dict[str, Any]:
+        kind = inst.type.removeprefix("azurerm_")
+        return {arm: inst.arg(tf, _DEFAULTS.get((kind, tf))) for arm, tf in keys.items()}
+
+    return build
 
 
 def _policy_props(key: str, fmt_key: str | None = None) -> _Props:
@@ -318,104 +321,69 @@ def _policy_props(key: str, fmt_key: str | None = None) -> _Props:
     return build
 
 
-#: azurerm type (less ``azurerm_``) -> ARM type, name parts, properties.
-_AZURERM: dict[str, tuple[str, tuple[str, ...], _Props]] = {
-    "api_management": (APIM, ("name",), _const({})),
-    "api_management_policy": (
-        f"{APIM}/policies",
-        ("@svc", "=policy"),
-        _policy_props("xml_content"),
-    ),
-    "api_management_api": (f"{APIM}/apis", ("@svc", "name"), _api),
-    "api_management_api_policy": (
-        f"{APIM}/apis/policies",
-        ("@svc", "@api", "=policy"),
-        _policy_props("xml_content"),
-    ),
-    "api_management_api_operation": (
-        f"{APIM}/apis/operations",
-        ("@svc", "@api", "operation_id"),
-        _args(method="method", urlTemplate="url_template", displayName="display_name"),
-    ),
-    "api_management_api_operation_policy": (
-        f"{APIM}/apis/operations/policies",
-        ("@svc", "@api", "operation_id", "=policy"),
-        _policy_props("xml_content"),
-    ),
-    "api_management_product": (
-        f"{APIM}/products",
-        ("@svc", "product_id"),
-        lambda inst, names: {
-            "displayName": inst.arg("display_name"),
-            "subscriptionRequired": inst.arg("subscription_required", True),
-        },
-    ),
-    "api_management_product_policy": (
-        f"{APIM}/products/policies",
-        ("@svc", "@product", "=policy"),
-        _policy_props("xml_content"),
-    ),
-    "api_management_product_api": (
-        f"{APIM}/products/apis",
-        ("@svc", "@product", "@api"),
-        _const({}),
-    ),
-    "api_management_subscription": (
-        f"{APIM}/subscriptions",
-        ("@svc", "subscription_id"),
-        lambda inst, names: _subscription(inst),
-    ),
-    "api_management_policy_fragment": (
-        f"{APIM}/policyFragments",
-        ("@svc", "name"),
-        _policy_props("value", "format"),
-    ),
-    "api_management_diagnostic": (
-        f"{APIM}/diagnostics",
-        ("@svc", "identifier"),
-        lambda inst, names: _diagnostic(inst),
-    ),
-    "api_management_api_diagnostic": (
-        f"{APIM}/apis/diagnostics",
-        ("@svc", "@api", "identifier"),
-        lambda inst, names: _diagnostic(inst),
-    ),
-    "api_management_logger": (
-        f"{APIM}/loggers",
-        ("@svc", "name"),
-        lambda inst, names: _logger(inst),
-    ),
-    "api_management_backend": (
-        f"{APIM}/backends",
-        ("@svc", "name"),
-        _args(url="url", protocol="protocol"),
-    ),
-    "api_management_named_value": (
-        f"{APIM}/namedValues",
-        ("@svc", "name"),
-        _args(displayName="display_name"),
-    ),
-    "api_management_workspace": (f"{APIM}/workspaces", ("@svc", "name"), _const({})),
-    "api_management_workspace_policy": (
-        f"{APIM}/workspaces/policies",
-        ("@ws", "=policy"),
-        _policy_props("xml_content"),
-    ),
-    "api_management_workspace_policy_fragment": (
-        f"{APIM}/workspaces/policyFragments",
-        ("@ws", "name"),
-        _policy_props("xml_content", "xml_format"),
-    ),
-    "cognitive_account": (ACCOUNTS, ("name",), lambda inst, names: _account(inst, None)),
-    "ai_services": (ACCOUNTS, ("name",), lambda inst, names: _account(inst, "AIServices")),
-    "cognitive_deployment": (
-        f"{ACCOUNTS}/deployments",
-        ("@account", "name"),
-        lambda inst, names: {"model": _first(inst.blocks("model"))},
-    ),
-    "monitor_diagnostic_setting": (SETTINGS, ("name",), lambda inst, names: _setting(inst)),
-    "application_insights": (COMPONENTS, ("name",), _const({})),
+#: azurerm type (less ``azurerm_``), ARM type (``~`` for the APIM service) and the parts of its
+#: nested name: an argument, ``=literal``, or the ``@svc``, ``@ws``, ``@api``, ``@product`` or
+#: ``@account`` another argument names (see :func:`_names`).
+_TABLE = """
+api_management                           ~                           name
+api_management_policy                    ~/policies                  @svc =policy
+api_management_api                       ~/apis                      @svc name
+api_management_api_policy                ~/apis/policies             @svc @api =policy
+api_management_api_operation             ~/apis/operations           @svc @api operation_id
+api_management_api_operation_policy      ~/apis/operations/policies  @svc @api operation_id =policy
+api_management_product                   ~/products                  @svc product_id
+api_management_product_policy            ~/products/policies         @svc @product =policy
+api_management_product_api               ~/products/apis             @svc @product @api
+api_management_subscription              ~/subscriptions             @svc subscription_id
+api_management_policy_fragment           ~/policyFragments           @svc name
+api_management_diagnostic                ~/diagnostics               @svc identifier
+api_management_api_diagnostic            ~/apis/diagnostics          @svc @api identifier
+api_management_logger                    ~/loggers                   @svc name
+api_management_backend                   ~/backends                  @svc name
+api_management_named_value               ~/namedValues               @svc name
+api_management_workspace                 ~/workspaces                @svc name
+api_management_workspace_policy          ~/workspaces/policies       @ws =policy
+api_management_workspace_policy_fragment ~/workspaces/policyFragments@ws name
+cognitive_account           Microsoft.CognitiveServices/accounts              name
+ai_services                 Microsoft.CognitiveServices/accounts              name
+cognitive_deployment        Microsoft.CognitiveServices/accounts/deployments  @account name
+monitor_diagnostic_setting  Microsoft.Insights/diagnosticSettings             name
+application_insights        Microsoft.Insights/components                     name
+"""
+_AZURERM: dict[str, tuple[str, tuple[str, ...]]] = {
+    kind: (arm.replace("~", APIM), tuple(parts))
+    for kind, arm, *parts in (line.split() for line in _TABLE.strip().splitlines())
 }
+#: What of a resource's arguments becomes which ARM property (none: only its name is read).
+_PROPS: dict[str, _Props] = {
+    "api_management_policy": _policy_props("xml_content"),
+    "api_management_api": _api,
+    "api_management_api_policy": _policy_props("xml_content"),
+    "api_management_api_operation": _args(
+        method="method", urlTemplate="url_template", displayName="display_name"
+    ),
+    "api_management_api_operation_policy": _policy_props("xml_content"),
+    "api_management_product": _args(
+        displayName="display_name", subscriptionRequired="subscription_required"
+    ),
+    "api_management_product_policy": _policy_props("xml_content"),
+    "api_management_subscription": lambda inst, names: _subscription(inst),
+    "api_management_policy_fragment": _policy_props("value", "format"),
+    "api_management_diagnostic": lambda inst, names: _diagnostic(inst),
+    "api_management_api_diagnostic": lambda inst, names: _diagnostic(inst),
+    "api_management_logger": lambda inst, names: _logger(inst),
+    "api_management_backend": _args(url="url", protocol="protocol"),
+    "api_management_named_value": _args(displayName="display_name"),  # never its value
+    "api_management_workspace_policy": _policy_props("xml_content"),
+    "api_management_workspace_policy_fragment": _policy_props("xml_content", "xml_format"),
+    "cognitive_account": lambda inst, names: _account(inst, None),
+    "ai_services": lambda inst, names: _account(inst, "AIServices"),
+    "cognitive_deployment": lambda inst, names: {"model": _first(inst.blocks("model"))},
+    "monitor_diagnostic_setting": lambda inst, names: _setting(inst),
+}
+#: Arguments whose default (when not written) azurerm applies.
+_DEFAULTS = {("api_management_product", "subscription_required"): True}
+
 
 #: Data sources that say a resource is deployed elsewhere (``existing``).
 _DATA: dict[str, str] = {
@@ -424,14 +392,6 @@ _DATA: dict[str, str] = {
     "azurerm_ai_services": ACCOUNTS,
     "azurerm_application_insights": COMPONENTS,
 }
-
-
-def arm_type_of(tf_type: str) -> str | None:
-    """The ARM type of an azurerm resource type the rules read (None for the others)."""
-    spec = (
-        _AZURERM.get(tf_type.removeprefix("azurerm_")) if tf_type.startswith("azurerm_") else None
-    )
-    return spec[0] if spec else None
 
 
 def data_type_of(tf_type: str) -> str | None:
@@ -454,7 +414,8 @@ def lower_azurerm(tf_type: str, inst: Instance) -> Lowered | None:
         return None
     arm_type, names = found
     kind = tf_type.removeprefix("azurerm_")
-    props = _AZURERM[kind][2](inst, names)
+    build = _PROPS.get(kind)
+    props = build(inst, names) if build is not None else {}
     if props is None:
         return None
     out = Lowered(arm_type, names, props)
