@@ -88,3 +88,12 @@ def test_a_patch_may_say_where_the_metrics_flag_of_a_diagnostic_is() -> None:
     assert (diag.location.path, diag.location.line) == ("main.tf", 10)
     assert diag.metrics_location is not None
     assert (diag.metrics_location.path, diag.metrics_location.line) == ("patches.tf", 4)
+
+
+def test_a_text_over_the_limit_is_not_computed() -> None:
+    from auditor.sources.iac.values import MAX_TEXT, joined
+
+    half = "x" * (MAX_TEXT // 2 + 1)
+    value = joined([half, half])
+    assert isinstance(value, Unknown) and "is not computed" in value.why
+    assert joined(["a", "b"]) == "ab"

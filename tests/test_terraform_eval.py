@@ -1092,3 +1092,57 @@ resource "azurerm_api_management_api" "chat" {
     (why,) = [w for k, w in api.unknown if k == "service_url"]
     assert "Microsoft.CognitiveServices/accounts (data source) 'shared-aoai'" in why
     assert audit_of(estate).apis[0].llm
+
+
+# ------------------------------------------------------------------------------ hostile input
+
+
+def test_values_that_grow_without_bound_stop_growing(tmp_path: Path) -> None:
+    doubling = [f'  a{i} = "${{local.a{i - 1}}}${{local.a{i - 1}}}"' for i in range(1, 64)]
+    write(
+        tmp_path / "main.tf",
+        'locals {\n  a0 = "xy"\n'
+        + "\n".join(doubling)
+        + "\n}\n"
+        + 'resource "azurerm_api_management_named_value" "x" {\n  name = "x"\n'
+        + '  api_management_name = "gw"\n  display_name = local.a63\n}\n'
+        + 'resource "azurerm_api_management_named_value" "y" {\n  name = "y"\n'
+        + '  api_management_name = "gw"\n'
+        + '  display_name = replace(local.a21, "x", local.a21)\n}\n',
+    )
+    found = by_name(terraform.load_resources(tmp_path)[0])
+    for name in ("gw/x", "gw/y"):
+        assert "MiB is not computed" in found[name]["_unknown"]["properties.displayName"]
+
+
+def test_loops_too_large_or_modules_that_call_themselves_are_not_expanded(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path / "main.tf",
+        SERVICE
+        + """
+resource "azurerm_api_management_product" "many" {
+  count               = 1000000000
+  product_id          = "p${count.index}"
+  api_management_name = azurerm_api_management.gw.name
+}
+
+resource "azurerm_api_management_product" "wide" {
+  for_each            = toset([for i in range(1024) : "w${i}"])
+  product_id          = each.key
+  api_management_name = azurerm_api_management.gw.name
+}
+
+module "self" {
+  source = "./"
+}
+""",
+    )
+    loaded = terraform.prepare(tmp_path)
+    products = [r["name"] for r in loaded.found if r["type"].endswith("/products")]
+    assert "gw/p${count.index}" in products and len(products) == 2
+    notes = "\n".join(loaded.notes)
+    assert "1000000000 instances are not expanded" in notes
+    assert "a loop over 1024 items is not expanded" in notes
+    assert "module 'self' calls itself" in notes

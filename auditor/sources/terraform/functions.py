@@ -22,6 +22,7 @@ import yaml
 
 from auditor.sources.iac.expr import ARM_FUNCTIONS, Refused
 from auditor.sources.iac.values import (
+    MAX_TEXT,
     Sourced,
     Unknown,
     first_unknown,
@@ -171,6 +172,10 @@ def _go_replacement(repl: str) -> str:
 
 def _replace(text: Any, old: Any, new: Any) -> Any:
     """``replace``: a ``/regex/`` or plain text; a text read from a file keeps its place."""
+    if isinstance(text, str) and isinstance(old, str) and old and isinstance(new, str):
+        grows = text.count(old) * max(0, len(new) - len(old))
+        if len(text) + grows > MAX_TEXT:
+            raise Refused(f"a text over {MAX_TEXT // 1024 // 1024} MiB is not computed")
     if isinstance(old, str) and len(old) > 1 and old.startswith("/") and old.endswith("/"):
         known(text, new)
         out = re.sub(old[1:-1], _go_replacement(str(new)), str(text))
