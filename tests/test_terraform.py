@@ -69,7 +69,10 @@ def test_estate_maps_service_apis_products_and_observability() -> None:
     # The account's endpoint is only known once deployed: the URL says which account it is.
     assert api.service_url == "${azurerm_cognitive_account.aoai.endpoint}openai"
     (why,) = [w for k, w in api.unknown if k == "service_url"]
-    assert "Microsoft.CognitiveServices/accounts 'contoso-aoai'" in why and "main.tf:" in why
+    assert (
+        "Microsoft.CognitiveServices/accounts (kind OpenAI) 'contoso-aoai'" in why
+        and "main.tf:" in why
+    )
     assert api.subscription_required is True
     assert api.products == ("team-a",)
     assert [(o.name, o.method) for o in api.operations] == [

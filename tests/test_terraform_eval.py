@@ -166,7 +166,7 @@ def test_a_policy_read_through_file_of_a_callers_path_is_judged(tmp_path: Path) 
     # names the account, so the API is an LLM API and the account is the one behind it.
     assert api.service_url == "${azurerm_cognitive_account.this.endpoint}openai"
     (why,) = [w for k, w in api.unknown if k == "service_url"]
-    assert "Microsoft.CognitiveServices/accounts 'chrg-ai'" in why
+    assert "Microsoft.CognitiveServices/accounts (kind AIServices) 'chrg-ai'" in why
     assert "modules/ai/main.tf:" in why
     audit = audit_of(estate)
     (result,) = audit.apis
@@ -1146,3 +1146,39 @@ module "self" {
     assert "1000000000 instances are not expanded" in notes
     assert "a loop over 1024 items is not expanded" in notes
     assert "module 'self' calls itself" in notes
+
+
+def test_a_loop_over_a_loop_not_expanded_and_json_syntax_are_said_not_read(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path / "main.tf",
+        SERVICE
+        + """
+variable "regions" {
+  type = set(string)
+}
+
+resource "azurerm_cognitive_account" "ai" {
+  for_each = var.regions
+  name     = "aoai-${each.key}"
+  kind     = "OpenAI"
+}
+
+resource "azurerm_api_management_backend" "ai" {
+  for_each            = azurerm_cognitive_account.ai
+  name                = each.value.name
+  api_management_name = azurerm_api_management.gw.name
+  url                 = each.value.endpoint
+}
+""",
+    )
+    write(tmp_path / "extra.tf.json", '{"resource": {}}')
+    loaded = terraform.prepare(tmp_path)
+    (backend,) = [r for r in loaded.found if r["type"].endswith("/backends")]
+    # Each value is the accounts' one instance: the backend names the account it stands for.
+    assert backend["name"] == "gw/aoai-${each.key}"
+    assert "accounts (kind OpenAI) 'aoai-${each.key}'" in backend["_unknown"]["properties.url"]
+    partial = "\n".join(loaded.partial["."])  # type: ignore[index]
+    assert "the instances of a loop that is not expanded" in partial
+    assert "extra.tf.json: Terraform JSON syntax is not read" in partial

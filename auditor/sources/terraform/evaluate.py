@@ -112,6 +112,8 @@ class Module:
     locals: dict[str, tuple[Attr, str]] = field(default_factory=dict)
     types: set[str] = field(default_factory=set)
     order: list[Decl] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)
+    """What of the module is not read (``file: why``)."""
 
 
 @dataclass
@@ -176,14 +178,19 @@ class Source(Files):
                 files = sorted(
                     p
                     for p in folder.iterdir()
-                    if p.name.endswith(".tf")
+                    if p.name.endswith((".tf", ".tf.json"))
                     and not p.name.startswith(".")
                     and not p.is_symlink()
                     and p.is_file()
                 )
             except OSError:
                 files = []
-        module = Module(folder) if files else None
+        json_files = [f for f in files if f.name.endswith(".json")]
+        files = [f for f in files if f not in json_files]
+        module = Module(folder) if files or json_files else None
+        for file in json_files:  # Terraform's JSON syntax: rare, and not read
+            if module is not None:
+                module.unread.append(f"{self.shown(file)}: Terraform JSON syntax is not read")
         for file in files:
             parsed = self.parse(file)
             if module is not None and parsed is not None:
@@ -532,12 +539,27 @@ class Inst:
         return arm_type, names
 
     def describe(self) -> str:
+        """What the resource is, as a reason names it: ``Microsoft.CognitiveServices/accounts
+        (kind OpenAI) 'name'`` (an account's kind says whether its endpoint serves models)."""
         found = self.arm()
         if found is None:
             return self.address
         arm_type, names = found
-        data = " (data source)" if self.decl.kind == "data" else ""
-        return f"{arm_type}{data} '{text_of(mapping.arm_name(names))}'"
+        what = ""
+        if self.decl.kind == "data":
+            what = " (data source)"
+        elif arm_type.lower() == "microsoft.cognitiveservices/accounts":
+            kind = self._account_kind()
+            what = f" (kind {kind})" if isinstance(kind, str) and kind else ""
+        return f"{arm_type}{what} '{text_of(mapping.arm_name(names))}'"
+
+    def _account_kind(self) -> Any:
+        if self.decl.type == "azurerm_ai_services":
+            return "AIServices"
+        if self.decl.type == "azapi_resource":
+            body = mapping.body_of(self.arg("body"))
+            return body.get("kind") if isinstance(body, dict) else None
+        return self.arg("kind")
 
     def attr(self, key: str) -> Any:
         """``<address>.key`` as another expression reads it."""
@@ -684,6 +706,8 @@ class ModuleScope(Scope):
         expr = f"var.{name}"
         folder = self.src.shown(self.module.folder)
         if decl is None:
+            if self.src.only is not None and not self.prefix:
+                folder = f"{folder}, of which only {self.src.shown(self.src.only)} is scanned"
             return self.unknown(expr, f"variable '{name}' is not declared in {folder}")
         attrs = decl.block.attrs
         where = f"{decl.file}:{decl.block.line}"
@@ -765,16 +789,23 @@ class ModuleScope(Scope):
         if "for_each" in attrs:
             node = attrs["for_each"].node
             coll = self.evaluate(node, decl.file, {})
-            items = _each(coll)
+            items = None if isinstance(coll, _Loop) else _each(coll)
             if items is None or len(items) > MAX_ITEMS:
                 why = coll.why if isinstance(coll, Unknown) else "not a map or set of strings"
                 if items is not None:
                     why = f"{len(items)} instances are not expanded"
+                if isinstance(coll, _Loop):  # its one instance stands for each value
+                    why = "the instances of a loop that is not expanded"
+                    return self._loop(decl, node, why, where, "each", next(iter(coll.values())))
                 return self._loop(decl, node, why, where, "each")
             return Expansion("each", [(k, {"each": {"key": k, "value": v}}) for k, v in items])
         return Expansion("one", [(None, {})])
 
-    def _loop(self, decl: Decl, node: Node, why: str, where: str, kind: str) -> Expansion:
+    def _loop(
+        self, decl: Decl, node: Node, why: str, where: str, kind: str, value: Any = None
+    ) -> Expansion:
+        """One instance with unknown loop variables (``value``: what stands for each value,
+        the one instance of a loop it goes over)."""
         self.src.sink.unread(
             self.deployment,
             where,
@@ -785,7 +816,8 @@ class ModuleScope(Scope):
             index = unknown("count.index", f"an index of {render(node)} ({why})", where)
             return Expansion("loop", [(index, {"count": {"index": index}})])
         key = unknown("each.key", f"a key of {render(node)} ({why})", where)
-        value = unknown("each.value", f"a value of {render(node)} ({why})", where)
+        if value is None:
+            value = unknown("each.value", f"a value of {render(node)} ({why})", where)
         return Expansion("loop", [(key, {"each": {"key": key, "value": value}})])
 
     def resource(self, address: str) -> Any:
@@ -1032,6 +1064,9 @@ class ModuleScope(Scope):
 
     def emit(self) -> None:
         """Every resource of this module (and of the modules it calls) to the sink."""
+        for why in self.module.unread:
+            where, _, text = why.partition(": ")
+            self.src.sink.unread(self.deployment, where, text)
         for decl in self.module.order:
             for inst in self.instances(decl):
                 self._emit(inst)
