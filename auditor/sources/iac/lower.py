@@ -17,6 +17,7 @@ is kept; a backend's managed identity (the audience it asks a token for) is not 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ from auditor.sources.iac.values import (
     first_unknown,
     is_template,
     plain,
+    segments,
     text_of,
     unknown_leaves,
 )
@@ -189,6 +191,7 @@ class Sink:
         if isinstance(fmt, Unknown):
             body["format"] = "rawxml"
         if isinstance(value, Unknown) and is_template(value) and value.text.lstrip()[:1] == "<":
+            body["value"] = dataclasses.replace(value, text=xml_safe(value.text))
             self.note(
                 where,
                 f"parts of the policy text are not known offline ({value.why}); "
@@ -201,6 +204,17 @@ class Sink:
             body.pop("value", None)
             body["unresolved"] = f"the policy text is not known offline: {why}"
             self.note(where, body["unresolved"])
+
+
+_XML_SPECIAL = str.maketrans(dict.fromkeys("<>&\"'", "_"))
+
+
+def xml_safe(text: str) -> str:
+    """Policy text whose unknown parts (``${...}``) hold nothing XML would read as markup: an
+    unknown value in an attribute or between elements must not break the document."""
+    return "".join(
+        piece.translate(_XML_SPECIAL) if is_expr else piece for is_expr, piece in segments(text)
+    )
 
 
 def pin_embedded(found: list[dict[str, Any]], texts: dict[str, str]) -> None:

@@ -41,14 +41,11 @@ from auditor.sources.iac.expr import (
     resource_id,
 )
 from auditor.sources.iac.files import Files
-from auditor.sources.iac.lower import is_policy_type
 from auditor.sources.iac.values import (
     Sourced,
     Unknown,
     first_unknown,
-    is_template,
     plain,
-    segments,
     text_of,
     unknown,
     unknown_leaves,
@@ -720,11 +717,6 @@ class ModuleScope(Scope):
             value = self.inputs[name]()
         elif "default" in attrs:
             value = self.evaluate(attrs["default"].node, decl.file, {})
-            if value in ([], {}) and not self.prefix:
-                # NOTE: as an entry parameter of Bicep: a root variable that is empty unless
-                # something sets it is a placeholder for items given at deployment.
-                why = f"variable '{name}' is empty by default: its items are given at deployment"
-                return unknown(expr, why, where)
         elif self.prefix:
             return unknown(
                 expr, f"{expr} is not given by the module's caller and has no default", where
@@ -805,13 +797,16 @@ class ModuleScope(Scope):
         self, decl: Decl, node: Node, why: str, where: str, kind: str, value: Any = None
     ) -> Expansion:
         """One instance with unknown loop variables (``value``: what stands for each value,
-        the one instance of a loop it goes over)."""
-        self.src.sink.unread(
-            self.deployment,
-            where,
+        the one instance of a loop it goes over). The deployment is not read whole when what
+        the loop makes may be what the rules read (a module may hold anything)."""
+        text = (
             f"{self.prefix}{decl.address}: a loop over {render(node)} is not expanded ({why}); "
-            "one instance with unknown values stands for all",
+            "one instance with unknown values stands for all"
         )
+        if decl.kind == "module" or _may_be_read(decl):
+            self.src.sink.unread(self.deployment, where, text)
+        else:
+            self.src.sink.note(where, text)
         if kind == "count":
             index = unknown("count.index", f"an index of {render(node)} ({why})", where)
             return Expansion("loop", [(index, {"count": {"index": index}})])
@@ -1109,10 +1104,6 @@ class ModuleScope(Scope):
         if lowered is None:
             return
         origin = lowered.origin or (inst.file, inst.line)
-        if is_policy_type(lowered.arm_type) and lowered.props is not None:
-            value = lowered.props.get("value")
-            if isinstance(value, Unknown) and is_template(value):
-                lowered.props["value"] = dataclasses.replace(value, text=_placeholders(value.text))
         self.src.sink.add(
             lowered.arm_type,
             mapping.arm_name(lowered.names),
@@ -1298,6 +1289,16 @@ class _Opaque:
         self.describe, self.expr, self.why = describe, expr, why
 
 
+def _may_be_read(decl: Decl) -> bool:
+    """A resource of a type the rules read (an azapi resource may be one, whatever its type
+    evaluates to; a provisioner may create one)."""
+    if decl.kind != "resource":
+        return False
+    if decl.type.startswith("azurerm_"):
+        return mapping.names_known(decl.type)
+    return decl.type.startswith("azapi_") or decl.type in ("terraform_data", "null_resource")
+
+
 def _value_of(exp: Expansion, values: list[Any]) -> Any:
     if exp.kind == "one":
         return values[0] if values else None
@@ -1361,19 +1362,6 @@ def _switch(node: Node, scope: ModuleScope, file: str) -> Unknown | None:
         return None
     text = render(cond_node) if a == ("lit", 1) else f"!({render(cond_node)})"
     return unknown(text, cond.why, cond.where or f"{file}:{node[1] if node[0] == 'at' else ''}")
-
-
-_UNSAFE = str.maketrans(
-    {"'": "\u2019", '"': "\u201d", "<": "\u2039", ">": "\u203a", "&": "+", "\n": " "}
-)
-
-
-def _placeholders(text: str) -> str:
-    """A policy text whose unknown parts read ``${...}``, with what would break its XML or
-    its C# (quotes, angle brackets, line breaks) taken out of them."""
-    return "".join(
-        piece.translate(_UNSAFE) if is_expr else piece for is_expr, piece in segments(text)
-    )
 
 
 def _braces(pattern: str) -> list[str]:

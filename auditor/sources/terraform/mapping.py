@@ -399,6 +399,11 @@ def data_type_of(tf_type: str) -> str | None:
     return _DATA.get(tf_type)
 
 
+def names_known(tf_type: str) -> bool:
+    """An azurerm type the rules read."""
+    return tf_type.removeprefix("azurerm_") in _AZURERM
+
+
 def names_of(tf_type: str, inst: Instance) -> tuple[str, list[Any]] | None:
     """ARM type and name segments of an azurerm resource (None when not mapped)."""
     spec = _AZURERM.get(tf_type.removeprefix("azurerm_"))
