@@ -89,6 +89,7 @@ class Decl:
 
     @property
     def address(self) -> str:
+        """How Terraform names it (``data.azurerm_x.y``, ``module.m``, ``azurerm_x.y``)."""
         if self.kind == "data":
             return f"data.{self.type}.{self.name}"
         if self.kind == "module":
@@ -399,6 +400,8 @@ class _Patch:
     deployment: str
 
     def apply(self, target: dict[str, Any]) -> None:
+        """Merge the patch into a lowered resource: its properties, what of them is unknown,
+        and where they are shown."""
         props = target.setdefault("properties", {})
         _merge(props, plain(self.props))
         missing = target.setdefault("_unknown", {})
@@ -456,16 +459,20 @@ class Inst:
 
     @property
     def where(self) -> str:
+        """``file:line`` of the declaration."""
         return f"{self.file}:{self.line}"
 
     def has(self, key: str) -> bool:
+        """The argument is written."""
         return key in self.decl.block.attrs
 
     def line_of(self, key: str) -> int:
+        """The line the argument is written on (the declaration's when it is not)."""
         attr = self.decl.block.attrs.get(key)
         return attr.line if attr is not None else self.line
 
     def arg(self, key: str, default: Any = None) -> Any:
+        """The argument's value in this instance (``default`` when it is not written)."""
         values = self.values
         if key in values:
             return values[key]
@@ -493,6 +500,7 @@ class Inst:
         return value
 
     def blocks(self, kind: str) -> list[dict[str, Any]]:
+        """The nested blocks of one type (``dynamic`` ones expanded), evaluated."""
         if kind not in self.nested:
             found = self.scope.nested(self.decl.block, kind, self.file, self.bindings)
             if not found and self.has(kind):  # a block written as an attribute: kind = [{...}]
@@ -503,6 +511,7 @@ class Inst:
         return self.nested[kind]
 
     def note(self, text: str) -> None:
+        """A note at the declaration."""
         self.scope.src.sink.note(self.where, text)
 
     # ---------------------------------------------------------------- as a value
@@ -655,6 +664,8 @@ class ModuleScope(Scope):
         return value
 
     def lookup(self, obj: Any, key: Any, node: Node) -> Any:
+        """``obj[key]``, where ``obj`` may also be a namespace (``var``), a resource or module
+        instance, or a loop not expanded (its one instance stands for every key)."""
         if isinstance(key, Unknown) and isinstance(obj, _NS | Inst | _Loop | _ModuleOut | _Opaque):
             return Unknown(self.unknown(render(node), key.why).text, key.why, key.where)
         if isinstance(obj, _NS):
@@ -672,6 +683,7 @@ class ModuleScope(Scope):
     # ---------------------------------------------------------------- names
 
     def symbol(self, name: str) -> Any:
+        """``var``, ``local``, ``module``, ``data``, ``path``, a resource type ..."""
         if name == "var":
             return _NS(self.var)
         if name == "local":
@@ -898,6 +910,8 @@ class ModuleScope(Scope):
     # ---------------------------------------------------------------- functions
 
     def special(self, name: str, args: list[Node]) -> Any:
+        """The functions that read files or need their argument unevaluated (``file``,
+        ``templatefile``, ``fileset``, ``can``, ``coalesce`` ...), and ``f(args...)``."""
         if args and args[-1][0] == "spread":
             spread = self.eval(args[-1][1])
             if not isinstance(spread, list):
@@ -1259,6 +1273,7 @@ class TemplateScope(Scope):
         self.outer, self.values, self.expr = outer, values, expr
 
     def symbol(self, name: str) -> Any:
+        """A template variable (a name it is not given stays a placeholder)."""
         if isinstance(self.values, Unknown):
             return self.unknown(
                 name, f"the variables of {self.expr} are not known ({self.values.why})"
@@ -1268,6 +1283,7 @@ class TemplateScope(Scope):
         return self.unknown(name, f"'{name}' is not among the variables given to {self.expr}")
 
     def special(self, name: str, args: list[Node]) -> Any:
+        """The file functions, as the module that renders the template reads them."""
         if name in ("file", "templatefile", "fileexists", "fileset", "abspath"):
             return self.outer.special(name, [("lit", self.eval(a)) for a in args])
         if name in ("coalesce", "can", "jsonencode"):

@@ -230,6 +230,7 @@ class _Reader:
         self.src = src
 
     def text(self, node: tree_sitter.Node) -> str:
+        """A node's text as written."""
         return self.src[node.start_byte : node.end_byte].decode("utf-8", errors="replace")
 
     def error(self, node: tree_sitter.Node) -> tuple[int, str]:
@@ -259,6 +260,7 @@ class _Reader:
     # ---------------------------------------------------------------- blocks
 
     def block(self, node: tree_sitter.Node) -> Block:
+        """A block with its labels, attributes (not yet converted) and nested blocks."""
         kind = ""
         labels: list[str] = []
         block = Block("", labels, _line(node), node.end_point[0] + 1)
@@ -286,6 +288,7 @@ class _Reader:
                 block.blocks.append(self.block(child))
 
     def attribute(self, node: tree_sitter.Node) -> Attr:
+        """``name = expression`` (the expression converted when it is first read)."""
         kids = node.children
         src = self.src
         if len(kids) == 3 and kids[2].type == "expression":  # name = value, nothing between
