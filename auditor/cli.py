@@ -19,8 +19,6 @@ from auditor.errors import ConfigError
 from auditor.usage import options as usage_options
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from auditor.sources.parts import Splittable
 
 FAIL_ON = ("info", "low", "medium", "high", "critical", "never")
@@ -243,7 +241,7 @@ def _report(args: argparse.Namespace) -> dict[str, Any]:
 
 class _Setup:
     """The catalog, the waivers and the baseline, and the engine's imports (a tenth of a second):
-    done once, while other processes may already be reading a large source."""
+    done once."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -269,7 +267,7 @@ def _audit(args: argparse.Namespace) -> dict[str, Any]:
     _usage_needs_azure(args)
     setup = _Setup(args)
     try:
-        source = _splittable(args, jobs, setup)
+        source = _splittable(args)
     except Exception:
         setup()  # a bad rules, waivers or baseline file is reported first, as it always was
         raise
@@ -315,23 +313,16 @@ def _audit(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
-def _splittable(
-    args: argparse.Namespace, workers: int, meanwhile: Callable[[], object]
-) -> Splittable | None:
+def _splittable(args: argparse.Namespace) -> Splittable | None:
     """The source, read as far as it can be before it is split across workers (None for a live
-    scan, a policy file or a folder of several kinds: those are loaded whole); ``meanwhile``
-    may be called while other processes read it."""
+    scan, a policy file or a folder of several kinds: those are loaded whole)."""
     from auditor import sources
 
     source = getattr(args, "source", None)
     if getattr(args, "azure", False) or source is None:
         return None
     return sources.splittable(
-        source,
-        kind=args.source_type,
-        include_revisions=args.include_revisions,
-        workers=workers,
-        meanwhile=meanwhile,
+        source, kind=args.source_type, include_revisions=args.include_revisions
     )
 
 

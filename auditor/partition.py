@@ -198,9 +198,8 @@ def _merge(
         errors.update(dict.fromkeys(part.read_errors))
     notes = skeleton.notes
     if any(part.notes != notes for part in parts):
-        # NOTE: only Terraform and ARM notes differ between parts (each is written by the
-        # process that evaluated what it is about), and both order theirs with ordered_notes:
-        # so does the union.
+        # NOTE: only ARM notes differ between parts (each is written by the process that
+        # evaluated what it is about), and ARM orders them with ordered_notes: so does the union.
         notes = tuple(ordered_notes(n for part in parts for n in part.notes))
     estate = replace(skeleton, services=tuple(services), read_errors=tuple(errors), notes=notes)
     findings.extend(suppress(engine.orphan_files(estate, results, source_rule)))

@@ -36,19 +36,24 @@ def test_offline_scan_imports_no_azure_or_textual(tmp_path: Path) -> None:
     assert after_demo_scan(tmp_path, report) == "0 []"
 
 
-def test_a_plain_terraform_scan_does_not_import_python_hcl2(tmp_path: Path) -> None:
-    """python-hcl2 and Lark (40 ms to import) are only for what the quick reader hands over."""
-    plain = 'resource "azurerm_api_management" "gw" {\n  name = "gw"\n}\n'
-    (tmp_path / "plain").mkdir()
-    (tmp_path / "plain" / "main.tf").write_text(plain)
-    (tmp_path / "other").mkdir()
-    (tmp_path / "other" / "main.tf").write_text(plain + "locals {\n  x = 1 + 2\n}\n")
-    for folder, expected in (("plain", "[]"), ("other", "['hcl2', 'lark']")):
+def test_each_iac_scan_loads_its_own_grammar_only(tmp_path: Path) -> None:
+    """A Terraform scan never loads the Bicep grammar, nor a Bicep scan the HCL one (each is
+    a compiled parser that takes time to load)."""
+    (tmp_path / "tf").mkdir()
+    (tmp_path / "tf" / "main.tf").write_text(
+        'resource "azurerm_api_management" "gw" {\n  name = "gw"\n}\n'
+    )
+    (tmp_path / "bicep").mkdir()
+    (tmp_path / "bicep" / "main.bicep").write_text(
+        "resource gw 'Microsoft.ApiManagement/service@2024-05-01' = {\n  name: 'gw'\n}\n"
+    )
+    grammars = "{'tree_sitter_bicep', 'tree_sitter_hcl', 'hcl2', 'lark'}"
+    for folder, expected in (("tf", "['tree_sitter_hcl']"), ("bicep", "['tree_sitter_bicep']")):
         code = (
             "import sys\n"
             "from auditor.cli import main\n"
             f"main(['scan', {str(tmp_path / folder)!r}, '--fail-on', 'never'])\n"
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'hcl2', 'lark'}))\n"
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {grammars}))\n"
         )
         assert python(code)[-1] == expected
 

@@ -5,17 +5,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 
-from auditor import engine, report, rules
-from auditor.engine import Audit, Finding
+from auditor import report
 from auditor.errors import SourceError
-from auditor.model import Estate
+from auditor.model import Location
 from auditor.sources import terraform
-from tests.support import HANG_SECONDS
+from tests.support import audit_of, findings, line_of
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "terraform"
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
@@ -31,20 +29,6 @@ METERED = """<policies>
   </inbound>
   <backend><base /></backend><outbound><base /></outbound><on-error><base /></on-error>
 </policies>"""
-
-
-def audit_of(estate: Estate) -> Audit:
-    return engine.run(estate, rules.load())
-
-
-def findings(audit: Audit, rule: str) -> list[Finding]:
-    return [f for f in audit.findings if f.rule == rule]
-
-
-def line_of(file: Path, text: str, start: int = 1) -> int:
-    """1-based line of the first line at or after ``start`` that contains ``text``."""
-    lines = file.read_text("utf-8").splitlines()
-    return next(i for i, line in enumerate(lines, 1) if i >= start and text in line)
 
 
 def write(root: Path, rel: str, text: str) -> Path:
@@ -71,8 +55,8 @@ resource "azurerm_api_management_api_policy" "{label}" {{
 def test_estate_maps_service_apis_products_and_observability() -> None:
     estate = terraform.load(FIXTURES / "estate")
     assert estate.source_kind == "terraform"
-    # Only what the module declares is trusted as seen (here everything but subscriptions).
-    assert estate.provides == terraform.PROVIDES - {"subscriptions"}
+    # What the module declares is trusted as seen.
+    assert estate.provides >= terraform.PROVIDES - {"subscriptions"}
     assert estate.read_errors == ()
     (service,) = estate.services
     assert service.name == "contoso-apim"  # local -> "${var.prefix}-apim" -> variable default
@@ -82,7 +66,13 @@ def test_estate_maps_service_apis_products_and_observability() -> None:
     (api,) = service.apis
     assert api.name == "chat"
     assert api.path == "openai"
-    assert api.service_url == "https://contoso-aoai.openai.azure.com/openai"
+    # The account's endpoint is only known once deployed: the URL says which account it is.
+    assert api.service_url == "${azurerm_cognitive_account.aoai.endpoint}openai"
+    (why,) = [w for k, w in api.unknown if k == "service_url"]
+    assert (
+        "Microsoft.CognitiveServices/accounts (kind OpenAI) 'contoso-aoai'" in why
+        and "main.tf:" in why
+    )
     assert api.subscription_required is True
     assert api.products == ("team-a",)
     assert [(o.name, o.method) for o in api.operations] == [
@@ -96,7 +86,7 @@ def test_estate_maps_service_apis_products_and_observability() -> None:
     assert product.policy is not None and product.policy.ok
     assert product.policy.path == "policies/team-a-product.xml"  # read through file()
     assert service.fragments["token-metering"].is_fragment
-    assert service.backends["aoai"].url == "https://contoso-aoai.openai.azure.com/openai"
+    assert service.backends["aoai"].url == "${azurerm_cognitive_account.aoai.endpoint}openai"
 
     logger = service.loggers["appinsights"]
     assert logger.logger_type == "applicationInsights"
@@ -111,7 +101,7 @@ def test_estate_maps_service_apis_products_and_observability() -> None:
     (account,) = estate.ai_accounts  # the ComputerVision account is not an LLM backend
     assert account.name == "contoso-aoai"
     assert "contoso-aoai.openai.azure.com" in account.hosts
-    assert account.disable_local_auth is False
+    assert account.disable_local_auth is False  # local_auth_enabled = true
     assert account.public_network_access == "Disabled"
     assert account.network_default_action == "Deny"
     (setting,) = estate.diagnostic_settings
@@ -135,17 +125,27 @@ def test_estate_verdicts() -> None:
     (cov5,) = findings(audit, "COV005")
     assert cov5.status == "fail" and "is not set" in cov5.message
     assert chat.verdicts["coverage"] == "fail"
-    # The account behind the API (by its custom subdomain) sends allLogs to the workspace.
+    # The account behind the API (named by the unknown endpoint of its backend and service
+    # URL) takes keys, and sends allLogs to the workspace.
+    (cov8,) = findings(audit, "COV008")
+    assert cov8.status == "fail" and "contoso-aoai" in cov8.message
     assert {f.status for f in findings(audit, "COR005")} == {"pass"}
     assert {f.status for f in findings(audit, "COR004")} == {"pass"}
 
 
 def test_finding_lines_of_a_dedented_heredoc_point_into_the_tf_file() -> None:
-    audit = audit_of(terraform.load(FIXTURES / "estate"))
-    (evidence,) = [e for e in audit.apis[0].evidence if e.startswith("set-backend-service")]
+    estate = terraform.load(FIXTURES / "estate")
+    policy = estate.services[0].apis[0].policy
+    assert policy is not None and policy.root is not None and not policy.pinned
     tf = FIXTURES / "estate" / "main.tf"
     start = line_of(tf, 'resource "azurerm_api_management_api_policy"')
-    assert evidence.endswith(f"main.tf:{line_of(tf, '<set-backend-service', start)}")
+    backend = policy.root.find(".//set-backend-service")
+    assert backend is not None
+    assert policy.location(backend) == Location("main.tf", line_of(tf, "<set-backend", start))
+    audit = audit_of(estate)
+    (evidence,) = [e for e in audit.apis[0].evidence if e.startswith("policy <llm-emit")]
+    start = line_of(tf, 'resource "azurerm_api_management_policy_fragment"')
+    assert evidence.endswith(f"main.tf:{line_of(tf, '<llm-emit-token-metric', start)}")
 
 
 # ------------------------------------------------------------------ (2) the real seiggy module
@@ -156,11 +156,12 @@ NEEDS_SEIGGY = pytest.mark.skipif(not SEIGGY.is_file(), reason=f"corpus not foun
 
 @NEEDS_SEIGGY
 def test_seiggy_gateway_module_loads_with_unknowns() -> None:
+    """The module alone (its variables file is not in the corpus): nothing is guessed."""
     estate = terraform.load(SEIGGY)
     assert estate.read_errors == ()
     (service,) = estate.services
-    assert service.name == "${var.name_prefix}-apim"  # raw text: the module input has no value
-    assert any("var.name_prefix" in n and "raw text" in n for n in estate.notes)
+    # Its name is not a literal: the service is this deployment's (the file) alone.
+    assert service.name == f"${{var.name_prefix}}-apim ({SEIGGY.name})"
     (api,) = service.apis
     assert api.name == "azure-openai-service-api"
     assert api.subscription_required is False
@@ -170,15 +171,20 @@ def test_seiggy_gateway_module_loads_with_unknowns() -> None:
         "EntraTenantId",
         "ExpectedAudience",
     ]
-    # The azapi policy reads file(var.policy_xml_path): not in the corpus, so unknown.
+    # for_each over a known set: one operation per method.
+    assert [o.name for o in api.operations] == [
+        f"passthrough-{m}" for m in ("delete", "get", "head", "options", "patch", "post", "put")
+    ]
+    # The azapi policy reads file(var.policy_xml_path): no caller gives the path, so unknown.
     assert api.policy is not None and api.policy.unseen and not api.policy.ok
     assert "var.policy_xml_path" in (api.policy.error or "")
+    assert f"{SEIGGY.name}:141" in (api.policy.error or "")
     assert "openAiBackend" in service.backends
     audit = audit_of(estate)
-    # Nothing that depends on the unknown policy may pass (with the service URL unknown too,
-    # the API may not even be recognised as an LLM API).
+    # Nothing that depends on the unknown policy may pass (body logging is the diagnostics').
     assert "pass" not in audit.apis[0].verdicts.values()
-    assert all(f.status != "pass" for f in audit.findings if f.api == api.name and f.signal)
+    policy_rules = [f for f in audit.findings if f.api == api.name and f.rule != "STR004"]
+    assert policy_rules and all(f.status != "pass" for f in policy_rules if f.signal)
     assert report.to_dict(audit)["source"]["kind"] == "terraform"
 
 
@@ -192,7 +198,8 @@ def test_seiggy_module_with_its_inputs_reads_the_policy(tmp_path: Path) -> None:
         'variable "name_prefix" {\n  default = "chargeback"\n}\n'
         'variable "policy_xml_path" {\n  default = "policies/entra-jwt-policy.xml"\n}\n'
         'variable "ai_service_endpoint" {\n'
-        '  default = "https://chargeback-ai.cognitiveservices.azure.com/"\n}\n',
+        '  default = "https://chargeback-ai.cognitiveservices.azure.com/"\n}\n'
+        'variable "api_spec_url" {\n  default = ""\n}\n',
     )
     estate = terraform.load(tmp_path)
     (service,) = estate.services
@@ -201,9 +208,8 @@ def test_seiggy_module_with_its_inputs_reads_the_policy(tmp_path: Path) -> None:
     assert api.service_url == "https://chargeback-ai.cognitiveservices.azure.com/openai"
     assert api.policy is not None and api.policy.ok
     assert api.policy.path == "policies/entra-jwt-policy.xml"
-    # for_each operations are read as one instance whose name keeps the raw expression.
-    assert [o.name for o in api.operations] == ["passthrough-${lower(each.key)}"]
-    assert any("for_each" in n for n in estate.notes)
+    assert len(api.operations) == 7
+    assert api.spec_link is None  # dynamic "import" over [] (api_spec_url is "")
     audit = audit_of(estate)
     assert audit.apis[0].llm
     located = [f for f in audit.findings if f.location and f.location.path == api.policy.path]
@@ -231,7 +237,7 @@ def test_oversized_and_undecodable_files_are_refused(tmp_path: Path) -> None:
     estate = terraform.load(tmp_path)
     errors = {e.location.path: e.message for e in estate.read_errors}
     assert "over the 8 MiB limit" in errors["big.tf"]
-    assert "not UTF-8" in errors["latin1.tf"]
+    assert "UTF-8" in errors["latin1.tf"]
     assert estate.services[0].apis[0].name == "chat"
 
 
@@ -365,14 +371,16 @@ def test_file_targets_missing_escaping_or_templated(tmp_path: Path) -> None:
     found, errors, notes = terraform.load_resources(root)
     props = {r["name"]: r["properties"] for r in found}
     assert props["apim/d/policy"]["value"] == METERED  # a comma in the path is not a separator
-    assert props["apim/e/policy"]["unresolved"].endswith(
-        "file() target . not found (or not a regular file)"
-    )
+    assert props["apim/e/policy"]["unresolved"].endswith("'.' is not a file")
     assert "outside the scanned folder" in props["apim/f/policy"]["unresolved"]
-    assert "policies/nope.xml not found" in props["apim/a/policy"]["unresolved"]
+    assert "'policies/nope.xml' is not a file" in props["apim/a/policy"]["unresolved"]
     assert "outside the scanned folder" in props["apim/b/policy"]["unresolved"]
-    assert "${var.namespace}" in props["apim/c/policy"]["value"]  # placeholders kept as text
-    assert any("templatefile() placeholders" in n for n in notes)
+    # A template variable it is not given stays a placeholder (and says where and why).
+    assert "${var.namespace}" in props["apim/c/policy"]["value"]
+    (why,) = [r["_unknown"]["properties.value"] for r in found if r["name"] == "apim/c/policy"]
+    assert "'var' is not among the variables given to templatefile(" in why
+    assert "policies/metered.tftpl:4" in why
+    assert any("they read as ${...} in it" in n for n in notes)
     assert errors == []
 
 
@@ -439,8 +447,10 @@ resource "azurerm_monitor_diagnostic_setting" "legacy" {
     )
     estate = terraform.load(tmp_path)
     (service,) = estate.services
-    assert service.name == "${var.apim_name}"
-    assert any("var.apim_name has no default" in n for n in estate.notes)
+    assert service.name == "${var.apim_name} (.)"  # this deployment's, its name not a literal
+    found = terraform.load_resources(tmp_path)[0]
+    (chat,) = [r for r in found if r["type"].endswith("/apis")]
+    assert "var.apim_name has no value (no default" in chat["_unknown"]["name"]
     (api,) = service.apis  # the revision made from chat;rev=1 is skipped
     policy = api.policy
     assert policy is not None and policy.ok and policy.path == "locals.tf"
@@ -469,39 +479,17 @@ def test_find_files_skips_hidden_and_linked_folders(tmp_path: Path) -> None:
     assert found == ["b.tf", "mod/a.tf"]
 
 
-def test_the_first_argument_of_a_call_is_found_in_linear_time() -> None:
-    assert terraform._first_arg('"a,b.xml", {x = "1,2"}') == '"a,b.xml"'
-    assert terraform._first_arg('"a\\",b", 1') == '"a\\",b"'
-    assert terraform._first_arg("f(1, 2), 3") == "f(1, 2)"
-    # Quotes that never close (a heredoc full of them) are not scanned again from each one.
-    start = time.perf_counter()
-    terraform._first_arg("<<EOT\n" + '"\\' * 400_000 + "\nEOT\n, {}")
-    assert time.perf_counter() - start < HANG_SECONDS
-
-
-def test_a_locals_cycle_gives_the_same_values_whichever_is_asked_first(tmp_path: Path) -> None:
-    (tmp_path / "main.tf").write_text(
+def test_a_locals_cycle_is_unknown_not_a_hang(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "main.tf",
         'locals {\n  a = local.b\n  b = "x${local.a}"\n  c = "${local.a}y"\n}\n'
+        + policy_resource("p", "local.c"),
     )
-    parsed = terraform.prepare(tmp_path)
-    module = next(iter(parsed.modules.values()))
-    seen = set()
-    for order in (["a", "b", "c"], ["b", "a", "c"], ["c", "b", "a"]):
-        ev = terraform._Eval(parsed.root, module, [])
-        got = {}
-        for name in order:
-            try:
-                got[name] = ev.guarded(f"local.{name}", ev.local, name)
-            except terraform._Unresolved as exc:
-                got[name] = str(exc)
-        seen.add(tuple(sorted(got.items())))
-    assert seen == {
-        (
-            ("a", "`local.a` refers to itself"),
-            ("b", "`local.b` refers to itself"),
-            ("c", "`local.a` refers to itself"),
-        )
-    }
+    found, _, notes = terraform.load_resources(tmp_path)
+    (policy,) = [r for r in found if r["name"] == "apim/chat/policy"]
+    assert "refers to itself" in policy["properties"]["unresolved"]
+    assert any("refers to itself" in n for n in notes)
 
 
 def test_a_name_written_alike_in_many_blocks_resolves_alike_and_each_unresolved_one_says_where(
@@ -525,6 +513,8 @@ def test_a_name_written_alike_in_many_blocks_resolves_alike_and_each_unresolved_
     found, _, notes = terraform.load_resources(tmp_path)
     names = sorted(r["name"] for r in found if r["type"].endswith("/apis"))
     assert names == ["${var.missing}/c", "${var.missing}/d", "gw/a", "gw/b"]
-    lines = [line_of(main, "var.missing"), line_of(main, "var.missing", line_of(main, '"d"'))]
-    for line in lines:
-        assert any(n.startswith(f"main.tf:{line}: api_management_name") for n in notes), notes
+    # Each block whose name is not known says why, and is shown at its own line.
+    by_label = {r["name"].rsplit("/", 1)[-1]: r for r in found}
+    for label in ("c", "d"):
+        assert by_label[label]["_origin"]["line"] == line_of(main, f'"{label}"')
+        assert "variable 'missing' is not declared" in by_label[label]["_unknown"]["name"]

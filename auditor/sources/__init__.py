@@ -9,7 +9,6 @@ used. Source modules are imported only when needed.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from auditor.errors import SourceError
@@ -62,16 +61,8 @@ def _load_one(kind: str, path: Path, include_revisions: bool) -> Estate:
     return _prepare(kind, path, include_revisions).estate()
 
 
-def _prepare(
-    kind: str,
-    path: Path,
-    include_revisions: bool,
-    workers: int = 1,
-    meanwhile: Callable[[], object] | None = None,
-) -> Splittable:
-    """A source of one kind, read as far as it is before a split (see :mod:`.parts`), using up
-    to ``workers`` processes where that helps (``meanwhile`` may then run while the others
-    read: see :func:`splittable`)."""
+def _prepare(kind: str, path: Path, include_revisions: bool) -> Splittable:
+    """A source of one kind, read as far as it is before a split (see :mod:`.parts`)."""
     if kind == "apiops":
         from auditor.sources import apiops
 
@@ -91,7 +82,7 @@ def _prepare(
     if kind == "terraform":
         from auditor.sources import terraform
 
-        return terraform.prepare(path, workers, meanwhile)
+        return terraform.prepare(path)
     raise SourceError(f"unknown source type '{kind}'")
 
 
@@ -171,15 +162,10 @@ def splittable(
     *,
     kind: str = "auto",
     include_revisions: bool = False,
-    workers: int = 1,
-    meanwhile: Callable[[], object] | None = None,
 ) -> Splittable | None:
     """``path`` read as far as it can be before a split, when it holds a single kind of source
     that can be loaded in parts (anything but a policy file); None otherwise, and when it is
     not a file or folder (:func:`load` then says why). Raises SourceError as :func:`load` does.
-
-    ``meanwhile``: the caller's own work (imports), run by this process while others read a
-    large source; it may not be run at all (the caller runs it afterwards if so).
     """
     if not (path.is_dir() or path.is_file()):
         return None
@@ -192,7 +178,7 @@ def splittable(
         return None
     if kind == "apiops" and not path.is_dir():
         return None
-    return _prepare(kind, path, include_revisions, workers, meanwhile)
+    return _prepare(kind, path, include_revisions)
 
 
 def load(path: Path, *, kind: str = "auto", include_revisions: bool = False) -> Estate:

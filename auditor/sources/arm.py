@@ -20,7 +20,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from auditor.errors import SourceError
 from auditor.model import CAPABILITIES, Estate, Location, ReadError, ordered_notes
 from auditor.sources import resources
 from auditor.sources.iac import files
@@ -633,19 +632,9 @@ def scope_for(template: dict[str, Any], given: dict[str, Any] | None = None) -> 
 
 def prepare(path: Path) -> resources.Loaded:
     """The ARM templates at ``path`` (a template file or a folder), evaluated, not yet built."""
-    if not path.exists():
-        raise SourceError(f"{path}: no such file or folder")
-    if not find_files(path):
-        raise SourceError(f"{path}: no ARM templates found")
+    files.require(path, find_files(path), "ARM templates")
     source = read(path)
-    return resources.Loaded(
-        source.sink.out,
-        "arm",
-        str(path),
-        source.errors,
-        ordered_notes(source.sink.notes),
-        partial=source.sink.partial,
-    )
+    return source.loaded("arm", str(path), ordered_notes(source.sink.notes))
 
 
 def load(path: Path) -> Estate:

@@ -5,7 +5,7 @@ be sent between processes, so :mod:`auditor.partition` gives every process a :cl
 service level (global policy, products, fragments, backends, diagnostics: few documents) plus
 its share of the APIs. An APIOps tree is split by API folder before anything is read; an IaC
 source is read once (the parse is shared by the forked processes) and split before its policies
-are parsed and, for Terraform, before their files are read.
+are parsed.
 """
 
 from __future__ import annotations

@@ -662,7 +662,10 @@ def _diagnostic(name: str, res: Mapping[str, Any]) -> Diagnostic:
     path = diag.location.path
 
     def at(key: str) -> Location | None:
+        # A line of the resource's own file, or {"path", "line"} (set by a patch elsewhere).
         line = lines.get(key) if isinstance(lines, dict) else None
+        if isinstance(line, dict) and isinstance(line.get("line"), int):
+            return Location(str(line.get("path") or path), line["line"])
         return Location(path, line) if isinstance(line, int) else None
 
     unknown = _why(res, logger="properties.loggerId", metrics="properties.metrics", name="name")

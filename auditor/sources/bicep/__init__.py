@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from auditor.errors import SourceError
 from auditor.model import Estate, ReadError
 from auditor.sources import resources
 from auditor.sources.bicep.evaluate import Source
@@ -45,19 +44,9 @@ def load_resources(path: Path) -> tuple[list[dict[str, Any]], list[ReadError], l
 
 def prepare(path: Path) -> resources.Loaded:
     """The Bicep files at ``path`` (a file or a folder), evaluated but not yet built."""
-    if not path.exists():
-        raise SourceError(f"{path}: no such file or folder")
-    if not find_files(path):
-        raise SourceError(f"{path}: no .bicep files found")
+    files.require(path, find_files(path), ".bicep files")
     src = read(path)
-    return resources.Loaded(
-        src.sink.out,
-        "bicep",
-        str(path),
-        src.errors,
-        list(dict.fromkeys(src.sink.notes)),
-        partial=src.sink.partial,
-    )
+    return src.loaded("bicep", str(path), list(dict.fromkeys(src.sink.notes)))
 
 
 def load(path: Path) -> Estate:

@@ -17,7 +17,8 @@ Nodes are tuples, the kind first:
 - ``("lambda", [params], body)``; ``("tmpl", [parts])`` (a string template; Terraform's
   ``("tif", cond, then, else)`` and ``("tfor", [names], iterable, parts)`` parts)
 - ``("at", line, node)``: ``node`` is written on that line; ``("bad", text, why)``
-- ``("src", text, line)``: a multi-line literal whose first line is that line of the file
+- ``("src", text, line)``: a multi-line literal whose first line is that line of the file;
+  ``("src", [parts], line)``: the same with template parts (a Terraform heredoc)
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ class _Refused(Exception):
         super().__init__(why)
         self.why = why
         self.nonempty = nonempty
+
+
+#: What a language's function raises for a value it cannot compute offline (its call is then
+#: unknown with that reason).
+Refused = _Refused
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,8 @@ def render(node: Node) -> str:
         )
     if kind == "splat":
         return f"{render(node[1])}[*]" + "".join(f".{a}" for a in node[2])
+    if kind == "src":
+        return render(("tmpl", node[1])) if isinstance(node[1], list) else literal(node[1])
     if kind == "lambda":
         return f"({', '.join(node[1])}) => {render(node[2])}"
     if kind == "bad":
@@ -176,6 +184,9 @@ class Scope:
     fold_keys = True
     #: Function name (lower case) -> implementation on evaluated arguments.
     functions: Mapping[str, Callable[..., Any]] = {}
+    #: Operator -> implementation on evaluated operands (``&&``, ``||``, ``?:`` and ``??`` are
+    #: the evaluator's own); a language may change one (Terraform's ``/`` is not integral).
+    operators: Mapping[str, Callable[..., Any]] = {}
 
     def __init__(self, file: str, budget: Budget) -> None:
         self.file = file
@@ -277,11 +288,20 @@ class Scope:
         kind = node[0]
         if kind == "lit":
             return node[1]
-        if kind == "at":
-            with self.at_line(node[1]):
+        if kind == "at":  # what at_line() does, without a context manager (the commonest node)
+            saved = self.line
+            self.line = node[1] or saved
+            try:
                 return self.eval(node[2])
+            finally:
+                self.line = saved
         if kind == "src":
-            return Sourced(node[1], self.file, node[2])
+            if isinstance(node[1], str):
+                return Sourced(node[1], self.file, node[2])
+            value = joined(self._parts(node[1]))
+            if isinstance(value, Unknown):
+                return dataclasses.replace(value, origin=(self.file, node[2]))
+            return Sourced(value, self.file, node[2])
         if kind == "sym":
             name = node[1]
             return self.locals[name] if name in self.locals else self.symbol(name)
@@ -492,7 +512,7 @@ class Scope:
                 return op == "=="
             return unknown(render(node), bad.why, bad.where or self.where)
         try:
-            return _OPERATORS[op](*values)
+            return (self.operators.get(op) or _OPERATORS[op])(*values)
         except (TypeError, ValueError, ZeroDivisionError, KeyError) as exc:
             return self.unknown(render(node), f"'{op}' cannot be evaluated here ({exc})")
 
@@ -1034,6 +1054,7 @@ __all__ = [
     "Lambda",
     "Node",
     "OverBudget",
+    "Refused",
     "Runtime",
     "Scope",
     "deployment_value",

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.bounded import PolicyReadError, decode_policy_bytes, read_bounded
+from auditor.errors import SourceError
 from auditor.model import Location, ReadError
+from auditor.sources import resources
 from auditor.sources.iac.lower import Sink
 
 #: The largest IaC file read (larger ones are reported and skipped).
@@ -33,6 +35,14 @@ def find_files(path: Path, suffixes: tuple[str, ...]) -> list[Path]:
                 if not file.is_symlink() and file.is_file():
                     found.append(file)
     return sorted(found)
+
+
+def require(path: Path, found: list[Path], what: str) -> None:
+    """Refuse a source that is not there, or holds none of the files a reader reads."""
+    if not path.exists():
+        raise SourceError(f"{path}: no such file or folder")
+    if not found:
+        raise SourceError(f"{path}: no {what} found")
 
 
 def _checkout_of(folder: Path) -> Path:
@@ -95,6 +105,12 @@ class Files:
             return None
         self.texts[shown] = text.removeprefix("\ufeff")
         return self.texts[shown]
+
+    def loaded(self, kind: str, location: str, notes: list[str]) -> resources.Loaded:
+        """What was read, to be built into an estate (see :class:`resources.Loaded`)."""
+        return resources.Loaded(
+            self.sink.out, kind, location, self.errors, notes, partial=self.sink.partial
+        )
 
     def partial(self, deployment: str, why: str) -> None:
         """Part of ``deployment`` was not read (its services may hold more than is seen)."""

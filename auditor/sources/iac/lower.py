@@ -232,5 +232,14 @@ def pin_embedded(found: list[dict[str, Any]], texts: dict[str, str]) -> None:
         if isinstance(value, str) and path in lines and is_policy_type(str(res.get("type"))):
             offset = line - 1 if isinstance(line, int) and line else 0
             own = value.splitlines()
-            if lines[path][offset : offset + len(own)] != own:
+            there = lines[path][offset : offset + len(own)]
+            if there != own and not _same_lines(there, own):
                 origin["pinned"] = True
+
+
+def _same_lines(there: list[str], own: list[str]) -> bool:
+    """The lines of a text as they stand in its file, but for indentation (a Terraform ``<<-``
+    heredoc strips it) and what a ``${...}`` on the line was filled with."""
+    return len(there) == len(own) and all(
+        a.strip() == b.strip() or "${" in a for a, b in zip(there, own, strict=True)
+    )

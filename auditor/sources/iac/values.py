@@ -170,15 +170,27 @@ def literal(value: Any) -> str:
     return str(value)
 
 
+#: The longest text a string operation makes (a policy is at most 4 MiB; a text that doubles
+#: itself through a chain of variables would otherwise fill the memory before any step budget).
+MAX_TEXT = 16 * 1024 * 1024
+
+
 def joined(parts: Iterable[Any]) -> Any:
-    """Parts joined as one string; unknown when any part is (its text keeps the known parts)."""
+    """Parts joined as one string; unknown when any part is (its text keeps the known parts),
+    or when it would be longer than :data:`MAX_TEXT`."""
     items = list(parts)
+    texts = [text_of(p) for p in items]
     bad = [p for p in items if isinstance(p, Unknown)]
+    if sum(map(len, texts)) > MAX_TEXT:
+        why = f"a text over {MAX_TEXT // 1024 // 1024} MiB is not computed"
+        return Unknown("${...}", why, bad[0].where if bad else None, True)
     if not bad:
-        return "".join(text_of(p) for p in items)
-    text = "".join(text_of(p) for p in items)
-    nonempty = any((p.nonempty if isinstance(p, Unknown) else text_of(p) != "") for p in items)
-    return Unknown(text, bad[0].why, bad[0].where, nonempty)
+        return "".join(texts)
+    nonempty = any(
+        (p.nonempty if isinstance(p, Unknown) else t != "")
+        for p, t in zip(items, texts, strict=True)
+    )
+    return Unknown("".join(texts), bad[0].why, bad[0].where, nonempty)
 
 
 def first_unknown(value: Any) -> Unknown | None:
