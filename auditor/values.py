@@ -177,10 +177,11 @@ def classify(
         if text.strip():
             info.kinds.add("constant")
         return info
+    literal = _literal_result(text)
     for header in _HEADER_READ.findall(text):
         h = header.lower()
         info.headers.append(h)
-        if h in _SECRET_HEADERS and ".asjwt" not in low:
+        if h in _SECRET_HEADERS and ".asjwt" not in low and not literal:
             info.secrets.append(_SECRET_HEADERS[h])
         if ".asjwt" in low and h in token_headers:
             info.kinds.add("claim-validated")
@@ -199,7 +200,9 @@ def classify(
     for kind in ("subscription", "product", "user"):
         if f"context.{kind}" in low:
             info.kinds.add(kind)
-    if "subscription.key" in low or "subscription?.key" in low or "primarykey" in low:
+    if not literal and (
+        "subscription.key" in low or "subscription?.key" in low or "primarykey" in low
+    ):
         info.secrets.append("the subscription key")
     if "requestid" in low or "guid.newguid" in low:
         info.kinds.add("request-id")
@@ -223,6 +226,22 @@ def classify(
             continue
         _merge(info, _variable_info(eff, var, depth))
     return info
+
+
+_RETURN = re.compile(r"\breturn\b")
+_LITERAL_RETURN = re.compile(
+    r"""\breturn\s*(?:"(?:[^"\\]|\\.)*"|true|false|null|-?\d+(?:\.\d+)?)\s*;"""
+)
+
+
+def _literal_result(text: str) -> bool:
+    """True when a ``@{ ... }`` block can only give a literal: every ``return`` returns one.
+    NOTE: such a block may test a secret header (is there a Bearer token?) without recording
+    it; anything else that reads the header is taken to record it."""
+    if not text.lstrip().startswith("@{"):
+        return False
+    returns = len(_RETURN.findall(text))
+    return returns > 0 and returns == len(_LITERAL_RETURN.findall(text))
 
 
 def _variable_info(eff: Effective, var: str, depth: int) -> ValueInfo:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from auditor.checking import CheckResult, OpContext, Outcome, check, failed, passed, skipped
 from auditor.effective import Effective, Stmt, memoized
@@ -215,48 +216,69 @@ def payer_fallback(ctx: OpContext) -> CheckResult:
         return _no_meter(ctx)
     out: list[Outcome] = []
     for stmt, eff in found:
-        for p in payers_of(stmt, eff):
-            if p.kind == "thing":
-                continue
-            bad = [
-                f
-                for f, before in zip(p.info.fallbacks, p.info.fallback_contexts, strict=True)
-                if (
-                    f.strip().lower() in _FALLBACKS
-                    or "portal" in f.lower()
-                    or "default" in f.lower()
+        judged = [(p, *_reachable_fallbacks(ctx, stmt, eff, p)) for p in payers_of(stmt, eff)]
+        # NOTE: a credential dimension (the product) that falls back leaves no unallocated
+        # bucket when another dimension of the same metric always names the payer (a required
+        # subscription, a validated claim): the tokens are still charged to someone, so it is a
+        # note. A header the caller may omit stays a gap: the split it was meant to give (per
+        # user, per app) is lost for every caller who leaves it out.
+        solid = [p for p, bad, unsure in judged if p.kind == "trusted" and not bad and not unsure]
+        for p, bad, unsure in judged:
+            if unsure:
+                out.append(
+                    skipped(
+                        f"{ctx.label}: payer '{p.name}' falls back to '{bad[0]}' when there is "
+                        "no subscription; the source does not say whether the API requires one",
+                        p.location,
+                    )
                 )
-                and (p.explicit and is_native_meter(stmt) or _PAYER_SOURCE.search(before))
-                # NOTE: a claim of a token validated earlier cannot be missing in practice, nor
-                # can the header that carries it (validation rejects a call without it).
-                and not ("Claims" in before and "claim-validated" in p.info.kinds)
-                and not _reads_validated_header(before, eff)
-            ]
-            if not bad:
-                continue
-            if "claim-validated" in p.info.kinds and not p.info.caller_controlled:
-                continue
-            if p.info.kinds <= {"subscription", "named-value"} and "subscription" in p.info.kinds:
-                if ctx.api.subscription_required is True:
-                    continue
-                if ctx.api.subscription_required is None:
+            elif bad:
+                other = (
+                    next((q for q in solid if q is not p), None) if p.kind == "trusted" else None
+                )
+                message = (
+                    f"{ctx.label}: payer '{p.name}' falls back to '{bad[0]}', so "
+                    "calls without it land in an unallocated bucket"
+                )
+                if other is not None:
                     out.append(
-                        skipped(
-                            f"{ctx.label}: payer '{p.name}' falls back to "
-                            f"'{bad[0]}' when there is no subscription; the source "
-                            "does not say whether the API requires one",
+                        failed(
+                            f"{message} of '{p.name}' (dimension '{other.name}' still names "
+                            "the payer of those calls)",
                             p.location,
+                            severity="low",
                         )
                     )
-                    continue
-            out.append(
-                failed(
-                    f"{ctx.label}: payer '{p.name}' falls back to '{bad[0]}', so "
-                    "calls without it land in an unallocated bucket",
-                    p.location,
-                )
-            )
+                else:
+                    out.append(failed(message, p.location))
     return dedupe(out) or passed(f"{ctx.label}: no reachable payer fallback")
+
+
+def _reachable_fallbacks(
+    ctx: OpContext, stmt: Stmt, eff: Effective, p: Payer
+) -> tuple[list[str], bool]:
+    """The fallback values of payer ``p`` that a call can reach, and whether reaching them
+    depends on a subscription requirement the source does not show."""
+    if p.kind == "thing":
+        return [], False
+    bad = [
+        f
+        for f, before in zip(p.info.fallbacks, p.info.fallback_contexts, strict=True)
+        if (f.strip().lower() in _FALLBACKS or "portal" in f.lower() or "default" in f.lower())
+        and (p.explicit and is_native_meter(stmt) or _PAYER_SOURCE.search(before))
+        # NOTE: a claim of a token validated earlier cannot be missing in practice, nor
+        # can the header that carries it (validation rejects a call without it).
+        and not ("Claims" in before and "claim-validated" in p.info.kinds)
+        and not _reads_validated_header(before, eff)
+    ]
+    if not bad or ("claim-validated" in p.info.kinds and not p.info.caller_controlled):
+        return [], False
+    if p.info.kinds <= {"subscription", "named-value"} and "subscription" in p.info.kinds:
+        if ctx.api.subscription_required is True:
+            return [], False
+        if ctx.api.subscription_required is None:
+            return bad, True
+    return bad, False
 
 
 @check("IDN004")
@@ -349,8 +371,10 @@ def secret_in_dimension(ctx: OpContext) -> CheckResult:
                 "trace",
             ):
                 continue
-            info = classify("@(" + payload_with_variables(stmt, route.eff) + ")", route.eff)
-            for secret in dict.fromkeys(info.secrets):
+            secrets = [
+                s for expr in _expressions(stmt.el) for s in classify(expr, route.eff).secrets
+            ]
+            for secret in dict.fromkeys(secrets):
                 out.append(
                     failed(
                         f"{ctx.label}: <{stmt.tag}> records {secret}; secrets must "
@@ -359,6 +383,20 @@ def secret_in_dimension(ctx: OpContext) -> CheckResult:
                     )
                 )
     return dedupe(out) or passed(f"{ctx.label}: no secret is recorded")
+
+
+def _expressions(el: Any) -> list[str]:
+    """The policy expressions (attribute values and texts starting with '@') of an element and
+    its children, each judged on its own: a variable is then traced through its own setters, so
+    one that only tests a secret header (and returns literals) does not taint the others."""
+    out = []
+    for node in el.iter():
+        if not isinstance(node.tag, str):
+            continue
+        out += [v for v in node.attrib.values() if v.lstrip().startswith("@")]
+        if node.text and node.text.lstrip().startswith("@"):
+            out.append(node.text)
+    return out
 
 
 @check("IDN008")
