@@ -496,11 +496,13 @@ def _cmd_effective(args: argparse.Namespace) -> int:
         linked = sorted({pr for _s, a in apis for pr in a.products})
         if args.product not in linked:
             valid = ", ".join(linked) if linked else "none: the API is in no product"
-            print(
-                f"auditor: API '{args.api}' is not in product '{args.product}' "
-                f"(its products: {valid})",
-                file=sys.stderr,
+            exists = any(args.product in s.products for s, _a in apis)
+            what = (
+                f"API '{args.api}' is not in product '{args.product}'"
+                if exists
+                else f"no product '{args.product}' in the service of API '{args.api}'"
             )
+            print(f"auditor: {what} (its products: {valid})", file=sys.stderr)
             return 2
     for service, api in apis:
         ops = list(api.operations) or [Operation("*", None, None, None)]
@@ -568,13 +570,21 @@ def _cmd_rules(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
+    import difflib
+
     from auditor import rules
 
     catalog = rules.load(args.rules)
     wanted = args.rule_id.strip().lower()
     found = [rule for rule in catalog.rules if wanted in (rule.id.lower(), rule.name.lower())]
     if not found:
-        near = [rule.id for rule in catalog.rules if wanted in rule.name.lower()]
+        names = {r.name.lower(): r.id for r in catalog.rules} | {
+            r.id.lower(): r.id for r in catalog.rules
+        }
+        near = [rule.id for rule in catalog.rules if wanted in rule.name.lower()] or [
+            names[n] for n in difflib.get_close_matches(wanted, names, n=3, cutoff=0.75)
+        ]
+        near = list(dict.fromkeys(near))
         hint = f" (did you mean {', '.join(near)}?)" if near else " (see 'auditor rules')"
         print(f"auditor: unknown rule '{args.rule_id}'{hint}", file=sys.stderr)
         return 2

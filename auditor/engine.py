@@ -405,7 +405,7 @@ def run(
     ):
         # Suppressions are applied here, in one process, so their use is tracked in one place.
         mine = accept(mine)
-        single = estate.source_kind == "file"
+        single = estate.source_kind in ("file", "files")
         results.append(
             judged(service.name, api, scope, evidence, mine, blocked, single_file=single)
         )
@@ -467,7 +467,7 @@ def audit_api(
     """
     found = scoping(api, service)
     scope, evidence = found.status, list(dict.fromkeys(found.reasons()))
-    if estate.source_kind == "file":
+    if estate.source_kind in ("file", "files"):
         scope, evidence = "llm", ["given as a single policy file", *found.evidence]
     decided = in_scope(api.name, catalog.include, catalog.exclude)
     if decided is not None:

@@ -56,7 +56,10 @@ def _load_one(kind: str, path: Path, include_revisions: bool) -> Estate:
         from auditor.sources import single
 
         if path.is_dir():
-            raise SourceError(f"{path}: a folder, not a policy file")
+            files = single.policy_files(path)
+            if not files:
+                raise SourceError(f"{path}: a folder with no policy files (.xml) in it")
+            return single.load_folder(path, files)
         return single.load(path)
     return _prepare(kind, path, include_revisions).estate()
 
@@ -193,9 +196,16 @@ def load(path: Path, *, kind: str = "auto", include_revisions: bool = False) -> 
         return _load_one(_file_kind(path), path, include_revisions)
     kinds = _kinds_in(path)
     if not kinds:
+        from auditor.sources import single
+
+        # NOTE: a folder of loose policy files (an export, a review folder) is each of them
+        # as a single-file source, in one report.
+        files = single.policy_files(path)
+        if files:
+            return single.load_folder(path, files)
         raise SourceError(
-            f"{path}: no APIOps artifacts, ARM templates, Bicep or Terraform files found "
-            "(use --source-type to say what it is)"
+            f"{path}: no APIOps artifacts, ARM templates, Bicep or Terraform files, nor policy "
+            "files (.xml), found (use --source-type to say what it is)"
         )
     estates = [_load_one(k, path, include_revisions) for k in kinds]
     return estates[0] if len(estates) == 1 else combine(estates, str(path))
