@@ -89,3 +89,25 @@ def counts(findings: Iterable[Finding]) -> Counts:
         suppressed=sum(1 for f in found if suppressed(f)),
         unknown=sum(1 for f in found if f["status"] == "skip"),
     )
+
+
+def signal_score(signal: dict[str, Any]) -> str:
+    """A signal's score as shown: ``n/a`` when no API passed or failed it (a score over nothing
+    but unknowns would read as 0 %, a verdict nobody reached)."""
+    return f"{signal['score']}%" if signal["passed"] + signal["failed"] else "n/a"
+
+
+def signal_status(signal: dict[str, Any]) -> str:
+    """A signal's status as shown: ``n/a`` when no API was judged on it at all."""
+    return (
+        str(signal["status"]) if signal["passed"] + signal["failed"] + signal["unknown"] else "n/a"
+    )
+
+
+def score_words(report: dict[str, Any]) -> str:
+    """The attribution score as shown, ``n/a`` with the reason when nothing was judged."""
+    if not any(a["llm"] or a.get("scope") == "undecided" for a in report["apis"]):
+        return "n/a (no API fronts an LLM)"
+    if not any(s["passed"] + s["failed"] for s in report["signals"]):
+        return "n/a (every verdict is unknown)"
+    return f"{report['score']}/100"

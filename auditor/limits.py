@@ -99,6 +99,11 @@ def summary_line(report: dict[str, Any]) -> str:
         return f"nothing could be judged: none of the {len(apis)} API(s) fronts an LLM"
     if not unsure:
         return f"all {len(judged)} LLM API(s) fully judged"
+    if all(set(a["signals"].values()) <= {"unknown"} for a in judged):
+        return (
+            f"nothing could be judged: every verdict of the {len(judged)} LLM or undecided "
+            "API(s) is unknown, so the score says nothing (--fail-on-unknown fails on them)"
+        )
     return (
         f"{len(unsure)} of {len(judged)} LLM or undecided API(s) not fully judged: unknown "
         "verdicts (--fail-on-unknown fails on them)"

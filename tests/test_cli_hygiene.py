@@ -180,3 +180,60 @@ def test_effective_rejects_a_product_the_api_is_not_in(
     assert proc.returncode == 2 and proc.stdout == ""
     assert said in proc.stderr
     assert "(its products: team-finance, team-marketing)" in proc.stderr
+
+
+# --- a scan that could judge nothing says so ------------------------------------------------------
+
+SERVICE = """resource apim 'Microsoft.ApiManagement/service@2023-05-01-preview' = {
+  name: 'apim-one'
+  location: 'westeurope'
+  sku: { name: 'Developer', capacity: 1 }
+  properties: { publisherEmail: 'a@b.c', publisherName: 'c' }
+}
+"""
+API = """resource api 'Microsoft.ApiManagement/service/apis@2023-05-01-preview' = {
+  parent: apim
+  name: 'api'
+  properties: { path: PATH, displayName: PATH, serviceUrl: URL, protocols: ['https'] }
+}
+"""
+UNDECIDED = (
+    "param apiPath string\nparam backendUrl string\n"
+    + SERVICE
+    + API.replace("PATH", "apiPath").replace("URL", "backendUrl")
+)
+NOT_LLM = SERVICE + API.replace("PATH", "'weather'").replace("URL", "'https://weather.example.com'")
+
+
+@pytest.mark.parametrize(
+    ("bicep", "last", "score"),
+    [
+        (
+            UNDECIDED,
+            "nothing could be judged: every verdict of the 1 LLM or undecided API(s) is unknown",
+            "n/a (every verdict is unknown)",
+        ),
+        (SERVICE, "nothing could be judged: the source declares no API", None),
+        (NOT_LLM, "nothing could be judged: none of the 1 API(s) fronts an LLM", None),
+    ],
+    ids=["all-unknown", "no-api", "no-llm"],
+)
+def test_a_scan_that_judged_nothing_says_so_last(
+    tmp_path: Path, bicep: str, last: str, score: str | None
+) -> None:
+    write(tmp_path / "infra" / "main.bicep", bicep)
+    proc = run("scan", "infra", "-o", "r.md", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    paragraphs = proc.stderr.strip().split("\n")
+    tail = " ".join(" ".join(paragraphs[-2:]).split())
+    assert last in tail, proc.stderr
+    if score:
+        assert f"Attribution score: {score}" in proc.stdout
+        # A signal nobody passed or failed has no score, in every view.
+        assert "unknown    n/a" in proc.stdout and "0%" not in proc.stdout
+        md = (tmp_path / "r.md").read_text("utf-8")
+        assert f"Attribution score: {score}" in md and "| coverage | unknown | n/a |" in md
+        run("scan", "infra", "-o", "r.html", cwd=tmp_path)
+        html = (tmp_path / "r.html").read_text("utf-8")
+        assert "<strong>n/a</strong> (every verdict is unknown)" in html
+        assert "no verdict (every one is unknown)" in html

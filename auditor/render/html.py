@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from auditor.counts import GAP_WORDS, is_note
+from auditor.counts import GAP_WORDS, is_note, score_words, signal_score, signal_status
 from auditor.render.markdown import unverified
 from auditor.render.text import failing, loc, suppression_label
 from auditor.rules import SIGNALS
@@ -107,15 +107,17 @@ def _section(anchor: str, title: str, body: list[str]) -> list[str]:
 
 def gauge(signal: dict[str, Any]) -> str:
     """One signal as a semicircular SVG gauge with its score, status and counts in text."""
-    score = max(0, min(100, int(signal["score"])))
-    judged = signal["passed"] + signal["failed"] + signal["unknown"]
-    status = e(signal["status"]) if judged else "n/a"
+    shown = signal_score(signal)
+    decided = shown != "n/a"
+    score = max(0, min(100, int(signal["score"]))) if decided else 0
+    status = e(signal_status(signal))
     arc = "M 10 80 A 70 70 0 0 1 150 80"
-    label = (
-        f"{signal['id']}: {score}% of LLM APIs pass ({signal['status']})"
-        if judged
-        else f"{signal['id']}: no verdict (no LLM API was judged)"
-    )
+    if decided:
+        label = f"{signal['id']}: {score}% of LLM APIs pass ({signal['status']})"
+    elif signal["unknown"]:
+        label = f"{signal['id']}: no verdict (every one is unknown)"
+    else:
+        label = f"{signal['id']}: no verdict (no LLM API was judged)"
     return "\n".join(
         [
             '<figure class="gauge">',
@@ -123,7 +125,7 @@ def gauge(signal: dict[str, Any]) -> str:
             f'<path class="track" d="{arc}" pathLength="100" fill="none" stroke-width="14"/>',
             f'<path class="arc st-{status}" d="{arc}" pathLength="100" fill="none" '
             f'stroke-width="14" stroke-dasharray="{score} 100"/>',
-            f'<text x="80" y="78" text-anchor="middle">{f"{score}%" if judged else "n/a"}</text>',
+            f'<text x="80" y="78" text-anchor="middle">{e(shown)}</text>',
             "</svg>",
             "<figcaption>",
             f'<span class="name">{e(signal["id"])}</span>',
@@ -192,10 +194,11 @@ def finding_card(f: dict[str, Any], rules: dict[str, dict[str, Any]]) -> str:
 
 def _header(report: dict[str, Any], llm: list[dict[str, Any]]) -> list[str]:
     src = report["source"]
+    words = score_words(report)
     score = (
         f"<strong>{e(report['score'])}</strong>/100"
-        if llm
-        else "<strong>n/a</strong> (no API fronts an LLM)"
+        if not words.startswith("n/a")
+        else f"<strong>n/a</strong> {e(words[4:])}"
     )
     out = [
         "<header>",

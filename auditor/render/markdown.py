@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from auditor.counts import GAP_WORDS, is_note
+from auditor.counts import GAP_WORDS, is_note, score_words, signal_score, signal_status
 from auditor.render.text import failing, loc, reason
 from auditor.rules import SIGNALS
 
@@ -40,9 +40,12 @@ def render(report: dict[str, Any]) -> str:
         f"- Tool: attribution-auditor {report['tool']['version']} (report schema "
         f"{report['schema_version']})",
         f"- APIs: {len(report['apis'])}, of which {len(llm)} judged as LLM APIs",
-        f"- **Attribution score: {report['score']}/100** (share of API x signal verdicts that pass)"
-        if llm
-        else "- **Attribution score: n/a** (no API fronts an LLM)",
+        f"- **Attribution score: {score_words(report)}**"
+        + (
+            " (share of API x signal verdicts that pass)"
+            if "n/a" not in score_words(report)
+            else ""
+        ),
         "",
     ]
     if report.get("usage"):
@@ -56,10 +59,8 @@ def render(report: dict[str, Any]) -> str:
         "|---|---|---:|---:|---:|---:|",
     ]
     md += [
-        f"| {s['id']} | {s['status']} | {s['score']}% | {s['passed']} | {s['failed']} | "
+        f"| {s['id']} | {signal_status(s)} | {signal_score(s)} | {s['passed']} | {s['failed']} | "
         f"{s['unknown']} |"
-        if s["passed"] + s["failed"] + s["unknown"]
-        else f"| {s['id']} | n/a | n/a | 0 | 0 | 0 |"
         for s in report["signals"]
     ]
     md += [

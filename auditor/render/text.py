@@ -6,7 +6,7 @@ import os
 import textwrap
 from typing import Any
 
-from auditor.counts import GAP_WORDS, counts, gaps
+from auditor.counts import GAP_WORDS, counts, gaps, score_words, signal_score, signal_status
 from auditor.limits import SHOWN
 from auditor.rules import SIGNALS
 
@@ -85,7 +85,7 @@ def _lines(report: dict[str, Any], width: int) -> list[str]:
     llm = [a for a in report["apis"] if a["llm"]]
     undecided = [a for a in report["apis"] if a.get("scope") == "undecided"]
     out.append(f"attribution-auditor {report['tool']['version']}  {src['kind']}: {src['location']}")
-    score = f"{report['score']}/100" if llm or undecided else "n/a (no API fronts an LLM)"
+    score = score_words(report)
     maybe = f", {len(undecided)} undecided" if undecided else ""
     out.append(
         f"{len(report['apis'])} APIs, {len(llm)} judged as LLM APIs{maybe}.  "
@@ -95,8 +95,7 @@ def _lines(report: dict[str, Any], width: int) -> list[str]:
     out.append("")
     out.append(f"  {'signal':<12} {'status':<8} {'score':>5}  pass  fail  unknown")
     for s in report["signals"]:
-        judged = s["passed"] + s["failed"] + s["unknown"]
-        status, score = (s["status"], f"{s['score']:>4}%") if judged else ("n/a", "  n/a")
+        status, score = signal_status(s), f"{signal_score(s):>5}"
         out.append(
             f"  {s['id']:<12} {status:<8} {score}  {s['passed']:>4}  "
             f"{s['failed']:>4}  {s['unknown']:>7}"

@@ -345,9 +345,11 @@ class Summary:
 
     @property
     def score_text(self) -> str:
-        if self.llm_apis or self.undecided:
-            return f"{self.score}/100"
-        return "n/a (no API fronts an LLM)"
+        if not (self.llm_apis or self.undecided):
+            return "n/a (no API fronts an LLM)"
+        if not any(s.passed + s.failed for s in self.signals):
+            return "n/a (every verdict is unknown)"
+        return f"{self.score}/100"
 
 
 def summary(report: Report) -> Summary:

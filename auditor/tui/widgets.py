@@ -83,9 +83,11 @@ class SignalGauge(Widget):
         wide = room >= 10
         width = min(30, room) if wide else max(8, min(40, self.size.width - fixed))
         gauge = Content.assemble((bar(row.score / 100, width), style))
-        # NOTE: a signal with no verdict at all (no LLM API judged) is not "unknown 0 %".
+        # NOTE: a signal nobody passed or failed is not "0 %": its score is n/a (its status
+        # still says unknown when there were verdicts, n/a when no LLM API was judged at all).
         judged = row.passed + row.failed + row.unknown
-        score, status = (f" {row.score:>3}%  ", row.status) if judged else ("  n/a ", "n/a")
+        score = f" {row.score:>3}%  " if row.passed + row.failed else "  n/a "
+        status = row.status if judged else "n/a"
         head = Content.assemble((f"{row.id:<12}", "bold"), gauge, score, (f"{status:<8}", style))
         if wide:
             return Content.assemble(head, "  ", counts)
