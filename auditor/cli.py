@@ -299,6 +299,7 @@ def _audit(args: argparse.Namespace) -> dict[str, Any]:
         audit = engine.run(estate, catalog, sup.apply, workers=jobs)
     report = to_dict(audit)
     report["source"]["root"] = _source_root(args)
+    report["source"].update(_provenance(args, audit.estate))
     if getattr(args, "source", None) is not None and not getattr(args, "azure", False):
         from auditor.remedy import attach
 
@@ -324,6 +325,31 @@ def _splittable(args: argparse.Namespace) -> Splittable | None:
     return sources.splittable(
         source, kind=args.source_type, include_revisions=args.include_revisions
     )
+
+
+def _provenance(args: argparse.Namespace, estate: Any) -> dict[str, Any]:
+    """When the scan ran; the git state of the scanned folder (not of the bundled demo, which
+    is part of the tool, nor of a live scan); for a replay, the snapshot and its source's."""
+    from auditor.provenance import git_state, scan_time
+    from auditor.sources import demo_path
+
+    out: dict[str, Any] = {"scanned_at": scan_time()}
+    replayed = estate.replayed
+    if replayed is not None:
+        if replayed.get("git") is not None:
+            out["git"] = replayed["git"]
+        out["snapshot"] = {"file": replayed["file"], "taken_at": replayed.get("taken_at")}
+        return out
+    source = getattr(args, "source", None)
+    if source is None or getattr(args, "azure", False):
+        return out
+    if Path(source).resolve() == demo_path():
+        out["bundled_demo"] = True
+        return out
+    git = git_state(Path(source))
+    if git is not None:
+        out["git"] = git
+    return out
 
 
 def _source_root(args: argparse.Namespace) -> str:
@@ -436,7 +462,7 @@ def _cmd_snapshot(args: argparse.Namespace) -> int:
         # NOTE: the prices go with the usage, so the snapshot replays the same money figures.
         estate = replace(estate, usage=gap.stored())
     check_output(args.output)
-    write_atomic(args.output, snapshot.dumps(estate))
+    write_atomic(args.output, snapshot.dumps(estate, _taken(args)))
     apis = sum(len(s.apis) for s in estate.services)
     print(
         f"wrote {args.output}: {len(estate.services)} service(s), {apis} API(s) "
@@ -451,6 +477,18 @@ def _cmd_snapshot(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _taken(args: argparse.Namespace) -> dict[str, Any]:
+    """What a snapshot says of its taking: when, and the git state of the source folder."""
+    from auditor.provenance import git_state, scan_time
+
+    taken: dict[str, Any] = {"taken_at": scan_time()}
+    if args.source is not None and not getattr(args, "azure", False):
+        git = git_state(Path(args.source))
+        if git is not None:
+            taken["git"] = git
+    return taken
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

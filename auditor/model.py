@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from auditor.policy import PolicyDoc
     from auditor.usage.measured import Usage
@@ -307,6 +307,9 @@ class Estate:
     notes: tuple[str, ...] = ()
     usage: Usage | None = None
     """Measured usage of a period (``--usage``), when it was collected or replayed."""
+    replayed: Mapping[str, Any] | None = None
+    """For a snapshot replay: the snapshot ``file``, when it was taken (``taken_at``) and the
+    ``git`` state of the source it was taken from (see :mod:`auditor.provenance`)."""
 
 
 def ordered_notes(notes: Iterable[str]) -> list[str]:

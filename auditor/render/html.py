@@ -15,6 +15,7 @@ import html
 from typing import Any
 
 from auditor.counts import GAP_WORDS, is_note, score_words, signal_score, signal_status
+from auditor.provenance import describe
 from auditor.render.markdown import unverified
 from auditor.render.text import failing, loc, suppression_label
 from auditor.rules import SIGNALS
@@ -205,12 +206,18 @@ def _header(report: dict[str, Any], llm: list[dict[str, Any]]) -> list[str]:
         "<h1>LLM cost-attribution gap report</h1>",
         '<dl class="meta">',
         f"<dt>Source</dt><dd>{e(src['kind'])} <code>{e(src['location'])}</code></dd>",
+        *([f"<dt>Provenance</dt><dd>{e('; '.join(describe(src)))}</dd>"] if describe(src) else []),
         f"<dt>Tool</dt><dd>attribution-auditor {e(report['tool']['version'])} "
         f"(report schema {e(report['schema_version'])})</dd>",
         f"<dt>APIs</dt><dd>{len(report['apis'])}, of which {len(llm)} judged as LLM APIs</dd>",
         "</dl>",
-        f'<p class="score">Attribution score: {score} '
-        '<span class="muted">(share of API x signal verdicts that pass)</span></p>',
+        f'<p class="score">Attribution score: {score}'
+        + (
+            ""
+            if words.startswith("n/a")
+            else ' <span class="muted">(share of API x signal verdicts that pass)</span>'
+        )
+        + "</p>",
     ]
     if report.get("notes"):
         out.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in report["notes"]) + "</ul>")

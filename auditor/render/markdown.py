@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from auditor.counts import GAP_WORDS, is_note, score_words, signal_score, signal_status
+from auditor.provenance import describe
 from auditor.render.text import failing, loc, reason
 from auditor.rules import SIGNALS
 
@@ -28,7 +29,8 @@ def unverified(report: dict[str, Any]) -> dict[tuple[str, str, str], list[str]]:
 
 
 def render(report: dict[str, Any]) -> str:
-    """The whole report as Markdown (deterministic: no clock, stable order)."""
+    """The whole report as Markdown (deterministic: stable order; the only clock is the scan
+    time the report carries)."""
     src = report["source"]
     llm = [a for a in report["apis"] if a["llm"]]
     other = [a for a in report["apis"] if a.get("scope", "llm" if a["llm"] else "other") == "other"]
@@ -37,6 +39,7 @@ def render(report: dict[str, Any]) -> str:
         "# LLM cost-attribution gap report",
         "",
         f"- Source: {src['kind']} `{src['location']}`",
+        *([f"- Provenance: {'; '.join(describe(src))}"] if describe(src) else []),
         f"- Tool: attribution-auditor {report['tool']['version']} (report schema "
         f"{report['schema_version']})",
         f"- APIs: {len(report['apis'])}, of which {len(llm)} judged as LLM APIs",

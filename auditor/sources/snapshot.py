@@ -20,6 +20,8 @@ from auditor.policy import PolicyDoc
 from auditor.sources import SNAPSHOT_FORMAT, resources
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from auditor.sources.parts import Part
     from auditor.usage.measured import Usage
 
@@ -288,12 +290,13 @@ def to_resources(estate: Estate) -> list[dict[str, Any]]:
     return out
 
 
-def dumps(estate: Estate) -> str:
-    """The snapshot file's text (deterministic)."""
+def dumps(estate: Estate, taken: Mapping[str, Any] | None = None) -> str:
+    """The snapshot file's text (deterministic, apart from ``taken``: when it was taken and the
+    git state of the source, see :mod:`auditor.provenance`)."""
     doc = {
         "format": SNAPSHOT_FORMAT,
         "version": VERSION,
-        "source": {"kind": estate.source_kind, "location": estate.location},
+        "source": {"kind": estate.source_kind, "location": estate.location, **(taken or {})},
         "provides": sorted(estate.provides),
         "resources": to_resources(estate),
         "read_errors": [
@@ -348,7 +351,24 @@ def prepare(path: Path) -> resources.Loaded:
         errors=errors,
         notes=[*(str(n) for n in doc.get("notes") or []), f"replayed from snapshot {path}"],
         usage=_usage(doc.get("usage"), path),
+        replayed={
+            "file": str(path),
+            "taken_at": str(source["taken_at"]) if source.get("taken_at") else None,
+            "git": _git(source.get("git")),
+        },
     )
+
+
+def _git(raw: Any) -> dict[str, Any] | None:
+    """The git state a snapshot stores, kept only in its own shape (a hand-edited file may say
+    anything)."""
+    if not isinstance(raw, dict):
+        return None
+    commit, dirty = raw.get("commit"), raw.get("dirty")
+    return {
+        "commit": commit if isinstance(commit, str) else None,
+        "dirty": dirty if isinstance(dirty, bool) else None,
+    }
 
 
 def _usage(raw: Any, path: Path) -> Usage | None:
@@ -367,7 +387,8 @@ class _Replay(resources.Loaded):
     """A snapshot's resources, with the measured usage it stores (if any)."""
 
     usage: Usage | None = None
+    replayed: dict[str, Any] | None = None
 
     def estate(self, part: Part | None = None) -> Estate:
-        built = super().estate(part)
+        built = replace(super().estate(part), replayed=self.replayed)
         return built if self.usage is None else replace(built, usage=self.usage)
