@@ -7,24 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
+from support import METERED, write
 from support import run_auditor as run
-from support import write
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "auditor" / "demo" / "contoso-ai-gateway"
 
-METERED = """<policies>
-  <inbound>
-    <base />
-    <llm-emit-token-metric namespace="llm">
-      <dimension name="Subscription ID" />
-    </llm-emit-token-metric>
-  </inbound>
-  <backend><base /></backend><outbound><base /></outbound><on-error><base /></on-error>
-</policies>
-"""
 UNMETERED = METERED.replace(
-    '<llm-emit-token-metric namespace="llm">\n      <dimension name="Subscription ID" />\n'
+    '<llm-emit-token-metric namespace="ai">\n      <dimension name="Subscription ID" />\n'
     "    </llm-emit-token-metric>",
     '<set-backend-service base-url="https://contoso.openai.azure.com/openai" />',
 )

@@ -10,21 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from support import METERED as POLICY
 from support import run_auditor as run
 from support import write
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "auditor" / "demo" / "contoso-ai-gateway"
-POLICY = """<policies>
-  <inbound>
-    <base />
-    <llm-emit-token-metric namespace="llm">
-      <dimension name="Subscription ID" />
-    </llm-emit-token-metric>
-  </inbound>
-  <backend><base /></backend><outbound><base /></outbound><on-error><base /></on-error>
-</policies>
-"""
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
 
@@ -70,7 +61,7 @@ def test_a_clean_checkout_gives_its_commit(tmp_path: Path) -> None:
 def test_uncommitted_changes_are_said(tmp_path: Path, change: str) -> None:
     repo, commit = checkout(tmp_path)
     if change == "modified":
-        write(repo / "policies" / "chat.xml", POLICY.replace("llm", "ai"))
+        write(repo / "policies" / "chat.xml", POLICY.replace('namespace="ai"', 'namespace="llm"'))
     else:
         write(repo / "policies" / "new.xml", POLICY)
     report = scan_json(tmp_path, "repo/policies")
