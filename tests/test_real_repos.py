@@ -152,6 +152,16 @@ def test_ai_hub_accelerator_meters_through_a_fragment(
     assert scopes["openai-realtime-ws-api"] == scopes["ai-model-inference-api"] == "llm"
 
 
+#: What a person calls an LLM API in each IaC sample (by hand; the sample's name starts with the
+#: key): the seiggy module fronts Azure OpenAI through a caller's endpoint, the APIOps sample
+#: holds only ordinary APIs, and the onboarding module declares a product, not an API.
+IAC_LLM_APIS = {
+    "seiggy__apim-chargeback": ["azure-openai-service-api"],
+    "Azure__apiops__SampleArtifacts": [],
+    "Azure-Samples__ai-hub-gateway-solution-accelerator": [],
+}
+
+
 @needs_corpus
 @pytest.mark.parametrize("name", sorted(p.name for p in IAC.iterdir()) if IAC.is_dir() else [])
 def test_every_iac_sample_is_scanned_whole(
@@ -161,6 +171,12 @@ def test_every_iac_sample_is_scanned_whole(
     no_failure_rests_on_the_unseen(report)
     if "Everything the rules need" in text:
         assert not report["limits"]
+    (expected,) = [v for k, v in IAC_LLM_APIS.items() if name.startswith(k)]
+    llm = [a for a in report["apis"] if a["scope"] == "llm"]
+    assert sorted(a["name"] for a in llm) == expected
+    # Judged: every LLM API has a verdict on every signal (unknown where the source is silent).
+    assert all(len(a["signals"]) == 4 for a in llm)
+    assert not [a for a in report["apis"] if a["scope"] == "undecided"]
 
 
 @needs_corpus
