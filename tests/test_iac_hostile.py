@@ -119,3 +119,65 @@ def test_symlink_loops_do_not_hang(tmp_path: Path, kind: str) -> None:
     rc, report, err, elapsed = scan(folder, kind)
     assert elapsed < HANG_SECONDS and rc in (0, 1) and "Traceback" not in err
     assert report["apis"]
+
+
+def _growing(kind: str, shape: str, levels: int = 60) -> str:
+    """A chain of variables, each twice the one before (``shape``: ``concat`` doubles a list,
+    ``nest`` wraps it twice): 2**60 items if computed."""
+    names = {"bicep": "v{}", "terraform": "local.v{}", "arm": "variables('v{}')"}[kind]
+    lines = []
+    for i in range(1, levels):
+        prev = names.format(i - 1)
+        if kind == "arm":
+            body = (
+                f"concat({prev}, {prev})" if shape == "concat" else f"createArray({prev}, {prev})"
+            )
+            lines.append(f'    "v{i}": "[{body}]"')
+        else:
+            body = f"concat({prev}, {prev})" if shape == "concat" else f"[{prev}, {prev}]"
+            lines.append(f"  v{i} = {body}" if kind == "terraform" else f"var v{i} = {body}")
+    last = names.format(levels - 1)
+    if kind == "bicep":
+        return (
+            "var v0 = ['x']\n" + "\n".join(lines) + "\n"
+            "resource apim 'Microsoft.ApiManagement/service@2024-05-01' = {\n"
+            f"  name: 'apim-${{length({last})}}'\n  location: 'westeurope'\n"
+            "  sku: { name: 'Developer', capacity: 1 }\n"
+            "  properties: { publisherEmail: 'a@b.c', publisherName: 'c' }\n}\n"
+        )
+    if kind == "terraform":
+        return (
+            'locals {\n  v0 = ["x"]\n' + "\n".join(lines) + "\n}\n"
+            'resource "azurerm_api_management" "apim" {\n'
+            f'  name = "apim-${{length({last})}}"\n  sku_name = "Developer_1"\n}}\n'
+        )
+    return (
+        '{\n  "$schema": "https://schema.management.azure.com/schemas/2019-04-01/'
+        'deploymentTemplate.json#",\n  "contentVersion": "1.0.0.0",\n  "variables": {\n'
+        '    "v0": ["x"],\n' + ",\n".join(lines) + "\n  },\n"
+        '  "resources": [{"type": "Microsoft.ApiManagement/service", '
+        '"apiVersion": "2024-05-01", '
+        f'"name": "[concat(\'apim-\', length({last}))]", "location": "westeurope"}}]\n}}\n'
+    )
+
+
+@pytest.mark.parametrize("shape", ["concat", "nest"])
+@pytest.mark.parametrize("kind", sorted(GOOD))
+def test_a_value_that_doubles_itself_is_refused_and_the_rest_is_read(
+    tmp_path: Path, kind: str, shape: str
+) -> None:
+    folder = good_tree(tmp_path, kind)
+    (folder / "sub").mkdir()
+    (folder / "sub" / f"grow{SUFFIX[kind]}").write_text(_growing(kind, shape), encoding="utf-8")
+    rc, report, stderr, elapsed = scan(folder, kind)
+    assert rc == 0 and "Traceback" not in stderr, stderr[-2000:]
+    assert elapsed < HANG_SECONDS
+    # The good estate beside it is still judged. A list doubled 59 times is not computed, so
+    # its length is unknown (its text cut, not doubled); one nested 59 times still has 2 items.
+    assert any(a["llm"] for a in report["apis"])
+    names = [s["name"] for s in report["services"]]
+    assert max(map(len, names)) < 1000, names
+    if shape == "concat":
+        assert any(n.startswith("apim-${length(") for n in names), names
+    else:
+        assert "apim-2" in names, names

@@ -52,6 +52,11 @@ MAX_ITEMS = 1000
 #: Evaluation steps a deployment may take before it is stopped (a budget, not a timer: the
 #: same input always stops at the same place, so reports stay deterministic).
 MAX_STEPS = 3_000_000
+#: The most items (counted along every path, as a writer of the value would meet them) a list or
+#: object may hold: a chain of variables that doubles a list, or nests it twice, would otherwise
+#: fill the memory or take forever to walk before any step budget is spent.
+MAX_NODES = 100_000
+_BUILT = frozenset({"list", "obj", "call", "mcall", "op", "for", "forobj", "splat"})
 
 
 class OverBudget(Exception):
@@ -121,10 +126,24 @@ class Budget:
     def __init__(self, steps: int = MAX_STEPS) -> None:
         self.left = steps
 
-    def spend(self) -> None:
-        self.left -= 1
+    def spend(self, steps: int = 1) -> None:
+        self.left -= steps
         if self.left < 0:
             raise OverBudget(f"evaluation stopped after {MAX_STEPS:,} steps")
+
+
+def nodes_in(value: Any, limit: int) -> int:
+    """The items of ``value`` counted along every path (a list shared twice counts twice),
+    stopping once over ``limit``."""
+    count, stack = 0, [value]
+    while stack and count <= limit:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+    return count
 
 
 def render(node: Node) -> str:
@@ -284,6 +303,18 @@ class Scope:
 
     def eval(self, node: Node) -> Any:
         """The value of ``node``; never raises for what cannot be computed (it is unknown)."""
+        value = self._eval(node)
+        if node[0] in _BUILT and isinstance(value, list | dict) and value:
+            # NOTE: counting spends steps, so the walks together stay within the budget.
+            size = nodes_in(value, MAX_NODES)
+            self.budget.spend(size // 16)
+            if size > MAX_NODES:
+                return self.unknown(
+                    render(node), f"a value of over {MAX_NODES:,} items is not computed"
+                )
+        return value
+
+    def _eval(self, node: Node) -> Any:
         self.budget.spend()
         kind = node[0]
         if kind == "lit":

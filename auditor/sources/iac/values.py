@@ -11,6 +11,7 @@ module meets the resource its root declares, while two labs side by side stay ap
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -153,21 +154,53 @@ def text_of(value: Any) -> str:
     return json.dumps(plain(value), sort_keys=True)
 
 
+#: The longest expression text :func:`literal` gives for a list or object (the text of an unknown
+#: is read by people; a value shared many times over would otherwise take forever to write).
+LITERAL_ROOM = 400
+
+
 def literal(value: Any) -> str:
-    """A value as expression text (for the text of an unknown computed from it)."""
+    """A value as expression text (for the text of an unknown computed from it); a list or
+    object longer than :data:`LITERAL_ROOM` characters is cut with an ellipsis."""
+    out: list[str] = []
+    _literal(value, out, [LITERAL_ROOM])
+    return "".join(out)
+
+
+def _literal(value: Any, out: list[str], room: list[int]) -> None:
+    if room[0] <= 0:
+        return
+    if isinstance(value, list | dict):
+        pairs = list(value.items()) if isinstance(value, dict) else [(None, v) for v in value]
+        out.append("{" if isinstance(value, dict) else "[")
+        for i, (key, item) in enumerate(pairs):
+            if room[0] <= 0:
+                out.append("...")
+                break
+            text = (", " if i else "") + (f"{key}: " if key is not None else "")
+            out.append(text)
+            room[0] -= len(text)
+            _literal(item, out, room)
+        out.append("}" if isinstance(value, dict) else "]")
+        return
     if isinstance(value, Unknown):
-        return value.expr
-    if isinstance(value, str):
-        return "'" + value.replace("'", "\\'").replace("/", SLASH) + "'"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, list):
-        return "[" + ", ".join(literal(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {literal(v)}" for k, v in value.items()) + "}"
-    return str(value)
+        text = value.expr
+        if len(text) > LITERAL_ROOM:
+            # NOTE: the text of an unknown computed from unknowns quotes theirs, so a chain of
+            # variables that each use the one before twice doubled it at every step; the cut
+            # keeps a digest of the whole, so different unknowns stay different values.
+            digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+            text = f"{text[: LITERAL_ROOM // 2]}...#{digest}"
+    elif isinstance(value, str):
+        text = "'" + value.replace("'", "\\'").replace("/", SLASH) + "'"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif value is None:
+        text = "null"
+    else:
+        text = str(value)
+    out.append(text)
+    room[0] -= len(text)
 
 
 #: The longest text a string operation makes (a policy is at most 4 MiB; a text that doubles
