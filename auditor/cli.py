@@ -357,17 +357,14 @@ def check_output(path: Path) -> None:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    from auditor.render import EXTENSIONS, RENDERERS
+    from auditor.render import RENDERERS, format_for, unknown_extension
 
     fmt = args.format
-    if fmt is None and args.output and args.output.suffix.lower() not in EXTENSIONS:
-        known = ", ".join(sorted(EXTENSIONS))
-        raise ConfigError(
-            f"{args.output}: unknown report extension '{args.output.suffix}' (one of {known}); "
-            "or say the format with --format"
-        )
-    if fmt is None:
-        fmt = EXTENSIONS.get(args.output.suffix.lower(), "text") if args.output else "text"
+    if fmt is None and args.output:
+        fmt = format_for(args.output)
+        if fmt is None:
+            raise ConfigError(f"{unknown_extension(args.output)}; or say the format with --format")
+    fmt = fmt or "text"
     if args.output:
         check_output(args.output)
     # NOTE: the engine's modules are imported by _report, while a large source may already be

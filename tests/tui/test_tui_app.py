@@ -378,6 +378,112 @@ async def test_export(make: Make, tmp_path: Path, fmt: str) -> None:
         assert data["schema_version" if fmt == "json" else "version"] in (1, "2.1.0")
 
 
+async def type_path(pilot: Any, text: str) -> None:
+    """Type the export file name as a user would: clear the field, then key by key."""
+    field = pilot.app.screen.query_one("#export-path", Input)
+    field.focus()
+    field.value = ""
+    await pilot.press(*text)
+    await pilot.pause()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [
+        ("report.html", "html"),
+        ("x.htm", "html"),
+        ("x.sarif", "sarif"),
+        ("x.json", "json"),
+        ("x.md", "md"),
+        ("x.markdown", "md"),
+        ("x.csv", "csv"),
+        ("x.txt", "text"),
+        ("x.xml", "junit"),
+        ("X.HTML", "html"),
+    ],
+)
+async def test_export_follows_the_file_extension(
+    make: Make,
+    demo_report: Report,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    fmt: str,
+) -> None:
+    """No format chosen: the extension says it, as `auditor scan -o` reads it."""
+    from auditor.render import RENDERERS
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "100")  # the text report wraps to the terminal
+    app = make()
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("e")
+        await pilot.pause()
+        await type_path(pilot, name)
+        assert app.screen.query_one("#export-format", Select).value == "auto"
+        assert f"as its extension {Path(name).suffix} says" in text_of(app, "#export-says")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not isinstance(app.screen, ExportScreen)
+    assert (tmp_path / name).read_text(encoding="utf-8") == RENDERERS[fmt](demo_report)
+
+
+@pytest.mark.asyncio
+async def test_a_chosen_format_wins_over_the_extension(
+    make: Make, demo_report: Report, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auditor.render import RENDERERS
+
+    monkeypatch.chdir(tmp_path)
+    app = make()
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one("#export-format", Select).value = "json"
+        await pilot.pause()
+        # choosing renames the extension the file had to the format's own
+        assert app.screen.query_one("#export-path", Input).value == "attribution-report.json"
+        await type_path(pilot, "chosen.html")
+        assert "JSON (chosen)" in text_of(app, "#export-says")
+        await pilot.press("enter")
+        await settle(pilot)
+    assert (tmp_path / "chosen.html").read_text(encoding="utf-8") == RENDERERS["json"](demo_report)
+
+
+@pytest.mark.asyncio
+async def test_an_unknown_extension_is_refused_on_screen_until_a_format_is_chosen(
+    make: Make, demo_report: Report, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auditor.render import RENDERERS
+
+    monkeypatch.chdir(tmp_path)
+    app = make()
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("e")
+        await pilot.pause()
+        for name, why in (("x.weird", "unknown report extension '.weird'"), ("x", "no report")):
+            await type_path(pilot, name)
+            await pilot.press("enter")
+            await settle(pilot)
+            assert isinstance(app.screen, ExportScreen)  # still open: nothing written
+            said = " ".join(text_of(app, "#export-says").split())
+            assert said.startswith(f"{name}: {why}") and "choose a format" in said
+            assert ".html" in said and ".sarif" in said  # the extensions it knows
+            assert app.screen.query_one("#export-says").has_class("-refused")
+            assert not (tmp_path / name).exists()
+        await type_path(pilot, "x.weird")
+        app.screen.query_one("#export-format", Select).value = "md"
+        await pilot.pause()
+        # an extension nobody knows is the user's: choosing a format keeps it
+        assert app.screen.query_one("#export-path", Input).value == "x.weird"
+        await pilot.click("#export-ok")
+        await settle(pilot)
+        assert not isinstance(app.screen, ExportScreen)
+    assert (tmp_path / "x.weird").read_text(encoding="utf-8") == RENDERERS["md"](demo_report)
+    assert list(tmp_path.iterdir()) == [tmp_path / "x.weird"]  # atomic: no temporary file left
+
+
 @pytest.mark.asyncio
 async def test_export_cancel_and_failure(make: Make, tmp_path: Path) -> None:
     app = make()
@@ -387,7 +493,8 @@ async def test_export_cancel_and_failure(make: Make, tmp_path: Path) -> None:
         await pilot.press("e", "escape")
         assert not isinstance(app.screen, ExportScreen)
         await pilot.press("e")
-        app.screen.query_one("#export-path", Input).value = str(tmp_path)  # a folder
+        (tmp_path / "taken.md").mkdir()
+        app.screen.query_one("#export-path", Input).value = str(tmp_path / "taken.md")  # a folder
         await pilot.click("#export-ok")
         await settle(pilot)
         assert any("folder" in n for n in notes)
