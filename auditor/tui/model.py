@@ -446,7 +446,9 @@ class _ApiTally:
 
 
 def estate(report: Report, include_non_llm: bool = False) -> list[ServiceNode]:
-    """service -> API -> operation; operations come from the findings' ``api/operation`` targets."""
+    """service -> API -> operation. An API's operations are the ones the report lists for it,
+    with those its findings name (``api/operation`` targets): an API whose findings are all at
+    API level, or that has none (a non-LLM API), still opens onto its operations."""
     tally: dict[tuple[str, str], _ApiTally] = {}
     for f in report["findings"]:
         if not f.get("api"):
@@ -468,7 +470,12 @@ def estate(report: Report, include_non_llm: bool = False) -> list[ServiceNode]:
             hidden[svc] = hidden.get(svc, 0) + 1
             continue
         t = tally.get((svc, str(api["name"])), _ApiTally())
-        ops = tuple(OperationNode(op, f"{api['name']}/{op}", n) for op, n in sorted(t.ops.items()))
+        # NOTE: a saved report from before `operations` was written lists none; the findings'
+        # targets still give the operations that have findings.
+        names = {str(op) for op in api.get("operations") or ()} | set(t.ops)
+        ops = tuple(
+            OperationNode(op, f"{api['name']}/{op}", t.ops.get(op, 0)) for op in sorted(names)
+        )
         services[svc].append(ApiNode(api, t.open, ops))
     return [
         ServiceNode(name, tuple(sorted(apis, key=lambda a: a.name)), hidden.get(name, 0))

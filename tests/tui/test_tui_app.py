@@ -189,6 +189,44 @@ async def test_navigate_the_tree(make: Make, demo_report: Report) -> None:
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("size", [BIG, SMALL])
+async def test_every_api_with_operations_opens_onto_them(
+    make: Make, demo_report: Report, size: Any
+) -> None:
+    """Walk the whole tree with the keys: each API that has operations expands to all of them,
+    whatever its verdicts: findings on every operation, only at API level (chat-finance,
+    gpt-legacy), none at all (crm, not an LLM API), all unknown, or undecided."""
+    apis = {a["name"]: a for a in demo_report["apis"]}
+    apis["chat-finance"]["signals"] = dict.fromkeys(model.SIGNALS, "unknown")
+    undecided = apis["responses-entra"]
+    undecided.update(llm=False, scope="undecided", signals=dict.fromkeys(model.SIGNALS, "unknown"))
+    demo_report["findings"] = [f for f in demo_report["findings"] if f["api"] != "responses-entra"]
+    app = make(report=demo_report)
+    seen: dict[str, list[str]] = {}
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("n")  # the non-LLM API too
+        await pilot.pause()
+        tree = app.screen.query_one(EstateTree)
+        tree.focus()
+        await pilot.press("down")  # onto the first service
+        while True:
+            node = tree.cursor_node
+            assert node is not None and node.data is not None
+            if node.data.kind == "api":
+                assert node.allow_expand == bool(apis[str(node.label)]["operations"])
+                await pilot.press("space")
+                await pilot.pause()
+                seen[str(node.label)] = [str(op.label) for op in node.children]
+            line = tree.cursor_line
+            await pilot.press("down")
+            if tree.cursor_line == line:
+                break
+    assert seen == {name: sorted(api["operations"]) for name, api in apis.items()}
+    assert seen["crm"] == ["get-customer", "get-customers"]
+    assert seen["gpt-legacy"] == ["chat-completions-create", "completions-create"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [BIG, SMALL])
 async def test_filter_by_signal_and_search(make: Make, demo_report: Report, size: Any) -> None:
     app = make()
     async with app.run_test(size=size) as pilot:
