@@ -25,9 +25,11 @@ STATUS_FILTERS = ("issues", "fail", "error", "skip", "pass", "suppressed", "all"
 STATUS_ORDER = {"error": 0, "fail": 1, "skip": 2, "pass": 3}
 """Worst first; ``skip`` means a rule could not be evaluated (the verdict is unknown)."""
 SUPPRESSION_LABEL = {"waiver": "waived", "baseline": "baselined", "inline": "ignored"}
-BADGE = {"pass": "✓", "fail": "✗", "unknown": "?"}
-PLAIN_BADGE = {"pass": "P", "fail": "F", "unknown": "?"}
+BADGE = {"pass": "✓", "fail": "✗", "unknown": "?", "n/a": "·"}
+PLAIN_BADGE = {"pass": "P", "fail": "F", "unknown": "?", "n/a": "-"}
 """Badges when NO_COLOR is set: letters, so a verdict never depends on a colour."""
+LEGEND = ("pass", "fail", "unknown", "n/a")
+"""The marks a legend explains, in its order; ``n/a`` marks an API that fronts no LLM."""
 _DEFAULT_DESCENDING = {"severity": True, "rule": False, "api": False, "status": False}
 
 
@@ -409,7 +411,7 @@ def badges(api: dict[str, Any], plain: bool = False) -> str:
     """One badge per signal in :data:`SIGNALS` order; blanks for an API that is not an LLM API
     (an undecided one, which may be, shows its unknown verdicts)."""
     if not api.get("llm") and api.get("scope") != "undecided":
-        return " ".join("-" for _ in SIGNALS) if plain else " ".join("·" for _ in SIGNALS)
+        return " ".join(badge("n/a", plain) for _ in SIGNALS)
     return " ".join(badge(api["signals"].get(s), plain) for s in SIGNALS)
 
 

@@ -12,6 +12,7 @@ import pytest
 from rich.style import Style
 from textual.binding import Binding
 from textual.widgets import Input, Select, Static
+from tuisupport import screen_lines
 
 from auditor.tui import model
 from auditor.tui.app import AuditorApp
@@ -216,6 +217,9 @@ async def test_every_api_with_operations_opens_onto_them(
                 await pilot.press("space")
                 await pilot.pause()
                 seen[str(node.label)] = [str(op.label) for op in node.children]
+                # all unknown is not undecided: chat-finance fronts an LLM
+                said = tree.render_label(node, Style(), Style()).plain
+                assert ("undecided" in said) == (str(node.label) == "responses-entra"), said
             line = tree.cursor_line
             await pilot.press("down")
             if tree.cursor_line == line:
@@ -595,6 +599,46 @@ async def test_no_color_badges_are_letters(make: Make, monkeypatch: pytest.Monke
         node = tree.root.children[0].children[0]
         label = tree.render_label(node, tree.rich_style, tree.rich_style).plain
         assert label.startswith("▶ PFPP assistants-header-team")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [BIG, SMALL])
+@pytest.mark.parametrize("plain", [False, True])
+async def test_the_tree_marks_have_a_legend_on_the_overview(
+    make: Make, demo_report: Report, monkeypatch: pytest.MonkeyPatch, size: Any, plain: bool
+) -> None:
+    """The legend is on screen whole, beside the tree, and says what every mark of the tree
+    means: the n-th mark of an API is the n-th signal the legend names, each glyph its verdict."""
+    if plain:
+        monkeypatch.setenv("NO_COLOR", "1")
+    app = make()
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("n")  # the non-LLM API too: its marks are n/a
+        await pilot.pause()
+        lines = screen_lines(app)
+        legend = app.screen.query_one("#estate-legend", Static)
+        tree = app.screen.query_one(EstateTree)
+        assert legend.region.y >= tree.region.bottom and legend.region.bottom <= size[1] - 1
+        assert legend.region.right <= tree.region.right
+        shown = [row[legend.region.x : legend.region.right].strip() for row in lines][
+            legend.region.y : legend.region.bottom
+        ]
+        words = " ".join(shown).split()
+        assert words == str(legend.render()).split()  # on screen whole, nothing cut
+        assert words[0] == "Marks:"
+        order = words[1 : 1 + len(model.SIGNALS)]
+        assert order == list(model.SIGNALS)
+        meaning = {w: g for g, w in zip(words[5::2], words[6::2], strict=True)}
+        assert set(meaning) == {"pass", "fail", "unknown", "n/a"}
+        assert len(set(meaning.values())) == 4  # four different glyphs
+        for node in (n for s in tree.root.children for n in s.children):
+            ref = node.data
+            assert ref is not None and ref.verdicts is not None
+            api = next(a for a in demo_report["apis"] if a["name"] == ref.api)
+            label = tree.render_label(node, Style(), Style()).plain
+            marks = label.split()[1] if node.allow_expand else label.split()[0]
+            want = [meaning[api["signals"][s] if api["llm"] else "n/a"] for s in order]
+            assert list(marks) == want, (label, api["signals"])
 
 
 @pytest.mark.asyncio

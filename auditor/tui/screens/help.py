@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from auditor.rules import SIGNALS
+from auditor.tui import model
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -76,9 +77,14 @@ class HelpScreen(ModalScreen[None]):
             parts.extend(Content.assemble((f"  {keys:<20}", "bold"), desc) for keys, desc in rows)
             parts.append(Content(""))
         plain = self.app.no_color
-        legend = "P pass, F fail, ? unknown" if plain else "✓ pass, ✗ fail, ? unknown"
-        parts.append(Content.styled("Badges", "bold $accent"))
-        parts.append(Content(f"  {legend}; in the order {', '.join(SIGNALS)}"))
+        legend = ", ".join(f"{model.badge(kind, plain)} {kind}" for kind in model.LEGEND)
+        parts.append(Content.styled("Badges (estate tree)", "bold $accent"))
+        parts.append(
+            Content(
+                f"  One mark per signal, in the order {', '.join(SIGNALS)}: {legend} "
+                "(n/a: the API fronts no LLM)"
+            )
+        )
         with Vertical(id="help-dialog"):
             yield Static("Keys  (escape or ? closes)", classes="pane-title")
             with VerticalScroll(id="help-scroll"):

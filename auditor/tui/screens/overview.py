@@ -13,7 +13,13 @@ from textual.widgets import Footer, Header, Static
 from auditor.rules import SIGNALS
 from auditor.tui import model
 from auditor.tui.screens.base import ReportScreen
-from auditor.tui.widgets import GAP_COLUMNS, EstateTree, FindingsTable, SignalGauge
+from auditor.tui.widgets import (
+    GAP_COLUMNS,
+    EstateTree,
+    FindingsTable,
+    SignalGauge,
+    badge_legend,
+)
 
 
 class OverviewScreen(ReportScreen):
@@ -30,6 +36,7 @@ class OverviewScreen(ReportScreen):
             with Vertical(id="estate-pane"):
                 yield Static("Estate", classes="pane-title", id="estate-title")
                 yield EstateTree(id="estate")
+                yield Static(id="estate-legend")
             with Vertical(id="summary-pane"):
                 yield Static(id="score")
                 yield Static(id="warnings")
@@ -91,6 +98,7 @@ class OverviewScreen(ReportScreen):
         title = "Estate" + (f"  (n shows {hidden} non-LLM)" if hidden else "")
         self.query_one("#estate-title", Static).update(title)
         self.query_one(EstateTree).populate(services, plain=self.app.no_color)
+        self.query_one("#estate-legend", Static).update(badge_legend(self.app.no_color))
 
     def on_estate_tree_chosen(self, event: EstateTree.Chosen) -> None:
         ref = event.ref
