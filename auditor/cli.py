@@ -450,6 +450,16 @@ def _cmd_snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _name_demo(report: dict[str, Any]) -> dict[str, Any]:
+    """The demo's report names the demo, not the folder it was read from."""
+    from auditor.sources import DEMO_LOCATION
+
+    # NOTE: the bundled path is machine-specific (a site-packages folder once installed).
+    report["source"]["location"] = DEMO_LOCATION
+    report["source"]["root"] = ""
+    return report
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from auditor.files import write_atomic
     from auditor.render import RENDERERS
@@ -466,9 +476,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             usage_file=usage_options.demo_usage_path(),
         )
     )
-    # NOTE: the bundled path is machine-specific; the report names the demo instead.
-    report["source"]["location"] = "bundled demo estate (contoso-ai-gateway)"
-    report["source"]["root"] = ""
+    _name_demo(report)
     md = args.out_dir / "demo-gap-report.md"
     js = args.out_dir / "demo-gap-report.json"
     write_atomic(md, RENDERERS["md"](report))
@@ -524,7 +532,7 @@ def _cmd_tui(args: argparse.Namespace) -> int:
     import json
 
     from auditor.files import saved_report
-    from auditor.sources import demo_path
+    from auditor.sources import demo_path, is_demo
 
     if args.source is None and not args.azure:
         args.source, args.source_type = demo_path(), "auto"
@@ -547,6 +555,10 @@ def _cmd_tui(args: argparse.Namespace) -> int:
 
         return _run_tui(reload, str(source))
     label = "Azure (live)" if args.azure else str(args.source)
+    if not args.azure and is_demo(args.source):
+        # NOTE: reports exported from the TUI name the demo as `auditor demo`'s do; the label
+        # stays the folder, which the detail view reads its evidence from.
+        return _run_tui(lambda: _name_demo(_report(args)), label)
     return _run_tui(lambda: _report(args), label)
 
 

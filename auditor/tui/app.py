@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import work
+from rich.cells import cell_len, set_cell_size
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
@@ -38,6 +39,25 @@ THEMES = ("textual-dark", "textual-light")
 
 #: How long an error notice stays: until dismissed, in practice (a day).
 STICKY = 24 * 3600.0
+#: Cells of the header that are not its title: the icon (8) and clock space (10) Textual's
+#: Header keeps on either side, and the " — " between the title and the sub-title.
+HEADER_CHROME = 8 + 10 + 3
+
+
+def source_name(label: str) -> str:
+    """What the app was opened on, as a reader names it: the demo by name, not by its folder."""
+    from auditor.sources import DEMO_NAME, is_demo
+
+    return DEMO_NAME if label and is_demo(label) else label
+
+
+def fit_left(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells, cut at the start: a path's last folders name it."""
+    if cell_len(text) <= width:
+        return text
+    if width <= 1:
+        return ""
+    return "…" + set_cell_size(text[::-1], width - 1)[::-1]
 
 
 class AuditorApp(App[int]):
@@ -81,6 +101,10 @@ class AuditorApp(App[int]):
         super().__init__()
         self.loader = load
         self.label = label
+        """A source path, a saved report or ``Azure (live)``: evidence is read from it."""
+        self.shown = source_name(label)
+        """The label as the header shows it."""
+        self.status = ""
         self.report: dict[str, Any] | None = None
         self.index: model.FindingIndex | None = None
         self.evidence: EvidenceSource | None = None
@@ -88,7 +112,7 @@ class AuditorApp(App[int]):
         self._initial = report
         self._started = 0.0
         self._ticker: Timer | None = None
-        self.sub_title = label
+        self.sub_title = self.shown
         self.theme = THEMES[0]
 
     def on_mount(self) -> None:
@@ -98,11 +122,24 @@ class AuditorApp(App[int]):
         else:
             self.action_rescan()
 
+    def on_resize(self, event: events.Resize) -> None:
+        # NOTE: called before App's own handler records the new size.
+        self.say_status(self.status, event.size.width)
+
+    def say_status(self, status: str = "", width: int | None = None) -> None:
+        """Show what the app was opened on and ``status`` in the header; when they do not fit,
+        the label gives way from its start, so the status (STALE, scanning) is always whole."""
+        self.status = status
+        suffix = f" · {status}" if status else ""
+        width = self.size.width if width is None else width
+        room = width - HEADER_CHROME - cell_len(self.title) - cell_len(suffix)
+        self.sub_title = (fit_left(self.shown, room) + suffix).removeprefix(" · ")
+
     def set_report(self, report: dict[str, Any]) -> None:
         self.report = report
         self.index = model.FindingIndex(report["findings"])
         self.evidence = EvidenceSource(report, self.label)
-        self.sub_title = self.label
+        self.say_status()
         self.generation += 1
         self.refresh_bindings()
         self._prepare(self.index)
@@ -138,7 +175,7 @@ class AuditorApp(App[int]):
     def _tick(self) -> None:
         elapsed = time.monotonic() - self._started
         verb = "rescanning" if self.report is not None else "scanning"
-        self.sub_title = f"{self.label} · {verb}… {elapsed:.0f} s"
+        self.say_status(f"{verb}… {elapsed:.0f} s")
 
     @work(thread=True, exclusive=True, group="load")
     def _load(self) -> None:
@@ -163,7 +200,7 @@ class AuditorApp(App[int]):
         if self._ticker is not None:
             self._ticker.stop()
             self._ticker = None
-        self.sub_title = self.label
+        self.say_status()
 
     def on_report_loaded(self, message: ReportLoaded) -> None:
         self._done_loading()
@@ -184,7 +221,7 @@ class AuditorApp(App[int]):
         # NOTE: the previous report stays, marked stale, and the error stays on screen until it
         # is dismissed (a click) or a scan succeeds: a glance must never take it for current.
         self.stale = message.error
-        self.sub_title = f"{self.label} · STALE: the last rescan failed (r retries)"
+        self.say_status("STALE: rescan failed (r retries)")
         self.notify(
             f"{message.error}\nThe report shown is from the last scan that ran. Press r to "
             "try again; click this to dismiss it.",

@@ -88,6 +88,8 @@ async def test_first_load_runs_in_a_worker(demo_report: Report, make_loader: Any
         assert not app.screen.query_one("#body").loading
         assert len(table(app, "#gaps").rows) == 12
         assert app.sub_title == "live"
+        # the keys work at once: the list had no focus under the loading indicator
+        assert app.focused is table(app, "#gaps")
 
 
 @pytest.mark.asyncio
@@ -150,6 +152,73 @@ def test_the_tui_says_a_missing_source_as_scan_does_and_exits_2(tmp_path: Path) 
         == scan.stderr.strip()
         == "auditor: /no/such/path: no such file or folder"
     )
+
+
+@pytest.mark.asyncio
+async def test_auditor_tui_names_the_demo_not_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_dir: Path
+) -> None:
+    """`auditor tui` with no argument opens the bundled demo: the header, the help and the
+    reports it exports say "bundled demo estate", never the folder inside the package, while
+    the detail view still reads the demo's files."""
+    from auditor import cli, tui
+
+    opened: list[tuple[Any, str]] = []
+    monkeypatch.setattr(tui, "run", lambda load, label: opened.append((load, label)) or 0)
+    assert cli.main(["tui"]) == 0
+    ((load, label),) = opened
+    app = tui.make_app(load, label)
+    monkeypatch.chdir(tmp_path)
+    folder = str(demo_dir)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        assert app.report is not None and app.sub_title == "bundled demo estate"
+        seen = screen_lines(app)
+        assert "attribution-auditor — bundled demo estate" in seen[0]
+        await pilot.press("enter")  # a finding: its evidence is read from the demo's files
+        await settle(pilot)
+        assert isinstance(app.screen, DetailScreen)
+        policy = app.screen.query_one(PolicyView)
+        assert policy.blocks and any(b.lines for b in policy.blocks)
+        seen += screen_lines(app)
+        await pilot.press("escape", "question_mark")
+        help_text = " ".join(text_of(app, "#help-text").split())
+        assert "Opened on bundled demo estate (contoso-ai-gateway)" in help_text
+        seen += screen_lines(app)
+        await pilot.press("escape", "f")
+        await pilot.pause()
+        seen += screen_lines(app)
+        await pilot.press("e")
+        await type_path(pilot, "demo.md")
+        await pilot.press("enter")
+        await settle(pilot)
+    assert not [row for row in seen if folder in row or "site-packages" in row or "/demo/" in row]
+    exported = (tmp_path / "demo.md").read_text(encoding="utf-8")
+    assert "`bundled demo estate (contoso-ai-gateway)`" in exported and folder not in exported
+
+
+@pytest.mark.asyncio
+async def test_a_long_source_gives_way_in_the_header_and_the_status_stays_whole(
+    make: Make, demo_report: Report, make_loader: Any, tmp_path: Path
+) -> None:
+    deep = tmp_path.joinpath(*[f"folder-{n}" for n in range(6)], "estate")
+    deep.mkdir(parents=True)
+    failing = make_loader(demo_report, fail=True)
+    app = make(label=str(deep), load=failing)
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.pause()
+        header = screen_lines(app)[0]
+        assert "…" in header and header.rstrip().endswith("folder-5/estate")
+        await pilot.press("r")
+        await settle(pilot)
+        header = screen_lines(app)[0]
+        assert "STALE: rescan failed (r retries)" in header and "…" in header
+        await pilot.press("question_mark")  # the whole path is in the help
+        assert str(deep) in text_of(app, "#help-text")
+        await pilot.press("escape")
+        await pilot.resize_terminal(250, 40)  # room enough: the header says it whole
+        await pilot.pause(0.1)
+        assert f"{deep} · STALE" in screen_lines(app)[0]
 
 
 @pytest.mark.asyncio

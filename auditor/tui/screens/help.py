@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual.actions import parse
 from textual.app import ComposeResult
@@ -47,6 +47,21 @@ def binding_rows(app: App[object], bindings: list[BindingType]) -> list[tuple[st
     return rows
 
 
+def source_rows(label: str, report: dict[str, object] | None) -> list[tuple[str, str]]:
+    """What the app was opened on, whole (the header may cut it), and what the report scanned
+    when that is something else (a saved report names its source)."""
+    from auditor.sources import DEMO_LOCATION, is_demo
+
+    rows = [("Opened on", DEMO_LOCATION if is_demo(label) else label)]
+    source = report.get("source") if report else None
+    if isinstance(source, dict):
+        location = str(source.get("location") or "")
+        shown = DEMO_LOCATION if is_demo(location) else location
+        if shown and shown != rows[0][1] and not is_demo(label):
+            rows.append(("Scanned", f"{shown} ({source.get('kind')})"))
+    return rows
+
+
 class HelpScreen(ModalScreen[None]):
     """A modal list of the key bindings per screen, and the badge legend."""
 
@@ -71,7 +86,13 @@ class HelpScreen(ModalScreen[None]):
         }
         for name, rows in EXTRA.items():
             groups.setdefault(name, []).extend(rows)
-        parts: list[Content] = []
+        app = cast("AuditorApp", self.app)
+        parts: list[Content] = [Content.styled("Report", "bold $accent")]
+        parts.extend(
+            Content.assemble((f"  {k:<20}", "bold"), v)
+            for k, v in source_rows(app.label, app.report)
+        )
+        parts.append(Content(""))
         for name, rows in groups.items():
             parts.append(Content.styled(name, "bold $accent"))
             parts.extend(Content.assemble((f"  {keys:<20}", "bold"), desc) for keys, desc in rows)
@@ -86,6 +107,6 @@ class HelpScreen(ModalScreen[None]):
             )
         )
         with Vertical(id="help-dialog"):
-            yield Static("Keys  (escape or ? closes)", classes="pane-title")
+            yield Static("Help  (escape or ? closes)", classes="pane-title")
             with VerticalScroll(id="help-scroll"):
                 yield Static(Content("\n").join(parts), id="help-text")
