@@ -39,6 +39,8 @@ THEMES = ("textual-dark", "textual-light")
 
 #: How long an error notice stays: until dismissed, in practice (a day).
 STICKY = 24 * 3600.0
+#: How long a copy notice stays: long enough to read the file's path off it.
+COPY_NOTICE = 20.0
 #: Cells of the header that are not its title: the icon (8) and clock space (10) Textual's
 #: Header keeps on either side, and the " — " between the title and the sub-title.
 HEADER_CHROME = 8 + 10 + 3
@@ -112,6 +114,7 @@ class AuditorApp(App[int]):
         self._initial = report
         self._started = 0.0
         self._ticker: Timer | None = None
+        self._clipboard_dir: Path | None = None
         self.sub_title = self.shown
         self.theme = THEMES[0]
 
@@ -255,8 +258,75 @@ class AuditorApp(App[int]):
     # -- actions -----------------------------------------------------------------------------
 
     def copy_fix(self, finding: model.Finding) -> None:
-        self.copy_to_clipboard(str(finding.get("fix") or ""))
-        self.notify(f"The fix for {finding['rule']} is on the clipboard.", title="Copied")
+        text = str(finding.get("fix") or "")
+        if not text:
+            self.notify(f"{finding['rule']} has no fix to copy.", severity="warning")
+            return
+        self.copy_text(text, f"The fix for {finding['rule']}")
+
+    def copy_text(self, text: str, what: str) -> None:
+        """Put ``text`` on the clipboard through the terminal and in :meth:`clipboard_file`,
+        and say where it went.
+
+        The terminal route is OSC 52 (``App.copy_to_clipboard``); whether the terminal took it,
+        the app cannot know (many ignore it, tmux needs set-clipboard), so the file is written
+        every time and named in the notice. Headless, or when the terminal write fails, only
+        the file holds it, and the notice says so.
+        """
+        why_not: str | None = None
+        if self._driver is None or self.is_headless:
+            why_not = "no terminal to send it through (headless)"
+        else:
+            try:
+                self.copy_to_clipboard(text)
+            except Exception as exc:  # a terminal write that fails must not lose the text
+                why_not = f"the terminal could not take it ({type(exc).__name__}: {exc})"
+        try:
+            path = self.clipboard_file()
+            from auditor.files import write_atomic
+
+            write_atomic(path, text if text.endswith("\n") else text + "\n")
+        except OSError as exc:
+            if why_not is not None:
+                self.notify(
+                    f"{what} was not copied: {why_not}, and {exc.filename or 'the file'}: "
+                    f"{exc.strerror or exc}.",
+                    title="Not copied",
+                    severity="error",
+                )
+            else:
+                self.notify(
+                    f"{what} was sent to the clipboard through the terminal (OSC 52; a terminal "
+                    f"that ignores it drops it). No copy in a file: {exc.strerror or exc}.",
+                    title="Copied",
+                    severity="warning",
+                )
+            return
+        if why_not is None:
+            self.notify(
+                f"{what} was sent to the clipboard through the terminal (OSC 52; a terminal "
+                f"that ignores it drops it), and saved in\n{path}",
+                title="Copied",
+                timeout=COPY_NOTICE,
+            )
+        else:
+            self.notify(
+                f"Not on the clipboard: {why_not}. {what} is saved in\n{path}",
+                title="Copied to a file",
+                severity="warning",
+                timeout=COPY_NOTICE,
+            )
+
+    def clipboard_file(self) -> Path:
+        """Where copied text is saved as well: ``clipboard.txt`` in a folder of this session's
+        own under the system's temporary folder (made private, 0700, on first use), so no other
+        user can read or plant it. It stays after the app ends, to be opened later."""
+        if self._clipboard_dir is None:
+            import tempfile
+
+            # NOTE: a short name, so the path fits a line of the notice at 80 columns.
+            self._clipboard_dir = Path(tempfile.mkdtemp(prefix="auditor-"))
+        return self._clipboard_dir / "clipboard.txt"
 
     def action_toggle_non_llm(self) -> None:
         self.show_non_llm = not self.show_non_llm

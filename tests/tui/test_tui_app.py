@@ -439,28 +439,99 @@ async def test_suppressed_finding_says_so(make: Make, demo_report: Report) -> No
         assert "baselined: in the baseline" in text_of(app, "#detail-facts")
 
 
+def notices(app: AuditorApp) -> list[str]:
+    """The notifications on screen, title and text."""
+    return [f"{n.title}: {n.message}" for n in app._notifications]  # noqa: SLF001
+
+
+def saved_in(notice: str) -> Path:
+    """The file a copy notice names (it ends the notice)."""
+    return Path(notice.rsplit(" saved in\n", 1)[1])
+
+
 @pytest.mark.asyncio
-async def test_copy_the_fix(make: Make, demo_report: Report) -> None:
+async def test_copy_without_a_terminal_goes_to_a_file_and_says_so(
+    make: Make, demo_report: Report
+) -> None:
+    """Headless there is no terminal to carry OSC 52: the text is only in the file, and the
+    notice says it is not on the clipboard and where it is."""
     app = make()
-    notes: list[str] = []
-    copied: list[str] = []
-    async with app.run_test(size=BIG) as pilot:
-        app.notify = lambda message, **kw: notes.append(str(message))  # type: ignore[method-assign]
-        original = app.copy_to_clipboard
-
-        def spy(text: str) -> None:
-            copied.append(text)
-            original(text)
-
-        app.copy_to_clipboard = spy  # type: ignore[method-assign]
-        gap = model.top_gaps(demo_report)[0]
+    gap = model.top_gaps(demo_report)[0]
+    async with app.run_test(size=SMALL) as pilot:
         await pilot.press("enter")
         await settle(pilot)
         await pilot.press("c")
-        assert copied == [gap["fix"]] and app.clipboard == gap["fix"]
-        assert notes and gap["rule"] in notes[-1] and "clipboard" in notes[-1]
-        await pilot.press("escape", "f", "c")  # also from the findings table
-        assert len(copied) == 2
+        await pilot.pause()
+        (notice,) = notices(app)
+        assert notice.startswith("Copied to a file: Not on the clipboard: no terminal")
+        assert f"The fix for {gap['rule']} is saved in\n" in notice
+        path = saved_in(notice)
+        assert path.read_text(encoding="utf-8") == gap["fix"] + "\n"
+        assert path.name == "clipboard.txt" and oct(path.parent.stat().st_mode)[-3:] == "700"
+        assert app.clipboard == ""  # nothing pretended to reach a clipboard
+        # the next copy, from the findings table, replaces it, as a clipboard would
+        await pilot.press("escape", "f", "down", "c")
+        await pilot.pause()
+        second = table(app).rows[1]
+        assert saved_in(notices(app)[-1]) == path
+        assert path.read_text(encoding="utf-8") == second["fix"] + "\n"
+    assert path.exists()  # kept after the app ends, to be opened then
+
+
+@pytest.mark.asyncio
+async def test_copy_through_the_terminal_also_saves_a_file_and_says_both(
+    make: Make, demo_report: Report, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a terminal, the text goes out as OSC 52; whether the terminal took it the app
+    cannot know, so it is in the file too and the notice names both."""
+    import base64
+
+    app = make()
+    gap = model.top_gaps(demo_report)[0]
+    sent: list[str] = []
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("enter")
+        await settle(pilot)
+        driver = app._driver  # noqa: SLF001 - what reaches the terminal
+        assert driver is not None
+        monkeypatch.setattr(driver, "write", sent.append)
+        with monkeypatch.context() as terminal:
+            terminal.setattr(AuditorApp, "is_headless", property(lambda self: False))
+            await pilot.press("c")
+        await pilot.pause()
+        osc = "\x1b]52;c;" + base64.b64encode(gap["fix"].encode()).decode() + "\a"
+        assert osc in sent and app.clipboard == gap["fix"]
+        (notice,) = notices(app)
+        assert notice.startswith(f"Copied: The fix for {gap['rule']} was sent to the clipboard")
+        assert "through the terminal (OSC 52" in notice
+        assert saved_in(notice).read_text(encoding="utf-8") == gap["fix"] + "\n"
+
+
+@pytest.mark.asyncio
+async def test_copy_falls_back_to_the_file_when_the_terminal_write_fails(
+    make: Make, demo_report: Report, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make()
+    gap = model.top_gaps(demo_report)[0]
+    async with app.run_test(size=SMALL) as pilot:
+        driver = app._driver  # noqa: SLF001
+        assert driver is not None
+
+        write = driver.write
+
+        def broken(data: str) -> None:
+            if data.startswith("\x1b]52;"):  # the terminal fails on the clipboard sequence
+                raise OSError(5, "Input/output error")
+            write(data)
+
+        with monkeypatch.context() as terminal:
+            terminal.setattr(driver, "write", broken)
+            terminal.setattr(AuditorApp, "is_headless", property(lambda self: False))
+            await pilot.press("c")  # from the overview's top gaps
+        await pilot.pause()
+        (notice,) = notices(app)
+        assert "Not on the clipboard: the terminal could not take it (OSError" in notice
+        assert saved_in(notice).read_text(encoding="utf-8") == gap["fix"] + "\n"
 
 
 @pytest.mark.asyncio

@@ -42,7 +42,12 @@ class DetailScreen(ReportScreen):
     AUTO_FOCUS = "#detail-info"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,backspace", "app.pop_screen", "Back", tooltip="Back to the list"),
-        Binding("c", "copy_fix", "Copy fix", tooltip="Copy the fix to the clipboard"),
+        Binding(
+            "c",
+            "copy_fix",
+            "Copy fix",
+            tooltip="Copy the fix (clipboard through the terminal, and a file)",
+        ),
         Binding(
             "left_square_bracket",
             "step(-1)",
