@@ -88,8 +88,16 @@ class AuditorApp(App[int]):
         ),
         Binding("r", "rescan", "Rescan", tooltip="Run the scan again (in the background)"),
         Binding("e", "export", "Export", tooltip="Write the report as md, html, json, sarif, ..."),
-        Binding("n", "toggle_non_llm", "Non-LLM", tooltip="Show or hide APIs that front no LLM"),
-        Binding("t", "toggle_theme", "Theme", tooltip="Switch between dark and light"),
+        # NOTE: n and t are in the help and not in the footer, which at 80 columns holds the
+        # keys of the screen and the views; the estate pane's title says what n shows.
+        Binding(
+            "n",
+            "toggle_non_llm",
+            "Non-LLM",
+            show=False,
+            tooltip="Show or hide APIs that front no LLM",
+        ),
+        Binding("t", "toggle_theme", "Theme", show=False, tooltip="Switch between dark and light"),
     ]
 
     stale: str | None = None
@@ -147,11 +155,18 @@ class AuditorApp(App[int]):
         self.refresh_bindings()
         self._prepare(self.index)
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The money view is offered only when the report holds measured usage."""
+    def offered(self, action: str, parameters: tuple[object, ...]) -> bool:
+        """Whether a key does anything with this report: the money view needs measured usage."""
         if action == "mode" and parameters == ("money",):
             return bool(self.report and self.report.get("usage"))
         return True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.offered(action, parameters):
+            return False
+        # NOTE: the key of the view already on screen does nothing; left out of the footer, it
+        # leaves room for the others at 80 columns (the help still lists it).
+        return not (action == "mode" and parameters == (self.current_mode,))
 
     @work(thread=True, group="prepare")
     def _prepare(self, index: model.FindingIndex) -> None:

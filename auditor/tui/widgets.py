@@ -24,7 +24,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Static, Tree
+from textual.widgets import Footer, Static, Tree
 from textual.widgets._tree import TOGGLE_STYLE
 from textual.widgets.tree import TreeNode
 
@@ -559,3 +559,29 @@ def render_block(block: EvidenceBlock) -> Content:
         padded = row.pad_right(width - row.cell_length)
         out.append(padded.stylize("reverse bold") if line.hit else padded)
     return Content("\n").join(out)
+
+
+class KeyFooter(Footer):
+    """Textual's footer, compact (a cell less around each key) below :data:`WIDE` columns, so
+    that an 80-column terminal shows every key the footer offers on every screen."""
+
+    WIDE = 110
+    """The app's wide breakpoint (``AuditorApp.HORIZONTAL_BREAKPOINTS``)."""
+
+    def __init__(self) -> None:
+        super().__init__(show_command_palette=False)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.compact = event.size.width < self.WIDE
+
+
+class Notices(VerticalScroll):
+    """Lines that may run longer than the few rows given them (the overview's warnings): they
+    scroll, and take focus, for the keys, only when they do."""
+
+    DEFAULT_CSS = """
+    Notices { height: auto; }
+    """
+
+    def allow_focus(self) -> bool:
+        return self.max_scroll_y > 0

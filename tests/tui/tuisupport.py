@@ -26,3 +26,56 @@ def screen_lines(app: Any) -> list[str]:
         app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)  # noqa: SLF001
     )
     return console.export_text(styles=False).splitlines()[:height]
+
+
+def cut_off(app: Any) -> list[str]:
+    """What on the top screen is cut and cannot be reached: text that needs more rows (or, not
+    wrapping, more columns) than its widget has, a widget clipped by a container that neither
+    scrolls nor takes focus (the keys could not bring it into view), a footer key past the
+    right edge. Tables and trees are not judged here: their rows scroll and open."""
+    from textual.errors import NoWidget
+    from textual.widgets import Label, Static
+    from textual.widgets._footer import FooterKey
+    from textual.widgets._header import HeaderTitle
+
+    screen = app.screen
+    width = app.size.width
+    found: list[str] = []
+
+    def reachable(widget: Any) -> bool:
+        return any(
+            (a.max_scroll_y > 0 or a.max_scroll_x > 0) and a.focusable
+            for a in widget.ancestors
+            if hasattr(a, "max_scroll_y")
+        )
+
+    for widget in screen.query("*"):
+        if not widget.display or not widget.visible:
+            continue
+        if not isinstance(widget, Static | Label | HeaderTitle | FooterKey):
+            continue
+        if any(not a.display for a in widget.ancestors if hasattr(a, "display")):
+            continue
+        try:
+            geometry = screen.find_widget(widget)
+        except NoWidget:
+            if not reachable(widget):
+                found.append(f"{widget!r} is not on screen and nothing scrolls to it")
+            continue
+        region = geometry.region
+        if isinstance(widget, FooterKey):
+            if region.right > width:
+                found.append(f"footer key {widget.key!r} ends at column {region.right}")
+            continue
+        if not geometry.clip.contains_region(region) and not reachable(widget):
+            found.append(f"{widget!r} is clipped to {geometry.clip} and nothing scrolls to it")
+        box = widget.content_region
+        container = widget.parent.size if widget.parent is not None else app.size
+        rows = widget.get_content_height(container, app.size, box.width)
+        if rows > box.height:
+            found.append(f"{widget!r} needs {rows} rows and has {box.height}")
+        if widget.styles.text_wrap == "nowrap":
+            cols = widget.get_content_width(container, app.size)
+            if cols > box.width and not reachable(widget):
+                found.append(f"{widget!r} needs {cols} columns and has {box.width}")
+    return found

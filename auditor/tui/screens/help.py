@@ -38,8 +38,9 @@ def binding_rows(app: App[object], bindings: list[BindingType]) -> list[tuple[st
         if not isinstance(b, Binding):
             continue
         _, name, params = parse(b.action)
-        if app.check_action(name, params) is False:
-            continue  # a key that does nothing now (the money view of a report without usage)
+        offered = getattr(app, "offered", None)
+        if offered is not None and not offered(name, params):
+            continue  # a key that does nothing with this report (money without usage)
         keys = " / ".join(
             app.get_key_display(Binding(k.strip(), b.action)) for k in b.key.split(",")
         )

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from auditor.rules import SIGNALS
 from auditor.tui import model
@@ -17,6 +17,8 @@ from auditor.tui.widgets import (
     GAP_COLUMNS,
     EstateTree,
     FindingsTable,
+    KeyFooter,
+    Notices,
     SignalGauge,
     badge_legend,
 )
@@ -39,7 +41,8 @@ class OverviewScreen(ReportScreen):
                 yield Static(id="estate-legend")
             with Vertical(id="summary-pane"):
                 yield Static(id="score")
-                yield Static(id="warnings")
+                with Notices(id="warnings-box"):
+                    yield Static(id="warnings")
                 with Vertical(id="gauges"):
                     for signal in SIGNALS:
                         yield SignalGauge(id=f"gauge-{signal}")
@@ -47,7 +50,7 @@ class OverviewScreen(ReportScreen):
                 yield FindingsTable(
                     GAP_COLUMNS, empty="No open gaps: every failing finding is accepted.", id="gaps"
                 )
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -76,15 +79,15 @@ class OverviewScreen(ReportScreen):
             for w in report.get("expired_waivers", [])
         ]
         if s.limits:
-            notes.append(f"⚠ not shown by the source: {'; '.join(s.limits[:2])}")
-        warnings = self.query_one("#warnings", Static)
-        warnings.update(Content("\n".join(notes[:3])))
-        warnings.display = bool(notes)
+            notes.append(f"⚠ not shown by the source: {'; '.join(s.limits)}")
+        # NOTE: every note, in a box of three rows that scrolls: cut to fit, the rest was lost.
+        self.query_one("#warnings", Static).update(Content("\n".join(notes)))
+        self.query_one("#warnings-box").display = bool(notes)
         for row in s.signals:
             self.query(f"#gauge-{row.id}").first(SignalGauge).row = row
         gaps = model.top_gaps(report)
         self.query_one("#gaps-title", Static).update(
-            f"Top gaps ({len(gaps)})  enter opens, f shows all findings"
+            f"Top gaps ({len(gaps)})  enter opens one · f lists all"
         )
         self.query_one("#gaps", FindingsTable).set_rows(gaps)
         self._fill_tree()
