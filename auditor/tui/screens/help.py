@@ -59,7 +59,9 @@ def source_rows(label: str, report: dict[str, object] | None) -> list[tuple[str,
         location = str(source.get("location") or "")
         shown = DEMO_LOCATION if is_demo(location) else location
         if shown and shown != rows[0][1] and not is_demo(label):
-            rows.append(("Scanned", f"{shown} ({source.get('kind')})"))
+            rows.append(("Scanned", shown))
+        if source.get("kind"):
+            rows.append(("Source kind", str(source["kind"])))
     return rows
 
 
