@@ -449,9 +449,18 @@ def saved_in(notice: str) -> Path:
     return Path(notice.rsplit(" saved in\n", 1)[1])
 
 
+@pytest.fixture
+def temp_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The system's temporary folder, for this test only (copies leave their file behind)."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path
+
+
 @pytest.mark.asyncio
 async def test_copy_without_a_terminal_goes_to_a_file_and_says_so(
-    make: Make, demo_report: Report
+    make: Make, demo_report: Report, temp_folder: Path
 ) -> None:
     """Headless there is no terminal to carry OSC 52: the text is only in the file, and the
     notice says it is not on the clipboard and where it is."""
@@ -467,7 +476,8 @@ async def test_copy_without_a_terminal_goes_to_a_file_and_says_so(
         assert f"The fix for {gap['rule']} is saved in\n" in notice
         path = saved_in(notice)
         assert path.read_text(encoding="utf-8") == gap["fix"] + "\n"
-        assert path.name == "clipboard.txt" and oct(path.parent.stat().st_mode)[-3:] == "700"
+        assert path.name == "clipboard.txt" and path.parent.parent == temp_folder
+        assert oct(path.parent.stat().st_mode)[-3:] == "700"  # the user's own
         assert app.clipboard == ""  # nothing pretended to reach a clipboard
         # the next copy, from the findings table, replaces it, as a clipboard would
         await pilot.press("escape", "f", "down", "c")
@@ -480,7 +490,7 @@ async def test_copy_without_a_terminal_goes_to_a_file_and_says_so(
 
 @pytest.mark.asyncio
 async def test_copy_through_the_terminal_also_saves_a_file_and_says_both(
-    make: Make, demo_report: Report, monkeypatch: pytest.MonkeyPatch
+    make: Make, demo_report: Report, monkeypatch: pytest.MonkeyPatch, temp_folder: Path
 ) -> None:
     """With a terminal, the text goes out as OSC 52; whether the terminal took it the app
     cannot know, so it is in the file too and the notice names both."""
@@ -509,7 +519,7 @@ async def test_copy_through_the_terminal_also_saves_a_file_and_says_both(
 
 @pytest.mark.asyncio
 async def test_copy_falls_back_to_the_file_when_the_terminal_write_fails(
-    make: Make, demo_report: Report, monkeypatch: pytest.MonkeyPatch
+    make: Make, demo_report: Report, monkeypatch: pytest.MonkeyPatch, temp_folder: Path
 ) -> None:
     app = make()
     gap = model.top_gaps(demo_report)[0]
