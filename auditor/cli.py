@@ -331,7 +331,7 @@ def _provenance(args: argparse.Namespace, estate: Any) -> dict[str, Any]:
     """When the scan ran; the git state of the scanned folder (not of the bundled demo, which
     is part of the tool, nor of a live scan); for a replay, the snapshot and its source's."""
     from auditor.provenance import git_state, scan_time
-    from auditor.sources import demo_path
+    from auditor.sources import is_demo
 
     out: dict[str, Any] = {"scanned_at": scan_time()}
     replayed = estate.replayed
@@ -343,7 +343,7 @@ def _provenance(args: argparse.Namespace, estate: Any) -> dict[str, Any]:
     source = getattr(args, "source", None)
     if source is None or getattr(args, "azure", False):
         return out
-    if Path(source).resolve() == demo_path():
+    if is_demo(source):
         out["bundled_demo"] = True
         return out
     git = git_state(Path(source))
@@ -383,17 +383,14 @@ def check_output(path: Path) -> None:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    from auditor.render import EXTENSIONS, RENDERERS
+    from auditor.render import RENDERERS, format_for, unknown_extension
 
     fmt = args.format
-    if fmt is None and args.output and args.output.suffix.lower() not in EXTENSIONS:
-        known = ", ".join(sorted(EXTENSIONS))
-        raise ConfigError(
-            f"{args.output}: unknown report extension '{args.output.suffix}' (one of {known}); "
-            "or say the format with --format"
-        )
-    if fmt is None:
-        fmt = EXTENSIONS.get(args.output.suffix.lower(), "text") if args.output else "text"
+    if fmt is None and args.output:
+        fmt = format_for(args.output)
+        if fmt is None:
+            raise ConfigError(f"{unknown_extension(args.output)}; or say the format with --format")
+    fmt = fmt or "text"
     if args.output:
         check_output(args.output)
     # NOTE: the engine's modules are imported by _report, while a large source may already be
@@ -491,6 +488,16 @@ def _taken(args: argparse.Namespace) -> dict[str, Any]:
     return taken
 
 
+def _name_demo(report: dict[str, Any]) -> dict[str, Any]:
+    """The demo's report names the demo, not the folder it was read from."""
+    from auditor.sources import DEMO_LOCATION
+
+    # NOTE: the bundled path is machine-specific (a site-packages folder once installed).
+    report["source"]["location"] = DEMO_LOCATION
+    report["source"]["root"] = ""
+    return report
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from auditor.files import write_atomic
     from auditor.render import RENDERERS
@@ -507,9 +514,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             usage_file=usage_options.demo_usage_path(),
         )
     )
-    # NOTE: the bundled path is machine-specific; the report names the demo instead.
-    report["source"]["location"] = "bundled demo estate (contoso-ai-gateway)"
-    report["source"]["root"] = ""
+    _name_demo(report)
     md = args.out_dir / "demo-gap-report.md"
     js = args.out_dir / "demo-gap-report.json"
     write_atomic(md, RENDERERS["md"](report))
@@ -565,7 +570,7 @@ def _cmd_tui(args: argparse.Namespace) -> int:
     import json
 
     from auditor.files import saved_report
-    from auditor.sources import demo_path
+    from auditor.sources import demo_path, is_demo
 
     if args.source is None and not args.azure:
         args.source, args.source_type = demo_path(), "auto"
@@ -588,6 +593,10 @@ def _cmd_tui(args: argparse.Namespace) -> int:
 
         return _run_tui(reload, str(source))
     label = "Azure (live)" if args.azure else str(args.source)
+    if not args.azure and is_demo(args.source):
+        # NOTE: reports exported from the TUI name the demo as `auditor demo`'s do; the label
+        # stays the folder, which the detail view reads its evidence from.
+        return _run_tui(lambda: _name_demo(_report(args)), label)
     return _run_tui(lambda: _report(args), label)
 
 

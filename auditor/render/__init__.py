@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import PurePath
 from typing import Any
 
 Renderer = Callable[[dict[str, Any]], str]
@@ -48,3 +49,21 @@ EXTENSIONS = {
     ".htm": "html",
     ".csv": "csv",
 }
+#: The extension a file of each format gets when the format is chosen (the first one above);
+#: FOCUS is CSV, so its files end in .csv, while a .csv file alone means the findings CSV.
+SUFFIXES = {
+    **{fmt: ext for ext, fmt in reversed(EXTENSIONS.items())},
+    "focus": ".csv",
+}
+
+
+def format_for(path: PurePath) -> str | None:
+    """The format a report file's extension says, or None when it says none."""
+    return EXTENSIONS.get(path.suffix.lower())
+
+
+def unknown_extension(path: PurePath) -> str:
+    """Why ``path`` says no format: the CLI (``-o``) and the TUI's export refuse it alike."""
+    known = ", ".join(sorted(EXTENSIONS))
+    what = f"unknown report extension '{path.suffix}'" if path.suffix else "no report extension"
+    return f"{path}: {what} (one of {known})"

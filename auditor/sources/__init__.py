@@ -23,6 +23,21 @@ def demo_path() -> Path:
     return Path(__file__).resolve().parents[1] / "demo" / "contoso-ai-gateway"
 
 
+DEMO_NAME = "bundled demo estate"
+"""How the demo is named to a reader: its folder is inside the installed package, a path that
+differs per machine and says nothing about what it is."""
+DEMO_LOCATION = f"{DEMO_NAME} (contoso-ai-gateway)"
+"""The demo's ``source.location`` in reports."""
+
+
+def is_demo(path: str | Path) -> bool:
+    """True for the bundled demo's folder, however it is spelled."""
+    try:
+        return Path(path).resolve() == demo_path()
+    except (OSError, ValueError, RuntimeError):
+        return False
+
+
 #: The ``format`` of a snapshot file (see :mod:`.snapshot`), told here from its first bytes so
 #: that a policy-file scan does not import the IaC readers.
 SNAPSHOT_FORMAT = "attribution-auditor-snapshot"

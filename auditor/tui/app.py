@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import work
+from rich.cells import cell_len, set_cell_size
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
@@ -38,6 +39,27 @@ THEMES = ("textual-dark", "textual-light")
 
 #: How long an error notice stays: until dismissed, in practice (a day).
 STICKY = 24 * 3600.0
+#: How long a copy notice stays: long enough to read the file's path off it.
+COPY_NOTICE = 20.0
+#: Cells of the header that are not its title: the icon (8) and clock space (10) Textual's
+#: Header keeps on either side, and the " — " between the title and the sub-title.
+HEADER_CHROME = 8 + 10 + 3
+
+
+def source_name(label: str) -> str:
+    """What the app was opened on, as a reader names it: the demo by name, not by its folder."""
+    from auditor.sources import DEMO_NAME, is_demo
+
+    return DEMO_NAME if label and is_demo(label) else label
+
+
+def fit_left(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells, cut at the start: a path's last folders name it."""
+    if cell_len(text) <= width:
+        return text
+    if width <= 1:
+        return ""
+    return "…" + set_cell_size(text[::-1], width - 1)[::-1]
 
 
 class AuditorApp(App[int]):
@@ -66,8 +88,16 @@ class AuditorApp(App[int]):
         ),
         Binding("r", "rescan", "Rescan", tooltip="Run the scan again (in the background)"),
         Binding("e", "export", "Export", tooltip="Write the report as md, html, json, sarif, ..."),
-        Binding("n", "toggle_non_llm", "Non-LLM", tooltip="Show or hide APIs that front no LLM"),
-        Binding("t", "toggle_theme", "Theme", tooltip="Switch between dark and light"),
+        # NOTE: n and t are in the help and not in the footer, which at 80 columns holds the
+        # keys of the screen and the views; the estate pane's title says what n shows.
+        Binding(
+            "n",
+            "toggle_non_llm",
+            "Non-LLM",
+            show=False,
+            tooltip="Show or hide APIs that front no LLM",
+        ),
+        Binding("t", "toggle_theme", "Theme", show=False, tooltip="Switch between dark and light"),
     ]
 
     stale: str | None = None
@@ -81,6 +111,10 @@ class AuditorApp(App[int]):
         super().__init__()
         self.loader = load
         self.label = label
+        """A source path, a saved report or ``Azure (live)``: evidence is read from it."""
+        self.shown = source_name(label)
+        """The label as the header shows it."""
+        self.status = ""
         self.report: dict[str, Any] | None = None
         self.index: model.FindingIndex | None = None
         self.evidence: EvidenceSource | None = None
@@ -88,7 +122,8 @@ class AuditorApp(App[int]):
         self._initial = report
         self._started = 0.0
         self._ticker: Timer | None = None
-        self.sub_title = label
+        self._clipboard_dir: Path | None = None
+        self.sub_title = self.shown
         self.theme = THEMES[0]
 
     def on_mount(self) -> None:
@@ -98,20 +133,40 @@ class AuditorApp(App[int]):
         else:
             self.action_rescan()
 
+    def on_resize(self, event: events.Resize) -> None:
+        # NOTE: called before App's own handler records the new size.
+        self.say_status(self.status, event.size.width)
+
+    def say_status(self, status: str = "", width: int | None = None) -> None:
+        """Show what the app was opened on and ``status`` in the header; when they do not fit,
+        the label gives way from its start, so the status (STALE, scanning) is always whole."""
+        self.status = status
+        suffix = f" · {status}" if status else ""
+        width = self.size.width if width is None else width
+        room = width - HEADER_CHROME - cell_len(self.title) - cell_len(suffix)
+        self.sub_title = (fit_left(self.shown, room) + suffix).removeprefix(" · ")
+
     def set_report(self, report: dict[str, Any]) -> None:
         self.report = report
         self.index = model.FindingIndex(report["findings"])
         self.evidence = EvidenceSource(report, self.label)
-        self.sub_title = self.label
+        self.say_status()
         self.generation += 1
         self.refresh_bindings()
         self._prepare(self.index)
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The money view is offered only when the report holds measured usage."""
+    def offered(self, action: str, parameters: tuple[object, ...]) -> bool:
+        """Whether a key does anything with this report: the money view needs measured usage."""
         if action == "mode" and parameters == ("money",):
             return bool(self.report and self.report.get("usage"))
         return True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.offered(action, parameters):
+            return False
+        # NOTE: the key of the view already on screen does nothing; left out of the footer, it
+        # leaves room for the others at 80 columns (the help still lists it).
+        return not (action == "mode" and parameters == (self.current_mode,))
 
     @work(thread=True, group="prepare")
     def _prepare(self, index: model.FindingIndex) -> None:
@@ -138,7 +193,7 @@ class AuditorApp(App[int]):
     def _tick(self) -> None:
         elapsed = time.monotonic() - self._started
         verb = "rescanning" if self.report is not None else "scanning"
-        self.sub_title = f"{self.label} · {verb}… {elapsed:.0f} s"
+        self.say_status(f"{verb}… {elapsed:.0f} s")
 
     @work(thread=True, exclusive=True, group="load")
     def _load(self) -> None:
@@ -163,7 +218,7 @@ class AuditorApp(App[int]):
         if self._ticker is not None:
             self._ticker.stop()
             self._ticker = None
-        self.sub_title = self.label
+        self.say_status()
 
     def on_report_loaded(self, message: ReportLoaded) -> None:
         self._done_loading()
@@ -184,7 +239,7 @@ class AuditorApp(App[int]):
         # NOTE: the previous report stays, marked stale, and the error stays on screen until it
         # is dismissed (a click) or a scan succeeds: a glance must never take it for current.
         self.stale = message.error
-        self.sub_title = f"{self.label} · STALE: the last rescan failed (r retries)"
+        self.say_status("STALE: rescan failed (r retries)")
         self.notify(
             f"{message.error}\nThe report shown is from the last scan that ran. Press r to "
             "try again; click this to dismiss it.",
@@ -218,8 +273,75 @@ class AuditorApp(App[int]):
     # -- actions -----------------------------------------------------------------------------
 
     def copy_fix(self, finding: model.Finding) -> None:
-        self.copy_to_clipboard(str(finding.get("fix") or ""))
-        self.notify(f"The fix for {finding['rule']} is on the clipboard.", title="Copied")
+        text = str(finding.get("fix") or "")
+        if not text:
+            self.notify(f"{finding['rule']} has no fix to copy.", severity="warning")
+            return
+        self.copy_text(text, f"The fix for {finding['rule']}")
+
+    def copy_text(self, text: str, what: str) -> None:
+        """Put ``text`` on the clipboard through the terminal and in :meth:`clipboard_file`,
+        and say where it went.
+
+        The terminal route is OSC 52 (``App.copy_to_clipboard``); whether the terminal took it,
+        the app cannot know (many ignore it, tmux needs set-clipboard), so the file is written
+        every time and named in the notice. Headless, or when the terminal write fails, only
+        the file holds it, and the notice says so.
+        """
+        why_not: str | None = None
+        if self._driver is None or self.is_headless:
+            why_not = "no terminal to send it through (headless)"
+        else:
+            try:
+                self.copy_to_clipboard(text)
+            except Exception as exc:  # a terminal write that fails must not lose the text
+                why_not = f"the terminal could not take it ({type(exc).__name__}: {exc})"
+        try:
+            path = self.clipboard_file()
+            from auditor.files import write_atomic
+
+            write_atomic(path, text if text.endswith("\n") else text + "\n")
+        except OSError as exc:
+            if why_not is not None:
+                self.notify(
+                    f"{what} was not copied: {why_not}, and {exc.filename or 'the file'}: "
+                    f"{exc.strerror or exc}.",
+                    title="Not copied",
+                    severity="error",
+                )
+            else:
+                self.notify(
+                    f"{what} was sent to the clipboard through the terminal (OSC 52; a terminal "
+                    f"that ignores it drops it). No copy in a file: {exc.strerror or exc}.",
+                    title="Copied",
+                    severity="warning",
+                )
+            return
+        if why_not is None:
+            self.notify(
+                f"{what} was sent to the clipboard through the terminal (OSC 52; a terminal "
+                f"that ignores it drops it), and saved in\n{path}",
+                title="Copied",
+                timeout=COPY_NOTICE,
+            )
+        else:
+            self.notify(
+                f"Not on the clipboard: {why_not}. {what} is saved in\n{path}",
+                title="Copied to a file",
+                severity="warning",
+                timeout=COPY_NOTICE,
+            )
+
+    def clipboard_file(self) -> Path:
+        """Where copied text is saved as well: ``clipboard.txt`` in a folder of this session's
+        own under the system's temporary folder (made private, 0700, on first use), so no other
+        user can read or plant it. It stays after the app ends, to be opened later."""
+        if self._clipboard_dir is None:
+            import tempfile
+
+            # NOTE: a short name, so the path fits a line of the notice at 80 columns.
+            self._clipboard_dir = Path(tempfile.mkdtemp(prefix="auditor-"))
+        return self._clipboard_dir / "clipboard.txt"
 
     def action_toggle_non_llm(self) -> None:
         self.show_non_llm = not self.show_non_llm

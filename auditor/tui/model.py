@@ -25,9 +25,11 @@ STATUS_FILTERS = ("issues", "fail", "error", "skip", "pass", "suppressed", "all"
 STATUS_ORDER = {"error": 0, "fail": 1, "skip": 2, "pass": 3}
 """Worst first; ``skip`` means a rule could not be evaluated (the verdict is unknown)."""
 SUPPRESSION_LABEL = {"waiver": "waived", "baseline": "baselined", "inline": "ignored"}
-BADGE = {"pass": "✓", "fail": "✗", "unknown": "?"}
-PLAIN_BADGE = {"pass": "P", "fail": "F", "unknown": "?"}
+BADGE = {"pass": "✓", "fail": "✗", "unknown": "?", "n/a": "·"}
+PLAIN_BADGE = {"pass": "P", "fail": "F", "unknown": "?", "n/a": "-"}
 """Badges when NO_COLOR is set: letters, so a verdict never depends on a colour."""
+LEGEND = ("pass", "fail", "unknown", "n/a")
+"""The marks a legend explains, in its order; ``n/a`` marks an API that fronts no LLM."""
 _DEFAULT_DESCENDING = {"severity": True, "rule": False, "api": False, "status": False}
 
 
@@ -409,7 +411,7 @@ def badges(api: dict[str, Any], plain: bool = False) -> str:
     """One badge per signal in :data:`SIGNALS` order; blanks for an API that is not an LLM API
     (an undecided one, which may be, shows its unknown verdicts)."""
     if not api.get("llm") and api.get("scope") != "undecided":
-        return " ".join("-" for _ in SIGNALS) if plain else " ".join("·" for _ in SIGNALS)
+        return " ".join(badge("n/a", plain) for _ in SIGNALS)
     return " ".join(badge(api["signals"].get(s), plain) for s in SIGNALS)
 
 
@@ -446,7 +448,9 @@ class _ApiTally:
 
 
 def estate(report: Report, include_non_llm: bool = False) -> list[ServiceNode]:
-    """service -> API -> operation; operations come from the findings' ``api/operation`` targets."""
+    """service -> API -> operation. An API's operations are the ones the report lists for it,
+    with those its findings name (``api/operation`` targets): an API whose findings are all at
+    API level, or that has none (a non-LLM API), still opens onto its operations."""
     tally: dict[tuple[str, str], _ApiTally] = {}
     for f in report["findings"]:
         if not f.get("api"):
@@ -468,7 +472,12 @@ def estate(report: Report, include_non_llm: bool = False) -> list[ServiceNode]:
             hidden[svc] = hidden.get(svc, 0) + 1
             continue
         t = tally.get((svc, str(api["name"])), _ApiTally())
-        ops = tuple(OperationNode(op, f"{api['name']}/{op}", n) for op, n in sorted(t.ops.items()))
+        # NOTE: a saved report from before `operations` was written lists none; the findings'
+        # targets still give the operations that have findings.
+        names = {str(op) for op in api.get("operations") or ()} | set(t.ops)
+        ops = tuple(
+            OperationNode(op, f"{api['name']}/{op}", t.ops.get(op, 0)) for op in sorted(names)
+        )
         services[svc].append(ApiNode(api, t.open, ops))
     return [
         ServiceNode(name, tuple(sorted(apis, key=lambda a: a.name)), hidden.get(name, 0))

@@ -24,7 +24,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Static, Tree
+from textual.widgets import Footer, Static, Tree
 from textual.widgets._tree import TOGGLE_STYLE
 from textual.widgets.tree import TreeNode
 
@@ -365,13 +365,36 @@ class NodeRef:
     open: int = 0
     verdicts: tuple[str | None, ...] | None = None
     llm: bool = True
+    undecided: bool = False
+    """The source does not say whether the API fronts an LLM (its name is known at deployment)."""
+
+
+def badge_legend(plain: bool) -> Content:
+    """What the tree's marks mean: which signal each position is, and what each glyph says.
+
+    Two short lines, so the narrow estate pane of an 80-column terminal shows it whole (the
+    first wraps after ``identity`` there)."""
+    styles = {
+        "pass": "$success",
+        "fail": "bold $error",
+        "unknown": "$warning",
+        "n/a": "$text-muted",
+    }
+    marks = [
+        Content.assemble((model.badge(kind, plain), styles[kind]), f" {kind}")
+        for kind in model.LEGEND
+    ]
+    return Content.assemble(
+        "Marks: ", " ".join(SIGNALS), "\n", Content(" ").join(marks)
+    ).stylize_before("$text-muted")
 
 
 class EstateTree(Tree[NodeRef]):
-    """service -> API -> operation, each API with one badge per signal.
+    """service -> API -> operation, each API with one badge per signal (see :func:`badge_legend`).
 
-    Badges are ✓ ✗ ? in colour, or P F ? under NO_COLOR. Operations are added when their API is
-    first expanded, so an estate of thousands of APIs builds quickly.
+    Badges are ✓ ✗ ? in colour, or P F ? under NO_COLOR; · (-) for an API that fronts no LLM.
+    Operations are added when their API is first expanded, so an estate of thousands of APIs
+    builds quickly.
     """
 
     DEFAULT_CSS = """
@@ -410,8 +433,11 @@ class EstateTree(Tree[NodeRef]):
             for api in svc.apis:
                 verdicts = tuple(api.api["signals"].get(s) for s in SIGNALS)
                 # NOTE: an undecided API may be an LLM API: its unknown verdicts are shown.
-                judged = bool(api.api["llm"]) or api.api.get("scope") == "undecided"
-                ref = NodeRef("api", svc.name, api.name, api.name, api.open, verdicts, judged)
+                undecided = api.api.get("scope") == "undecided"
+                judged = bool(api.api["llm"]) or undecided
+                ref = NodeRef(
+                    "api", svc.name, api.name, api.name, api.open, verdicts, judged, undecided
+                )
                 node = snode.add(api.name, ref, allow_expand=bool(api.operations))
                 if api.operations:
                     self._pending[node.id] = api.operations
@@ -444,7 +470,7 @@ class EstateTree(Tree[NodeRef]):
         if ref.kind == "api":
             for verdict in ref.verdicts or ():
                 if not ref.llm:
-                    text.append("-" if self.plain else "·", muted)
+                    text.append(model.badge("n/a", self.plain), muted)
                     continue
                 kind = verdict if verdict in ("pass", "fail") else "unknown"
                 rich = self.get_component_rich_style(f"estate-tree--{kind}", partial=True)
@@ -453,7 +479,8 @@ class EstateTree(Tree[NodeRef]):
         text.append_text(label)
         if ref.kind == "api" and not ref.llm:
             text.append("  not LLM", muted)
-        elif ref.kind == "api" and ref.verdicts and set(ref.verdicts) == {"unknown"}:
+        elif ref.kind == "api" and ref.undecided:
+            # NOTE: an LLM API whose verdicts are all unknown is not undecided: it fronts an LLM.
             text.append("  undecided: may front an LLM", muted)
         if ref.kind == "operation" and ref.open:
             fail = self.get_component_rich_style("estate-tree--fail", partial=True)
@@ -532,3 +559,29 @@ def render_block(block: EvidenceBlock) -> Content:
         padded = row.pad_right(width - row.cell_length)
         out.append(padded.stylize("reverse bold") if line.hit else padded)
     return Content("\n").join(out)
+
+
+class KeyFooter(Footer):
+    """Textual's footer, compact (a cell less around each key) below :data:`WIDE` columns, so
+    that an 80-column terminal shows every key the footer offers on every screen."""
+
+    WIDE = 110
+    """The app's wide breakpoint (``AuditorApp.HORIZONTAL_BREAKPOINTS``)."""
+
+    def __init__(self) -> None:
+        super().__init__(show_command_palette=False)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.compact = event.size.width < self.WIDE
+
+
+class Notices(VerticalScroll):
+    """Lines that may run longer than the few rows given them (the overview's warnings): they
+    scroll, and take focus, for the keys, only when they do."""
+
+    DEFAULT_CSS = """
+    Notices { height: auto; }
+    """
+
+    def allow_focus(self) -> bool:
+        return self.max_scroll_y > 0

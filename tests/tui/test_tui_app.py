@@ -12,6 +12,7 @@ import pytest
 from rich.style import Style
 from textual.binding import Binding
 from textual.widgets import Input, Select, Static
+from tuisupport import screen_lines, settle, until
 
 from auditor.tui import model
 from auditor.tui.app import AuditorApp
@@ -36,11 +37,6 @@ def text_of(app: AuditorApp, selector: str) -> str:
 
 def table(app: AuditorApp, selector: str = "#findings") -> FindingsTable:
     return app.screen.query_one(selector, FindingsTable)
-
-
-async def settle(pilot: Any) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def api_nodes(app: AuditorApp) -> list[str]:
@@ -87,6 +83,8 @@ async def test_first_load_runs_in_a_worker(demo_report: Report, make_loader: Any
         assert not app.screen.query_one("#body").loading
         assert len(table(app, "#gaps").rows) == 12
         assert app.sub_title == "live"
+        # the keys work at once: the list had no focus under the loading indicator
+        assert app.focused is table(app, "#gaps")
 
 
 @pytest.mark.asyncio
@@ -152,6 +150,72 @@ def test_the_tui_says_a_missing_source_as_scan_does_and_exits_2(tmp_path: Path) 
 
 
 @pytest.mark.asyncio
+async def test_auditor_tui_names_the_demo_not_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_dir: Path
+) -> None:
+    """`auditor tui` with no argument opens the bundled demo: the header, the help and the
+    reports it exports say "bundled demo estate", never the folder inside the package, while
+    the detail view still reads the demo's files."""
+    from auditor import cli, tui
+
+    opened: list[tuple[Any, str]] = []
+    monkeypatch.setattr(tui, "run", lambda load, label: opened.append((load, label)) or 0)
+    assert cli.main(["tui"]) == 0
+    ((load, label),) = opened
+    app = tui.make_app(load, label)
+    monkeypatch.chdir(tmp_path)
+    folder = str(demo_dir)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        assert app.report is not None and app.sub_title == "bundled demo estate"
+        seen = screen_lines(app)
+        assert "attribution-auditor — bundled demo estate" in seen[0]
+        await pilot.press("enter")  # a finding: its evidence is read from the demo's files
+        await settle(pilot)
+        assert isinstance(app.screen, DetailScreen)
+        policy = app.screen.query_one(PolicyView)
+        assert policy.blocks and any(b.lines for b in policy.blocks)
+        seen += screen_lines(app)
+        await pilot.press("escape", "question_mark")
+        help_text = " ".join(text_of(app, "#help-text").split())
+        assert "Opened on bundled demo estate (contoso-ai-gateway)" in help_text
+        seen += screen_lines(app)
+        await pilot.press("escape", "f")
+        await pilot.pause()
+        seen += screen_lines(app)
+        await pilot.press("e")
+        await type_path(pilot, "demo.md")
+        await pilot.press("enter")
+        await settle(pilot)
+    assert not [row for row in seen if folder in row or "site-packages" in row or "/demo/" in row]
+    exported = (tmp_path / "demo.md").read_text(encoding="utf-8")
+    assert "`bundled demo estate (contoso-ai-gateway)`" in exported and folder not in exported
+
+
+@pytest.mark.asyncio
+async def test_a_long_source_gives_way_in_the_header_and_the_status_stays_whole(
+    make: Make, demo_report: Report, make_loader: Any, tmp_path: Path
+) -> None:
+    deep = tmp_path.joinpath(*[f"folder-{n}" for n in range(6)], "estate")
+    deep.mkdir(parents=True)
+    failing = make_loader(demo_report, fail=True)
+    app = make(label=str(deep), load=failing)
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.pause()
+        header = screen_lines(app)[0]
+        assert "…" in header and header.rstrip().endswith("folder-5/estate")
+        await pilot.press("r")
+        await settle(pilot)
+        header = screen_lines(app)[0]
+        assert "STALE: rescan failed (r retries)" in header and "…" in header
+        await pilot.press("question_mark")  # the whole path is in the help
+        assert str(deep) in text_of(app, "#help-text")
+        await pilot.press("escape")
+        await pilot.resize_terminal(250, 40)  # room enough: the header says it whole
+        await until(pilot, lambda: f"{deep} · STALE" in screen_lines(app)[0], "a whole header")
+
+
+@pytest.mark.asyncio
 async def test_navigate_the_tree(make: Make, demo_report: Report) -> None:
     app = make()
     async with app.run_test(size=BIG) as pilot:
@@ -185,6 +249,47 @@ async def test_navigate_the_tree(make: Make, demo_report: Report) -> None:
         assert search.display
         op = [f for f in demo_report["findings"] if f["target"] == search.value]
         assert len(table(app).rows) == len(op) == 20
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [BIG, SMALL])
+async def test_every_api_with_operations_opens_onto_them(
+    make: Make, demo_report: Report, size: Any
+) -> None:
+    """Walk the whole tree with the keys: each API that has operations expands to all of them,
+    whatever its verdicts: findings on every operation, only at API level (chat-finance,
+    gpt-legacy), none at all (crm, not an LLM API), all unknown, or undecided."""
+    apis = {a["name"]: a for a in demo_report["apis"]}
+    apis["chat-finance"]["signals"] = dict.fromkeys(model.SIGNALS, "unknown")
+    undecided = apis["responses-entra"]
+    undecided.update(llm=False, scope="undecided", signals=dict.fromkeys(model.SIGNALS, "unknown"))
+    demo_report["findings"] = [f for f in demo_report["findings"] if f["api"] != "responses-entra"]
+    app = make(report=demo_report)
+    seen: dict[str, list[str]] = {}
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("n")  # the non-LLM API too
+        await pilot.pause()
+        tree = app.screen.query_one(EstateTree)
+        tree.focus()
+        await pilot.press("down")  # onto the first service
+        while True:
+            node = tree.cursor_node
+            assert node is not None and node.data is not None
+            if node.data.kind == "api":
+                assert node.allow_expand == bool(apis[str(node.label)]["operations"])
+                await pilot.press("space")
+                await pilot.pause()
+                seen[str(node.label)] = [str(op.label) for op in node.children]
+                # all unknown is not undecided: chat-finance fronts an LLM
+                said = tree.render_label(node, Style(), Style()).plain
+                assert ("undecided" in said) == (str(node.label) == "responses-entra"), said
+            line = tree.cursor_line
+            await pilot.press("down")
+            if tree.cursor_line == line:
+                break
+    assert seen == {name: sorted(api["operations"]) for name, api in apis.items()}
+    assert seen["crm"] == ["get-customer", "get-customers"]
+    assert seen["gpt-legacy"] == ["chat-completions-create", "completions-create"]
 
 
 @pytest.mark.asyncio
@@ -328,28 +433,109 @@ async def test_suppressed_finding_says_so(make: Make, demo_report: Report) -> No
         assert "baselined: in the baseline" in text_of(app, "#detail-facts")
 
 
+def notices(app: AuditorApp) -> list[str]:
+    """The notifications on screen, title and text."""
+    return [f"{n.title}: {n.message}" for n in app._notifications]  # noqa: SLF001
+
+
+def saved_in(notice: str) -> Path:
+    """The file a copy notice names (it ends the notice)."""
+    return Path(notice.rsplit(" saved in\n", 1)[1])
+
+
+@pytest.fixture
+def temp_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The system's temporary folder, for this test only (copies leave their file behind)."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path
+
+
 @pytest.mark.asyncio
-async def test_copy_the_fix(make: Make, demo_report: Report) -> None:
+async def test_copy_without_a_terminal_goes_to_a_file_and_says_so(
+    make: Make, demo_report: Report, temp_folder: Path
+) -> None:
+    """Headless there is no terminal to carry OSC 52: the text is only in the file, and the
+    notice says it is not on the clipboard and where it is."""
     app = make()
-    notes: list[str] = []
-    copied: list[str] = []
-    async with app.run_test(size=BIG) as pilot:
-        app.notify = lambda message, **kw: notes.append(str(message))  # type: ignore[method-assign]
-        original = app.copy_to_clipboard
-
-        def spy(text: str) -> None:
-            copied.append(text)
-            original(text)
-
-        app.copy_to_clipboard = spy  # type: ignore[method-assign]
-        gap = model.top_gaps(demo_report)[0]
+    gap = model.top_gaps(demo_report)[0]
+    async with app.run_test(size=SMALL) as pilot:
         await pilot.press("enter")
         await settle(pilot)
         await pilot.press("c")
-        assert copied == [gap["fix"]] and app.clipboard == gap["fix"]
-        assert notes and gap["rule"] in notes[-1] and "clipboard" in notes[-1]
-        await pilot.press("escape", "f", "c")  # also from the findings table
-        assert len(copied) == 2
+        await pilot.pause()
+        (notice,) = notices(app)
+        assert notice.startswith("Copied to a file: Not on the clipboard: no terminal")
+        assert f"The fix for {gap['rule']} is saved in\n" in notice
+        path = saved_in(notice)
+        assert path.read_text(encoding="utf-8") == gap["fix"] + "\n"
+        assert path.name == "clipboard.txt" and path.parent.parent == temp_folder
+        assert oct(path.parent.stat().st_mode)[-3:] == "700"  # the user's own
+        assert app.clipboard == ""  # nothing pretended to reach a clipboard
+        # the next copy, from the findings table, replaces it, as a clipboard would
+        await pilot.press("escape", "f", "down", "c")
+        await pilot.pause()
+        second = table(app).rows[1]
+        assert saved_in(notices(app)[-1]) == path
+        assert path.read_text(encoding="utf-8") == second["fix"] + "\n"
+    assert path.exists()  # kept after the app ends, to be opened then
+
+
+@pytest.mark.asyncio
+async def test_copy_through_the_terminal_also_saves_a_file_and_says_both(
+    make: Make, demo_report: Report, monkeypatch: pytest.MonkeyPatch, temp_folder: Path
+) -> None:
+    """With a terminal, the text goes out as OSC 52; whether the terminal took it the app
+    cannot know, so it is in the file too and the notice names both."""
+    import base64
+
+    app = make()
+    gap = model.top_gaps(demo_report)[0]
+    sent: list[str] = []
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("enter")
+        await settle(pilot)
+        driver = app._driver  # noqa: SLF001 - what reaches the terminal
+        assert driver is not None
+        monkeypatch.setattr(driver, "write", sent.append)
+        with monkeypatch.context() as terminal:
+            terminal.setattr(AuditorApp, "is_headless", property(lambda self: False))
+            await pilot.press("c")
+        await pilot.pause()
+        osc = "\x1b]52;c;" + base64.b64encode(gap["fix"].encode()).decode() + "\a"
+        assert osc in sent and app.clipboard == gap["fix"]
+        (notice,) = notices(app)
+        assert notice.startswith(f"Copied: The fix for {gap['rule']} was sent to the clipboard")
+        assert "through the terminal (OSC 52" in notice
+        assert saved_in(notice).read_text(encoding="utf-8") == gap["fix"] + "\n"
+
+
+@pytest.mark.asyncio
+async def test_copy_falls_back_to_the_file_when_the_terminal_write_fails(
+    make: Make, demo_report: Report, monkeypatch: pytest.MonkeyPatch, temp_folder: Path
+) -> None:
+    app = make()
+    gap = model.top_gaps(demo_report)[0]
+    async with app.run_test(size=SMALL) as pilot:
+        driver = app._driver  # noqa: SLF001
+        assert driver is not None
+
+        write = driver.write
+
+        def broken(data: str) -> None:
+            if data.startswith("\x1b]52;"):  # the terminal fails on the clipboard sequence
+                raise OSError(5, "Input/output error")
+            write(data)
+
+        with monkeypatch.context() as terminal:
+            terminal.setattr(driver, "write", broken)
+            terminal.setattr(AuditorApp, "is_headless", property(lambda self: False))
+            await pilot.press("c")  # from the overview's top gaps
+        await pilot.pause()
+        (notice,) = notices(app)
+        assert "Not on the clipboard: the terminal could not take it (OSError" in notice
+        assert saved_in(notice).read_text(encoding="utf-8") == gap["fix"] + "\n"
 
 
 @pytest.mark.asyncio
@@ -378,6 +564,112 @@ async def test_export(make: Make, tmp_path: Path, fmt: str) -> None:
         assert data["schema_version" if fmt == "json" else "version"] in (1, "2.1.0")
 
 
+async def type_path(pilot: Any, text: str) -> None:
+    """Type the export file name as a user would: clear the field, then key by key."""
+    field = pilot.app.screen.query_one("#export-path", Input)
+    field.focus()
+    field.value = ""
+    await pilot.press(*text)
+    await pilot.pause()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [
+        ("report.html", "html"),
+        ("x.htm", "html"),
+        ("x.sarif", "sarif"),
+        ("x.json", "json"),
+        ("x.md", "md"),
+        ("x.markdown", "md"),
+        ("x.csv", "csv"),
+        ("x.txt", "text"),
+        ("x.xml", "junit"),
+        ("X.HTML", "html"),
+    ],
+)
+async def test_export_follows_the_file_extension(
+    make: Make,
+    demo_report: Report,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    fmt: str,
+) -> None:
+    """No format chosen: the extension says it, as `auditor scan -o` reads it."""
+    from auditor.render import RENDERERS
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "100")  # the text report wraps to the terminal
+    app = make()
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("e")
+        await pilot.pause()
+        await type_path(pilot, name)
+        assert app.screen.query_one("#export-format", Select).value == "auto"
+        assert f"as its extension {Path(name).suffix} says" in text_of(app, "#export-says")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not isinstance(app.screen, ExportScreen)
+    assert (tmp_path / name).read_text(encoding="utf-8") == RENDERERS[fmt](demo_report)
+
+
+@pytest.mark.asyncio
+async def test_a_chosen_format_wins_over_the_extension(
+    make: Make, demo_report: Report, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auditor.render import RENDERERS
+
+    monkeypatch.chdir(tmp_path)
+    app = make()
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one("#export-format", Select).value = "json"
+        await pilot.pause()
+        # choosing renames the extension the file had to the format's own
+        assert app.screen.query_one("#export-path", Input).value == "attribution-report.json"
+        await type_path(pilot, "chosen.html")
+        assert "JSON (chosen)" in text_of(app, "#export-says")
+        await pilot.press("enter")
+        await settle(pilot)
+    assert (tmp_path / "chosen.html").read_text(encoding="utf-8") == RENDERERS["json"](demo_report)
+
+
+@pytest.mark.asyncio
+async def test_an_unknown_extension_is_refused_on_screen_until_a_format_is_chosen(
+    make: Make, demo_report: Report, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auditor.render import RENDERERS
+
+    monkeypatch.chdir(tmp_path)
+    app = make()
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("e")
+        await pilot.pause()
+        for name, why in (("x.weird", "unknown report extension '.weird'"), ("x", "no report")):
+            await type_path(pilot, name)
+            await pilot.press("enter")
+            await settle(pilot)
+            assert isinstance(app.screen, ExportScreen)  # still open: nothing written
+            said = " ".join(text_of(app, "#export-says").split())
+            assert said.startswith(f"{name}: {why}") and "choose a format" in said
+            assert ".html" in said and ".sarif" in said  # the extensions it knows
+            assert app.screen.query_one("#export-says").has_class("-refused")
+            assert not (tmp_path / name).exists()
+        await type_path(pilot, "x.weird")
+        app.screen.query_one("#export-format", Select).value = "md"
+        await pilot.pause()
+        # an extension nobody knows is the user's: choosing a format keeps it
+        assert app.screen.query_one("#export-path", Input).value == "x.weird"
+        await pilot.click("#export-ok")
+        await settle(pilot)
+        assert not isinstance(app.screen, ExportScreen)
+    assert (tmp_path / "x.weird").read_text(encoding="utf-8") == RENDERERS["md"](demo_report)
+    assert list(tmp_path.iterdir()) == [tmp_path / "x.weird"]  # atomic: no temporary file left
+
+
 @pytest.mark.asyncio
 async def test_export_cancel_and_failure(make: Make, tmp_path: Path) -> None:
     app = make()
@@ -387,7 +679,8 @@ async def test_export_cancel_and_failure(make: Make, tmp_path: Path) -> None:
         await pilot.press("e", "escape")
         assert not isinstance(app.screen, ExportScreen)
         await pilot.press("e")
-        app.screen.query_one("#export-path", Input).value = str(tmp_path)  # a folder
+        (tmp_path / "taken.md").mkdir()
+        app.screen.query_one("#export-path", Input).value = str(tmp_path / "taken.md")  # a folder
         await pilot.click("#export-ok")
         await settle(pilot)
         assert any("folder" in n for n in notes)
@@ -450,6 +743,46 @@ async def test_no_color_badges_are_letters(make: Make, monkeypatch: pytest.Monke
         node = tree.root.children[0].children[0]
         label = tree.render_label(node, tree.rich_style, tree.rich_style).plain
         assert label.startswith("▶ PFPP assistants-header-team")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [BIG, SMALL])
+@pytest.mark.parametrize("plain", [False, True])
+async def test_the_tree_marks_have_a_legend_on_the_overview(
+    make: Make, demo_report: Report, monkeypatch: pytest.MonkeyPatch, size: Any, plain: bool
+) -> None:
+    """The legend is on screen whole, beside the tree, and says what every mark of the tree
+    means: the n-th mark of an API is the n-th signal the legend names, each glyph its verdict."""
+    if plain:
+        monkeypatch.setenv("NO_COLOR", "1")
+    app = make()
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("n")  # the non-LLM API too: its marks are n/a
+        await pilot.pause()
+        lines = screen_lines(app)
+        legend = app.screen.query_one("#estate-legend", Static)
+        tree = app.screen.query_one(EstateTree)
+        assert legend.region.y >= tree.region.bottom and legend.region.bottom <= size[1] - 1
+        assert legend.region.right <= tree.region.right
+        shown = [row[legend.region.x : legend.region.right].strip() for row in lines][
+            legend.region.y : legend.region.bottom
+        ]
+        words = " ".join(shown).split()
+        assert words == str(legend.render()).split()  # on screen whole, nothing cut
+        assert words[0] == "Marks:"
+        order = words[1 : 1 + len(model.SIGNALS)]
+        assert order == list(model.SIGNALS)
+        meaning = {w: g for g, w in zip(words[5::2], words[6::2], strict=True)}
+        assert set(meaning) == {"pass", "fail", "unknown", "n/a"}
+        assert len(set(meaning.values())) == 4  # four different glyphs
+        for node in (n for s in tree.root.children for n in s.children):
+            ref = node.data
+            assert ref is not None and ref.verdicts is not None
+            api = next(a for a in demo_report["apis"] if a["name"] == ref.api)
+            label = tree.render_label(node, Style(), Style()).plain
+            marks = label.split()[1] if node.allow_expand else label.split()[0]
+            want = [meaning[api["signals"][s] if api["llm"] else "n/a"] for s in order]
+            assert list(marks) == want, (label, api["signals"])
 
 
 @pytest.mark.asyncio

@@ -29,6 +29,17 @@ class ReportScreen(Screen[None]):
         body = self.query("#body")
         if body:
             body.first().loading = loading
+        if not loading:
+            # NOTE: nothing under the loading indicator can hold focus, so after a long first
+            # scan nothing had it: enter and c did nothing until a click.
+            self.call_after_refresh(self._focus_first)
+
+    def _focus_first(self) -> None:
+        if self.focused is None and self.AUTO_FOCUS:
+            for widget in self.query(self.AUTO_FOCUS):
+                if widget.focusable:
+                    widget.focus()
+                    break
 
     def show_report(self) -> None:
         """Draw ``self.auditor.report``; called on mount and after every (re)scan."""

@@ -9,12 +9,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from auditor.tui import model
 from auditor.tui.evidence import EvidenceBlock, remediation
 from auditor.tui.screens.base import ReportScreen
-from auditor.tui.widgets import PolicyView
+from auditor.tui.widgets import KeyFooter, PolicyView
 
 _SEVERITY_STYLE = {
     "critical": "bold $error",
@@ -42,7 +42,12 @@ class DetailScreen(ReportScreen):
     AUTO_FOCUS = "#detail-info"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,backspace", "app.pop_screen", "Back", tooltip="Back to the list"),
-        Binding("c", "copy_fix", "Copy fix", tooltip="Copy the fix to the clipboard"),
+        Binding(
+            "c",
+            "copy_fix",
+            "Copy fix",
+            tooltip="Copy the fix (clipboard through the terminal, and a file)",
+        ),
         Binding(
             "left_square_bracket",
             "step(-1)",
@@ -87,7 +92,7 @@ class DetailScreen(ReportScreen):
                 with Vertical(id="detail-policy-pane"):
                     yield Static(id="policy-title", classes="pane-title")
                     yield PolicyView(id="policy")
-        yield Footer()
+        yield KeyFooter()
 
     def _generation_changed(self, generation: int) -> None:
         # NOTE: a rescan does not change the finding on screen; it stays as opened.

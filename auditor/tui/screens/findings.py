@@ -9,12 +9,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.widgets import Footer, Header, Input, Select, Static
+from textual.widgets import Header, Input, Select, Static
 
 from auditor.rules import SEVERITIES, SIGNALS
 from auditor.tui import model
 from auditor.tui.screens.base import ReportScreen
-from auditor.tui.widgets import FindingsTable
+from auditor.tui.widgets import FindingsTable, KeyFooter, Notices
 
 ANY = ""
 _STATUS_LABELS = {
@@ -39,7 +39,8 @@ class FindingsScreen(ReportScreen):
         Binding(
             "slash", "search", "Search", tooltip="Search as you type: rule, API, message, file"
         ),
-        Binding("s", "sort_next", "Sort", tooltip="Sort by the next column"),
+        # NOTE: s is said in the status line and the help; the footer is full at 80 columns.
+        Binding("s", "sort_next", "Sort", show=False, tooltip="Sort by the next column"),
         Binding("S", "sort_reverse", "Reverse", show=False, tooltip="Reverse the sort order"),
         Binding("g", "cycle('signal')", "Signal", show=False, tooltip="Next signal filter"),
         Binding("v", "cycle('severity')", "Severity", show=False, tooltip="Next severity filter"),
@@ -90,9 +91,12 @@ class FindingsScreen(ReportScreen):
                 id="search",
             )
             yield FindingsTable(id="findings")
-            yield Static(id="preview")
+            # NOTE: the highlighted finding's message and fix, in a few rows that scroll when
+            # they run longer (enter shows the whole finding).
+            with Notices(id="preview-box"):
+                yield Static(id="preview")
             yield Static(id="findings-status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#search", Input).display = False
@@ -160,7 +164,7 @@ class FindingsScreen(ReportScreen):
         self.query_one("#findings-status", Static).update(
             Content.assemble(
                 (f"{len(rows)} of {len(index.findings)} findings", "bold"),
-                f" · {flt.describe()} · sorted by {self.sort.key} {arrow}",
+                f" · {flt.describe()} · sorted by {self.sort.key} {arrow} (s, S)",
             )
         )
 
@@ -175,6 +179,7 @@ class FindingsScreen(ReportScreen):
 
     def on_findings_table_highlighted(self, event: FindingsTable.Highlighted) -> None:
         preview = self.query_one("#preview", Static)
+        self.query_one("#preview-box").scroll_home(animate=False)
         f = event.finding
         if f is None:
             preview.update("")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual.actions import parse
 from textual.app import ComposeResult
@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from auditor.rules import SIGNALS
+from auditor.tui import model
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -37,12 +38,30 @@ def binding_rows(app: App[object], bindings: list[BindingType]) -> list[tuple[st
         if not isinstance(b, Binding):
             continue
         _, name, params = parse(b.action)
-        if app.check_action(name, params) is False:
-            continue  # a key that does nothing now (the money view of a report without usage)
+        offered = getattr(app, "offered", None)
+        if offered is not None and not offered(name, params):
+            continue  # a key that does nothing with this report (money without usage)
         keys = " / ".join(
             app.get_key_display(Binding(k.strip(), b.action)) for k in b.key.split(",")
         )
         rows.append((keys, b.tooltip or b.description))
+    return rows
+
+
+def source_rows(label: str, report: dict[str, object] | None) -> list[tuple[str, str]]:
+    """What the app was opened on, whole (the header may cut it), and what the report scanned
+    when that is something else (a saved report names its source)."""
+    from auditor.sources import DEMO_LOCATION, is_demo
+
+    rows = [("Opened on", DEMO_LOCATION if is_demo(label) else label)]
+    source = report.get("source") if report else None
+    if isinstance(source, dict):
+        location = str(source.get("location") or "")
+        shown = DEMO_LOCATION if is_demo(location) else location
+        if shown and shown != rows[0][1] and not is_demo(label):
+            rows.append(("Scanned", shown))
+        if source.get("kind"):
+            rows.append(("Source kind", str(source["kind"])))
     return rows
 
 
@@ -70,16 +89,27 @@ class HelpScreen(ModalScreen[None]):
         }
         for name, rows in EXTRA.items():
             groups.setdefault(name, []).extend(rows)
-        parts: list[Content] = []
+        app = cast("AuditorApp", self.app)
+        parts: list[Content] = [Content.styled("Report", "bold $accent")]
+        parts.extend(
+            Content.assemble((f"  {k:<20}", "bold"), v)
+            for k, v in source_rows(app.label, app.report)
+        )
+        parts.append(Content(""))
         for name, rows in groups.items():
             parts.append(Content.styled(name, "bold $accent"))
             parts.extend(Content.assemble((f"  {keys:<20}", "bold"), desc) for keys, desc in rows)
             parts.append(Content(""))
         plain = self.app.no_color
-        legend = "P pass, F fail, ? unknown" if plain else "✓ pass, ✗ fail, ? unknown"
-        parts.append(Content.styled("Badges", "bold $accent"))
-        parts.append(Content(f"  {legend}; in the order {', '.join(SIGNALS)}"))
+        legend = ", ".join(f"{model.badge(kind, plain)} {kind}" for kind in model.LEGEND)
+        parts.append(Content.styled("Badges (estate tree)", "bold $accent"))
+        parts.append(
+            Content(
+                f"  One mark per signal, in the order {', '.join(SIGNALS)}: {legend} "
+                "(n/a: the API fronts no LLM)"
+            )
+        )
         with Vertical(id="help-dialog"):
-            yield Static("Keys  (escape or ? closes)", classes="pane-title")
+            yield Static("Help  (escape or ? closes)", classes="pane-title")
             with VerticalScroll(id="help-scroll"):
                 yield Static(Content("\n").join(parts), id="help-text")

@@ -12,7 +12,7 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from auditor.render.money import (
     amount,
@@ -25,6 +25,7 @@ from auditor.render.money import (
     tokens,
 )
 from auditor.tui.screens.base import ReportScreen
+from auditor.tui.widgets import KeyFooter
 
 NO_USAGE = (
     "No measured usage in this report. Scan with --azure --usage 30d (or open a snapshot or a "
@@ -46,7 +47,7 @@ class MoneyScreen(ReportScreen):
             yield DataTable(id="money-payers", cursor_type="row", zebra_stripes=True)
             yield Static("APIs with unattributed tokens", classes="section-title")
             yield DataTable(id="money-apis", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def show_report(self) -> None:
         report = self.auditor.report

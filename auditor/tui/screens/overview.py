@@ -8,12 +8,20 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from auditor.rules import SIGNALS
 from auditor.tui import model
 from auditor.tui.screens.base import ReportScreen
-from auditor.tui.widgets import GAP_COLUMNS, EstateTree, FindingsTable, SignalGauge
+from auditor.tui.widgets import (
+    GAP_COLUMNS,
+    EstateTree,
+    FindingsTable,
+    KeyFooter,
+    Notices,
+    SignalGauge,
+    badge_legend,
+)
 
 
 class OverviewScreen(ReportScreen):
@@ -30,9 +38,11 @@ class OverviewScreen(ReportScreen):
             with Vertical(id="estate-pane"):
                 yield Static("Estate", classes="pane-title", id="estate-title")
                 yield EstateTree(id="estate")
+                yield Static(id="estate-legend")
             with Vertical(id="summary-pane"):
                 yield Static(id="score")
-                yield Static(id="warnings")
+                with Notices(id="warnings-box"):
+                    yield Static(id="warnings")
                 with Vertical(id="gauges"):
                     for signal in SIGNALS:
                         yield SignalGauge(id=f"gauge-{signal}")
@@ -40,7 +50,7 @@ class OverviewScreen(ReportScreen):
                 yield FindingsTable(
                     GAP_COLUMNS, empty="No open gaps: every failing finding is accepted.", id="gaps"
                 )
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -69,15 +79,15 @@ class OverviewScreen(ReportScreen):
             for w in report.get("expired_waivers", [])
         ]
         if s.limits:
-            notes.append(f"⚠ not shown by the source: {'; '.join(s.limits[:2])}")
-        warnings = self.query_one("#warnings", Static)
-        warnings.update(Content("\n".join(notes[:3])))
-        warnings.display = bool(notes)
+            notes.append(f"⚠ not shown by the source: {'; '.join(s.limits)}")
+        # NOTE: every note, in a box of three rows that scrolls: cut to fit, the rest was lost.
+        self.query_one("#warnings", Static).update(Content("\n".join(notes)))
+        self.query_one("#warnings-box").display = bool(notes)
         for row in s.signals:
             self.query(f"#gauge-{row.id}").first(SignalGauge).row = row
         gaps = model.top_gaps(report)
         self.query_one("#gaps-title", Static).update(
-            f"Top gaps ({len(gaps)})  enter opens, f shows all findings"
+            f"Top gaps ({len(gaps)})  enter opens one · f lists all"
         )
         self.query_one("#gaps", FindingsTable).set_rows(gaps)
         self._fill_tree()
@@ -91,6 +101,7 @@ class OverviewScreen(ReportScreen):
         title = "Estate" + (f"  (n shows {hidden} non-LLM)" if hidden else "")
         self.query_one("#estate-title", Static).update(title)
         self.query_one(EstateTree).populate(services, plain=self.app.no_color)
+        self.query_one("#estate-legend", Static).update(badge_legend(self.app.no_color))
 
     def on_estate_tree_chosen(self, event: EstateTree.Chosen) -> None:
         ref = event.ref
