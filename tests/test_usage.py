@@ -97,6 +97,83 @@ def test_meter_names_are_parsed_word_by_word(meter: str, parsed: Any) -> None:
     assert (None if got is None else (got.model, got.version, got.sku, got.token_class)) == parsed
 
 
+@pytest.mark.parametrize(
+    ("meter", "parsed"),
+    [
+        # the realtime and audio models' meters (Retail Prices API names seen in the wild)
+        (
+            "gpt-4o-rt-aud-1217 Inp glbl Tokens",
+            ("gpt-4o-realtime-preview", "1217", "GlobalStandard", "audio_input"),
+        ),
+        (
+            "gpt-4o-rt-aud-1217 Outp glbl Tokens",
+            ("gpt-4o-realtime-preview", "1217", "GlobalStandard", "audio_output"),
+        ),
+        (
+            "gpt-4o-rt-txt-1217 Inp glbl Tokens",
+            ("gpt-4o-realtime-preview", "1217", "GlobalStandard", "input"),
+        ),
+        (
+            "gpt4o realtimePrvw audio outp glbl Tokens",
+            ("gpt-4o-realtime-preview", None, "GlobalStandard", "audio_output"),
+        ),
+        (
+            "gpt4omini-rt-aud1217 Inp glbl Tokens",
+            ("gpt-4o-mini-realtime-preview", "1217", "GlobalStandard", "audio_input"),
+        ),
+        (
+            "gpt-4o-aud-1217 Inp glbl Tokens",
+            ("gpt-4o-audio-preview", "1217", "GlobalStandard", "audio_input"),
+        ),
+        (
+            "gpt-4o-aud-1217-txt Outp glbl Tokens",
+            ("gpt-4o-audio-preview", "1217", "GlobalStandard", "output"),
+        ),
+        ("gpt aud 0828 Inp glbl Tokens", ("gpt-audio", "0828", "GlobalStandard", "audio_input")),
+        ("gpt aud 0828 txt Inp glbl Tokens", ("gpt-audio", "0828", "GlobalStandard", "input")),
+        (
+            "gpt rt aud 0828 Outp glbl Tokens",
+            ("gpt-realtime", "0828", "GlobalStandard", "audio_output"),
+        ),
+        (
+            "gpt rt aud mn in gl 1215 1M Tokens",
+            ("gpt-realtime-mini", "1215", "GlobalStandard", "audio_input"),
+        ),
+        (
+            "gpt-realtime-2 Audio inp Gl 1M Tokens",
+            ("gpt-realtime-2", None, "GlobalStandard", "audio_input"),
+        ),
+        (
+            "gpt-4o-mini-tts-aud-out-glbl Tokens",
+            ("gpt-4o-mini-tts", None, "GlobalStandard", "audio_output"),
+        ),
+        ("gpt-4o-rt-aud-1217 cchd Inp glbl Tokens", None),  # cached audio: no class here
+        ("gpt rt img 0828 Inp glbl Tokens", None),  # image tokens: not counted apart
+    ],
+)
+def test_audio_meter_names_are_their_own_class(meter: str, parsed: Any) -> None:
+    got = prices.parse_meter(meter)
+    assert (None if got is None else (got.model, got.version, got.sku, got.token_class)) == parsed
+
+
+def test_audio_prices_are_never_the_text_price() -> None:
+    table = prices.bundled()
+    rt = ("gpt-4o-realtime-preview", "2024-12-17", "GlobalStandard", "eastus2")
+    classes = ("input", "output", "audio_input", "audio_output")
+    got = {cls: table.lookup(*rt, cls) for cls in classes}
+    assert {cls: p.amount if p else None for cls, p in got.items()} == {
+        "input": Decimal("5.00"),
+        "output": Decimal("20.00"),
+        "audio_input": Decimal("40.00"),
+        "audio_output": Decimal("80.00"),
+    }
+    assert all(p is not None and "LiteLLM 1.110.2" in p.source for p in got.values())
+    # a text model has no audio price: its audio tokens stay unpriced
+    assert table.lookup("gpt-4o", "2024-08-06", "GlobalStandard", "eastus", "audio_input") is None
+    audio = [p for p in table.prices if p.token_class in prices.AUDIO_CLASSES]
+    assert audio and all(p.sku in ("GlobalStandard", "DataZoneStandard") for p in audio)
+
+
 def test_bundled_table_only_holds_published_prices() -> None:
     table = prices.bundled()
     assert table.as_of == "2026-09-07" and table.currency == "USD"
@@ -161,6 +238,20 @@ def test_price_files(tmp_path: Path) -> None:
     ours = tmp_path / "ours.json"
     ours.write_text(prices.dumps(table), encoding="utf-8")
     assert set(prices.load(ours).prices) == set(table.prices)
+    good.write_text(
+        "model,version,sku,region,class,price,unit\n"
+        "gpt-realtime,2025-08-28,GlobalStandard,,audio_input,0.03,1K\n"
+        "gpt-realtime,2025-08-28,GlobalStandard,,audio_output,60,1M\n",
+        encoding="utf-8",
+    )
+    assert {p.token_class: p.amount for p in prices.load(good).prices} == {
+        "audio_input": Decimal("30"),
+        "audio_output": Decimal("60"),
+    }
+    retail.write_text(json.dumps({"Items": [{"meterName": "gpt rt aud 0828 Inp glbl Tokens",
+        "unitOfMeasure": "1K", "retailPrice": 0.032, "type": "Consumption"}]}))  # fmt: skip
+    (audio,) = prices.load(retail).prices
+    assert (audio.model, audio.token_class, audio.amount) == ("gpt-realtime", "audio_input", 32)
     for bad, why in (
         ("model,sku\nx,y\n", "columns missing"),
         ("model,version,sku,region,class,price,unit\nx,,GlobalStandard,,input,-1,1M\n", "price"),

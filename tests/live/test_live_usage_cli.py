@@ -266,3 +266,44 @@ def test_prices_update_refuses_an_http_endpoint(fake_azure: FakeAzure, tmp_path:
         fake_azure, "prices", "update", "--endpoint", "http://127.0.0.1:9/x", "-o", "p.json"
     )
     assert out.returncode == 2 and "https://" in out.stderr
+
+
+def test_prices_update_reads_audio_meters_as_their_own_class(
+    fake_azure: FakeAzure, tmp_path: Path
+) -> None:
+    def item(meter: str, price: float, unit: str = "1K") -> dict[str, Any]:
+        return {
+            "meterName": meter,
+            "unitOfMeasure": unit,
+            "retailPrice": price,
+            "armRegionName": "eastus2",
+            "type": "Consumption",
+            "currencyCode": "USD",
+            "productName": "Azure OpenAI Media",
+            "effectiveStartDate": "2025-08-28T00:00:00Z",
+        }
+
+    fake_azure.retail_items = [
+        item("gpt rt txt 0828 Inp glbl Tokens", 0.004),
+        item("gpt rt txt 0828 Outp glbl Tokens", 0.016),
+        item("gpt rt aud 0828 Inp glbl Tokens", 0.032),
+        item("gpt rt aud 0828 Outp glbl Tokens", 0.064),
+        item("gpt rt aud 0828 cchd Inp glbl Tokens", 0.0004),  # cached audio: no class here
+        item("gpt-realtime-2 Audio inp Gl 1M Tokens", 32, "1M"),
+    ]
+    target = tmp_path / "prices.json"
+    endpoint = f"{fake_azure.url}/api/retail/prices"
+    out = auditor(fake_azure, "prices", "update", "--endpoint", endpoint, "-o", str(target))
+    assert out.returncode == 0, out.stderr
+    table = json.loads(target.read_text(encoding="utf-8"))
+    got = {(p["model"], p["version"], p["class"]): p["price"] for p in table["prices"]}
+    # per-1K meters x 1000 = per 1M; the audio meters keep their own (8x) price
+    assert got == {
+        ("gpt-realtime", "0828", "input"): "4",
+        ("gpt-realtime", "0828", "output"): "16",
+        ("gpt-realtime", "0828", "audio_input"): "32",
+        ("gpt-realtime", "0828", "audio_output"): "64",
+        ("gpt-realtime-2", None, "audio_input"): "32",
+    }
+    shown = auditor(fake_azure, "prices", "show", "--prices", str(target))
+    assert shown.returncode == 0 and "audio_output" in shown.stdout
