@@ -97,6 +97,83 @@ def test_meter_names_are_parsed_word_by_word(meter: str, parsed: Any) -> None:
     assert (None if got is None else (got.model, got.version, got.sku, got.token_class)) == parsed
 
 
+@pytest.mark.parametrize(
+    ("meter", "parsed"),
+    [
+        # the realtime and audio models' meters (Retail Prices API names seen in the wild)
+        (
+            "gpt-4o-rt-aud-1217 Inp glbl Tokens",
+            ("gpt-4o-realtime-preview", "1217", "GlobalStandard", "audio_input"),
+        ),
+        (
+            "gpt-4o-rt-aud-1217 Outp glbl Tokens",
+            ("gpt-4o-realtime-preview", "1217", "GlobalStandard", "audio_output"),
+        ),
+        (
+            "gpt-4o-rt-txt-1217 Inp glbl Tokens",
+            ("gpt-4o-realtime-preview", "1217", "GlobalStandard", "input"),
+        ),
+        (
+            "gpt4o realtimePrvw audio outp glbl Tokens",
+            ("gpt-4o-realtime-preview", None, "GlobalStandard", "audio_output"),
+        ),
+        (
+            "gpt4omini-rt-aud1217 Inp glbl Tokens",
+            ("gpt-4o-mini-realtime-preview", "1217", "GlobalStandard", "audio_input"),
+        ),
+        (
+            "gpt-4o-aud-1217 Inp glbl Tokens",
+            ("gpt-4o-audio-preview", "1217", "GlobalStandard", "audio_input"),
+        ),
+        (
+            "gpt-4o-aud-1217-txt Outp glbl Tokens",
+            ("gpt-4o-audio-preview", "1217", "GlobalStandard", "output"),
+        ),
+        ("gpt aud 0828 Inp glbl Tokens", ("gpt-audio", "0828", "GlobalStandard", "audio_input")),
+        ("gpt aud 0828 txt Inp glbl Tokens", ("gpt-audio", "0828", "GlobalStandard", "input")),
+        (
+            "gpt rt aud 0828 Outp glbl Tokens",
+            ("gpt-realtime", "0828", "GlobalStandard", "audio_output"),
+        ),
+        (
+            "gpt rt aud mn in gl 1215 1M Tokens",
+            ("gpt-realtime-mini", "1215", "GlobalStandard", "audio_input"),
+        ),
+        (
+            "gpt-realtime-2 Audio inp Gl 1M Tokens",
+            ("gpt-realtime-2", None, "GlobalStandard", "audio_input"),
+        ),
+        (
+            "gpt-4o-mini-tts-aud-out-glbl Tokens",
+            ("gpt-4o-mini-tts", None, "GlobalStandard", "audio_output"),
+        ),
+        ("gpt-4o-rt-aud-1217 cchd Inp glbl Tokens", None),  # cached audio: no class here
+        ("gpt rt img 0828 Inp glbl Tokens", None),  # image tokens: not counted apart
+    ],
+)
+def test_audio_meter_names_are_their_own_class(meter: str, parsed: Any) -> None:
+    got = prices.parse_meter(meter)
+    assert (None if got is None else (got.model, got.version, got.sku, got.token_class)) == parsed
+
+
+def test_audio_prices_are_never_the_text_price() -> None:
+    table = prices.bundled()
+    rt = ("gpt-4o-realtime-preview", "2024-12-17", "GlobalStandard", "eastus2")
+    classes = ("input", "output", "audio_input", "audio_output")
+    got = {cls: table.lookup(*rt, cls) for cls in classes}
+    assert {cls: p.amount if p else None for cls, p in got.items()} == {
+        "input": Decimal("5.00"),
+        "output": Decimal("20.00"),
+        "audio_input": Decimal("40.00"),
+        "audio_output": Decimal("80.00"),
+    }
+    assert all(p is not None and "LiteLLM 1.110.2" in p.source for p in got.values())
+    # a text model has no audio price: its audio tokens stay unpriced
+    assert table.lookup("gpt-4o", "2024-08-06", "GlobalStandard", "eastus", "audio_input") is None
+    audio = [p for p in table.prices if p.token_class in prices.AUDIO_CLASSES]
+    assert audio and all(p.sku in ("GlobalStandard", "DataZoneStandard") for p in audio)
+
+
 def test_bundled_table_only_holds_published_prices() -> None:
     table = prices.bundled()
     assert table.as_of == "2026-09-07" and table.currency == "USD"
@@ -161,6 +238,20 @@ def test_price_files(tmp_path: Path) -> None:
     ours = tmp_path / "ours.json"
     ours.write_text(prices.dumps(table), encoding="utf-8")
     assert set(prices.load(ours).prices) == set(table.prices)
+    good.write_text(
+        "model,version,sku,region,class,price,unit\n"
+        "gpt-realtime,2025-08-28,GlobalStandard,,audio_input,0.03,1K\n"
+        "gpt-realtime,2025-08-28,GlobalStandard,,audio_output,60,1M\n",
+        encoding="utf-8",
+    )
+    assert {p.token_class: p.amount for p in prices.load(good).prices} == {
+        "audio_input": Decimal("30"),
+        "audio_output": Decimal("60"),
+    }
+    retail.write_text(json.dumps({"Items": [{"meterName": "gpt rt aud 0828 Inp glbl Tokens",
+        "unitOfMeasure": "1K", "retailPrice": 0.032, "type": "Consumption"}]}))  # fmt: skip
+    (audio,) = prices.load(retail).prices
+    assert (audio.model, audio.token_class, audio.amount) == ("gpt-realtime", "audio_input", 32)
     for bad, why in (
         ("model,sku\nx,y\n", "columns missing"),
         ("model,version,sku,region,class,price,unit\nx,,GlobalStandard,,input,-1,1M\n", "price"),
@@ -320,6 +411,133 @@ def test_an_unpriced_deployment_is_never_priced_at_zero() -> None:
     assert report["apis"][0]["cost"] is None
 
 
+def realtime_day(**over: Any) -> Usage:
+    """:func:`one_day` on a realtime deployment (gpt-4o-realtime-preview 2024-12-17, Global:
+    text $5 / $20, audio $40 / $80 per 1M) that two payers share through the gateway, with
+    500,000 of its 1,000,000 prompt tokens and 50,000 of its 100,000 generated tokens audio."""
+    rt = Deployment(
+        "contoso", "voice", "gpt-4o-realtime-preview", "2024-12-17", "GlobalStandard", 10,
+        account_id="/subscriptions/s/resourceGroups/r/providers/"
+        "Microsoft.CognitiveServices/accounts/contoso",
+    )  # fmt: skip
+    metered = Metered(
+        "appi",
+        ("example",),
+        ("Deployment", "Subscription ID"),
+        (
+            ("2026-11-02", "example-api", ("voice", "team-a"), 600_000, 60_000),
+            ("2026-11-02", "example-api", ("voice", "team-b"), 400_000, 40_000),
+        ),
+    )
+    base: dict[str, Any] = {
+        "deployments": (rt,),
+        "parts": (
+            Part("platform", "contoso", "read"),
+            Part("audio", "contoso", "read"),
+            Part("metrics", "appi", "read"),
+            Part("llm-log", "example", "read"),
+        ),
+        "platform": (("contoso", "voice", "2026-11-02", 1_000_000, 100_000),),
+        "audio": (("contoso", "voice", "2026-11-02", 500_000, 50_000),),
+        "gateway": (),
+        "metered": (metered,),
+    }
+    return one_day(**(base | over))
+
+
+def test_audio_is_shared_by_the_payers_and_priced_apart() -> None:
+    """The cell's audio is shared by the payers' tokens (an estimate: no gateway figure tells a
+    payer's audio apart): team-a 600,000 / 60,000 tokens of which 300,000 / 30,000 audio,
+    team-b 400,000 / 40,000 of which 200,000 / 20,000.
+
+    team-a: text 300,000 x 5 + 30,000 x 20 = $2.10, audio 300,000 x 40 + 30,000 x 80 = $14.40
+    team-b: text 200,000 x 5 + 20,000 x 20 = $1.40, audio 200,000 x 40 + 20,000 x 80 = $9.60
+    """
+    report = inline_gap(realtime_day()).report()
+    payers = {p["value"]: (p["tokens"], p["cost"]) for p in report["payers"]}
+    assert payers == {"team-a": (660_000, 16.5), "team-b": (440_000, 11.0)}
+    assert report["totals"]["cost"] == 27.5 and report["totals"]["audio_tokens"] == 550_000
+    cols = report["allocation"]["columns"]
+    rows = [dict(zip(cols, r, strict=True)) for r in report["allocation"]["rows"]]
+    audio = {r["payer"]: (r["input"], r["output"], r["cost"], r["estimate"])
+             for r in rows if r["token_class"] == "audio"}  # fmt: skip
+    assert audio == {
+        "team-a": (300_000, 30_000, 14.4, True),
+        "team-b": (200_000, 20_000, 9.6, True),
+    }
+
+
+@pytest.mark.parametrize("measured", [True, False])
+def test_cost_management_audio_meters_go_to_the_audio_rows(measured: bool) -> None:
+    """Billed cost on the realtime model's meters: text $5 + $2, audio $20 + $4. With audio
+    measured the audio rows carry the audio meters; without it, no cent is lost: it goes with
+    the text tokens."""
+    rid = "/subscriptions/s/resourceGroups/r/providers/Microsoft.CognitiveServices/accounts/contoso"
+    costs = tuple(
+        ("2026-11-02", rid, meter, Decimal(c))
+        for meter, c in (
+            ("gpt-4o-rt-txt-1217 Inp glbl Tokens", "5"),
+            ("gpt-4o-rt-txt-1217 Outp glbl Tokens", "2"),
+            ("gpt-4o-rt-aud-1217 Inp glbl Tokens", "20"),
+            ("gpt-4o-rt-aud-1217 Outp glbl Tokens", "4"),
+        )
+    )
+    parts = [
+        Part("platform", "contoso", "read"),
+        Part("metrics", "appi", "read"),
+        Part("llm-log", "example", "read"),
+        Part("costs", "/subscriptions/s", "read"),
+    ]
+    if measured:
+        parts.append(Part("audio", "contoso", "read"))
+    usage = realtime_day(parts=tuple(parts), costs=costs, cost_currency="USD")
+    report = inline_gap(usage).report()
+    assert report["cost_basis"] == "actual" and report["totals"]["cost"] == 31.0
+    cols = report["allocation"]["columns"]
+    rows = [dict(zip(cols, r, strict=True)) for r in report["allocation"]["rows"]]
+    by_kind: dict[str, float] = {}
+    for r in rows:
+        by_kind[r["token_class"]] = by_kind.get(r["token_class"], 0) + r["cost"]
+    if measured:
+        assert by_kind == pytest.approx({"audio": 24.0, "text": 7.0})
+        assert report["totals"]["audio_tokens"] == 550_000
+        # a billed cost does not move with the assumption on audio
+        assert report["audio"]["if_counted_apart"] == {"extra_tokens": 550_000, "extra_cost": 0.0}
+    else:
+        assert by_kind == pytest.approx({"text": 31.0})
+        assert report["totals"]["audio_tokens"] is None
+        assert report["deployments"][0]["audio_tokens"] is None
+
+
+def test_a_snapshot_from_before_audio_loads_with_audio_not_measured() -> None:
+    raw = json.loads(demo_usage_path().read_text(encoding="utf-8"))
+    old = json.loads(json.dumps(raw))
+    del old["audio"]
+    old["parts"] = [p for p in old["parts"] if p["kind"] != "audio"]
+    new, before = inline_gap_of(raw), inline_gap_of(old)
+    for key in ("tokens", "cost", "attributed_tokens", "unattributed_cost", "bypass_tokens"):
+        assert before["totals"][key] == new["totals"][key], key
+    assert new["totals"]["audio_tokens"] == 0  # read, and none found
+    assert before["totals"]["audio_tokens"] is None  # not measured: unknown, not 0
+    assert all(d["audio_tokens"] is None for d in before["deployments"])
+    assert before["audio"]["measured"] is False and new["audio"]["measured"] is True
+    assert any(
+        "audio tokens were not measured for contoso-eastus, contoso-partners, contoso-westus" in n
+        and "unknown, not zero" in n
+        for n in before["notes"]
+    )
+    assert not any("audio" in n for n in new["notes"])
+
+
+def inline_gap_of(raw: dict[str, Any]) -> dict[str, Any]:
+    from auditor import sources
+
+    estate = replace(sources.load(sources.demo_path()), usage=Usage.from_json(raw))
+    result = gap.measure(estate)
+    assert result is not None
+    return result.report()
+
+
 # ---------------------------------------------------------------- queries and replies
 
 
@@ -351,6 +569,25 @@ def test_metric_replies() -> None:
     body["value"][0]["errorCode"] = "Throttled"  # type: ignore[index]
     with pytest.raises(platform.MetricsError, match="Throttled"):
         platform.series(body, 50, NOV, platform.total)
+
+
+def test_audio_metric_problems_leave_the_text_tokens() -> None:
+    def metric(name: str, code: str = "Success", lines: int = 1) -> dict[str, Any]:
+        line = {
+            "metadatavalues": [{"name": {"value": "modeldeploymentname"}, "value": "voice"}],
+            "data": [{"timeStamp": "2026-11-01T00:00:00Z", "total": 7.0}],
+        }
+        return {"name": {"value": name}, "errorCode": code, "timeseries": [line] * lines}
+
+    body = {"value": [metric("GeneratedTokens"), metric("AudioPromptTokens", "Throttled"),
+                      metric("AudioCompletionTokens", lines=3)]}  # fmt: skip
+    failed: dict[str, str] = {}
+    found = platform.series(body, 3, NOV, platform.total, platform.AUDIO_METRICS, failed)
+    assert found == {"GeneratedTokens": {("voice", "2026-11-01"): 7.0}}
+    assert "Throttled" in failed["AudioPromptTokens"]
+    assert "as many as top=3" in failed["AudioCompletionTokens"]
+    with pytest.raises(platform.MetricsError, match="Throttled"):
+        platform.series(body, 3, NOV, platform.total)  # not optional: the reply is unusable
 
 
 def test_cost_replies() -> None:

@@ -11,7 +11,10 @@ Mappings that are this tool's choices, not the spec's: BillingAccountId is the s
 billing account is not read; facts doc §6.5); BilledCost equals EffectiveCost (Cost Management's
 amortized cost, else the price table's figure); ContractedCost equals ListCost unless
 ``--prices`` gave other prices; Tags carries the payer (``{"<dimension>": "<value>"}``) on
-attributed rows, ``{}`` elsewhere.
+attributed rows, ``{}`` elsewhere. Audio tokens have rows of their own (``x_TokenClass`` ``audio``,
+"audio tokens" in ChargeDescription): they are priced on their own meters, so their ListCost and
+EffectiveCost are not the text rows' (``x_TokenClass`` is ``text`` elsewhere, also for a saved
+report from before audio was measured).
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ X_COLUMNS = (
     "x_CostBasis",
     "x_PriceSource",
     "x_IsEstimate",
+    "x_TokenClass",
 )
 COLUMNS = (*FOCUS_COLUMNS, *X_COLUMNS)
 _MICROSOFT = "Microsoft"
@@ -139,10 +143,12 @@ def render(report: dict[str, Any]) -> str:
         sku = d.get("sku") or ""
         payer = f"{r['dimension']}={r['payer']}" if r["status"] == "attributed" else r["status"]
         via = f" via {r['api']}" if r["api"] else ""
+        kind = r.get("token_class", "text") if tokens else ""
+        what = "audio tokens" if kind == "audio" else "tokens"
         description = (
             "idle PTU capacity"
             if r["status"] == "idle"
-            else f"{model or r['deployment']} {sku} tokens, {payer}{via}".replace("  ", " ")
+            else f"{model or r['deployment']} {sku} {what}, {payer}{via}".replace("  ", " ")
         )
         cost = r["cost"]
         contracted = cost if r["basis"] == "list" else r["list_cost"]
@@ -201,6 +207,7 @@ def render(report: dict[str, Any]) -> str:
                 if r["basis"] == "actual"
                 else "",
                 "true" if r["estimate"] or r["basis"] == "list" else "false",
+                kind,
             ]
         )
     return out.getvalue()

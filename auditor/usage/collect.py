@@ -2,7 +2,8 @@
 
 After the estate is read, per subscription: the Azure OpenAI / AI Services accounts (1 GET, plus
 pages), and Cost Management's amortized cost (1 POST that reads, plus pages); per account: its
-deployments (1 GET) and its token metrics (1 GET per 30 days of the period), plus PTU
+deployments (1 GET) and its token metrics, text and audio together (1 GET per 30 days of the
+period; once more without the audio metrics if that GET is refused with a 400), plus PTU
 utilization (1 GET per 30 days) when it has a provisioned deployment; per Application Insights
 component the gateway's token metrics land in: 1 Log Analytics query; per APIM service: 1 Log
 Analytics query of its LLM log. Requests run on the live scan's worker pool and pipeline
@@ -175,6 +176,7 @@ class _Account:
     region: str | None
     deployments: list[Deployment] = field(default_factory=list)
     tokens: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    audio: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     util: dict[tuple[str, str], float] = field(default_factory=dict)
     parts: dict[str, tuple[str, str]] = field(default_factory=dict)
 
@@ -292,8 +294,9 @@ class Collector:
     def _deployments_read(self, acct: _Account) -> None:
         acct.parts["deployments"] = ("read", "")
         top = platform.top_for(len(acct.deployments))
+        names = (*platform.TOKEN_METRICS, *platform.AUDIO_METRICS)
         for chunk in self.period.chunks():
-            params = platform.metric_params(chunk, platform.TOKEN_METRICS, "Total", top)
+            params = platform.metric_params(chunk, names, "Total", top)
             self.pool.submit(None, self._metric_chunk, acct, chunk, params, top, "platform")
         if any(d.provisioned for d in acct.deployments):
             for chunk in self.period.chunks():
@@ -306,13 +309,32 @@ class Collector:
         self, acct: _Account, chunk: Period, params: dict[str, str], top: int, kind: str
     ) -> None:
         reply = self.arm.get(f"{acct.rid}/providers/Microsoft.Insights/metrics", params)
+        audio = kind == "platform" and platform.AUDIO_METRICS[0] in params["metricnames"]
         if not reply.ok:
+            if audio and reply.status == 400:
+                # NOTE: a cloud or endpoint that does not know the audio metrics refuses the
+                # whole request; the text tokens must not be lost with it.
+                with self._lock:
+                    acct.parts.setdefault(
+                        "audio",
+                        (
+                            "unknown",
+                            f"the metrics request with the audio metrics was refused "
+                            f"({reply.reason}); text tokens read without them",
+                        ),
+                    )
+                retry = platform.metric_params(chunk, platform.TOKEN_METRICS, "Total", top)
+                self._metric_chunk(acct, chunk, retry, top, kind)
+                return
             with self._lock:
                 acct.parts.setdefault(kind, (_status(reply.status), reply.reason))
             return
         value = platform.total if kind == "platform" else platform.average
+        failed: dict[str, str] = {}
         try:
-            found = platform.series(reply.body, top, chunk, value)
+            found = platform.series(
+                reply.body, top, chunk, value, platform.AUDIO_METRICS if audio else (), failed
+            )
         except platform.MetricsError as exc:
             with self._lock:
                 acct.parts.setdefault(kind, ("unknown", str(exc)))
@@ -322,9 +344,27 @@ class Collector:
                 for cls, name in enumerate(platform.TOKEN_METRICS):
                     for key, v in found.get(name, {}).items():
                         acct.tokens.setdefault(key, [0, 0])[cls] += int(round(v))
+                if audio:
+                    self._audio(acct, found, failed)
             else:
                 for key, v in found.get(platform.UTILIZATION_METRIC, {}).items():
                     acct.util[key] = v
+
+    @staticmethod
+    def _audio(
+        acct: _Account, found: dict[str, dict[tuple[str, str], float]], failed: dict[str, str]
+    ) -> None:
+        """An account's audio tokens from one reply (the caller holds the lock)."""
+        for name in platform.AUDIO_METRICS:
+            if name in failed:
+                acct.parts.setdefault("audio", ("unknown", failed[name]))
+            elif name not in found:
+                # NOTE: Azure answers every metric asked for, even one without series; a reply
+                # that leaves one out tells nothing about it (unknown, not zero).
+                acct.parts.setdefault("audio", ("unknown", f"the reply has no metric {name}"))
+        for cls, name in enumerate(platform.AUDIO_METRICS):
+            for key, v in found.get(name, {}).items():
+                acct.audio.setdefault(key, [0, 0])[cls] += int(round(v))
 
     def _costs(self, scope: str, url: str | None) -> None:
         if url is None:
@@ -406,6 +446,7 @@ class Collector:
         """Everything read, as the measured usage document."""
         deployments: list[Deployment] = []
         platform_rows: list[tuple[str, str, str, int, int]] = []
+        audio_rows: list[tuple[str, str, str, int, int]] = []
         util_rows: list[tuple[str, str, str, float]] = []
         parts = list(self.parts)
         for acct in sorted(self.accounts.values(), key=lambda a: a.rid.lower()):
@@ -421,6 +462,16 @@ class Collector:
                 platform_rows += [
                     (acct.name, dep, day, i, o) for (dep, day), (i, o) in acct.tokens.items()
                 ]
+                # NOTE: audio is recorded only beside text tokens that were read: an account
+                # whose platform metrics failed has no figure for audio to qualify.
+                status, reason = acct.parts.get("audio", ("read", ""))
+                parts.append(Part("audio", acct.name, status, reason))
+                if status == "read":
+                    audio_rows += [
+                        (acct.name, dep, day, i, o)
+                        for (dep, day), (i, o) in acct.audio.items()
+                        if i or o
+                    ]
             if any(d.provisioned for d in acct.deployments):
                 status, reason = acct.parts.get("utilization", ("read", ""))
                 parts.append(Part("utilization", acct.name, status, reason))
@@ -434,6 +485,7 @@ class Collector:
             deployments=tuple(deployments),
             parts=tuple(_dedupe(parts)),
             platform=tuple(platform_rows),
+            audio=tuple(audio_rows),
             utilization=tuple(util_rows),
             metered=tuple(self.metered),
             gateway=tuple(self.gateway),

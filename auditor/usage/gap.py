@@ -20,6 +20,19 @@ The recipe is the facts doc's §9. Per day and deployment (a *cell*):
    utilization says was idle is its own bucket (never "unattributed"), the rest is shared by
    utilization-weighted tokens (input + r x output, r from the facts doc §4.5).
 
+Audio tokens (``AudioPromptTokens`` / ``AudioCompletionTokens``) are assumed to be counted
+*inside* ``ProcessedPromptTokens`` / ``GeneratedTokens`` (UNCONFIRMED: the metrics' docs do not
+say; the API's usage object and the gateway's token metrics count audio inside prompt and
+completion tokens). So a cell's audio is part of ``T``, not added to it: each bucket's tokens are
+split into a *text* row and an *audio* row (the cell's audio shared by the buckets' tokens, an
+estimate per payer: no gateway figure tells audio apart), the audio row priced at the audio
+price or *unpriced* when the table has none, never at the text price. The other case stays
+visible: where a day's audio exceeds the text metric's count it cannot be inside it and is added
+on top (and said), and the report states how many tokens and how much money more the figures
+would show were audio counted apart everywhere. An account whose audio was not measured (a
+snapshot stored before it was collected, or a failed read) has no audio rows and says so: any
+audio inside its tokens is then priced as text.
+
 Whatever could not be read stays ``None`` (unknown) with the reason, never 0. Tokens are whole
 numbers and money micro-units, both split with largest remainders, so every total is exactly
 the sum of its rows (the FOCUS export's EffectiveCost column sums to ``totals.cost``).
@@ -41,6 +54,7 @@ from auditor.usage.allocate import quantize, split_int, split_money
 from auditor.usage.attribution import ApiMeter, judge
 from auditor.usage.measured import Deployment, Usage
 from auditor.usage.prices import (
+    AUDIO_CLASSES,
     PTU_HOUR,
     PTU_OUTPUT_WEIGHT,
     PriceTable,
@@ -52,6 +66,13 @@ from auditor.usage.prices import bundled as bundled_prices
 from checks.identity import FALLBACKS
 
 STATUSES = ("attributed", "unattributed", "bypass", "idle", "unknown")
+TOKEN_KINDS = ("text", "audio")
+AUDIO_TOLERANCE = (
+    "Audio tokens (AudioPromptTokens, AudioCompletionTokens) are taken to be counted inside "
+    "ProcessedPromptTokens and GeneratedTokens (not documented): they are priced at the audio "
+    "price and the rest at the text price; the notes say what the figures would be were they "
+    "counted apart."
+)
 UNMETERED = "through the gateway, not metered (seen in its LLM log)"
 DEFAULT_TOLERANCE = Decimal("0.02")
 MILLION = Decimal(1_000_000)
@@ -68,6 +89,9 @@ TOLERANCES = (
     "Gateway and platform counts that differ by less than the tolerance are within measuring "
     "error.",
 )
+
+_COST_SLOT = {"input": 0, "cached_input": 0, "output": 1, "audio_input": 2, "audio_output": 3}
+"""Where a meter's cost goes in a deployment's day: text input, text output, audio in, out."""
 
 Cell = tuple[str, str, str]
 """(day, account, deployment), account and deployment lower case."""
@@ -97,6 +121,9 @@ class Row:
     """The split behind the row borrowed a mix (several candidate deployments, or the PTU
     weighting) rather than measuring it."""
     ptu_hours: Decimal | None = None
+    token_class: str = "text"
+    """``text`` or ``audio`` (the row's share of the cell's audio tokens, priced apart); empty
+    on the rows without tokens (idle PTU capacity, a meter no deployment matches)."""
 
     @property
     def tokens(self) -> int:
@@ -149,6 +176,9 @@ class DeploymentFigures:
     bypass_cost: Decimal | None = Decimal(0)
     idle_cost: Decimal | None = Decimal(0)
     unpriced: int = 0
+    audio: int | None = 0
+    """Audio tokens among ``tokens``; None when the account's audio was not measured."""
+    unpriced_audio: int = 0
     bases: set[str] = field(default_factory=set)
     reasons: list[str] = field(default_factory=list)
     read: bool = True
@@ -183,6 +213,8 @@ class Gap:
     estate: Estate | None = None
 
     list_table: PriceTable | None = None
+    audio: dict[str, Any] = field(default_factory=dict)
+    """What the audio figures rest on (see :meth:`_Compute._audio_figures`)."""
 
     def report(self) -> dict[str, Any]:
         """The JSON report's ``usage`` object."""
@@ -280,7 +312,7 @@ class _Compute:
         for m in self.meters.values():
             self.by_name.setdefault((m.service.lower(), m.api.lower()), m)
         self.deps: dict[tuple[str, str], Deployment] = {d.key: d for d in usage.deployments}
-        for acct, dep, *_ in usage.platform:
+        for acct, dep, *_ in (*usage.platform, *usage.audio):
             # NOTE: a deployment deleted during the period still has metrics but no ARM entry;
             # its tokens count, its price is unknown.
             self.deps.setdefault((acct.lower(), dep.lower()), Deployment(acct, dep))
@@ -297,6 +329,34 @@ class _Compute:
         self.platform_read = {
             p.key.lower() for p in usage.parts_of("platform") if p.status == "read"
         }
+        self.audio_read = {p.key.lower() for p in usage.parts_of("audio") if p.status == "read"}
+        self.audio: dict[Cell, list[int]] = {}
+        self.audio_inside: dict[Cell, list[int]] = {}
+        self.audio_on_top = [0, 0]
+        """Audio tokens added to the text metrics' count (days where audio exceeded it)."""
+        self.audio_on_top_days = 0
+        for acct, dep, day, ai, ao in usage.audio:
+            if acct.lower() not in self.audio_read:
+                continue
+            cell = (day, acct.lower(), dep.lower())
+            have = self.audio.setdefault(cell, [0, 0])
+            have[0] += ai
+            have[1] += ao
+        for cell, pair in sorted(self.audio.items()):
+            t = self.platform.setdefault(cell, [0, 0])
+            inside = [0, 0]
+            on_top = False
+            for cls in (0, 1):
+                if pair[cls] > t[cls]:
+                    # NOTE: more audio than the text metric counted: there, audio cannot be
+                    # inside it (the assumption fails), so it is counted on top, and said.
+                    t[cls] += pair[cls]
+                    self.audio_on_top[cls] += pair[cls]
+                    on_top = True
+                else:
+                    inside[cls] = pair[cls]
+            self.audio_inside[cell] = inside
+            self.audio_on_top_days += on_top
         self.util = {
             (day, a.lower(), d.lower()): Decimal(str(v)) for a, d, day, v in usage.utilization
         }
@@ -308,7 +368,7 @@ class _Compute:
         self.log_read = {p.key.lower() for p in logs if p.status == "read"}
         self.gateway_log_known = bool(logs) and all(p.status == "read" for p in logs)
         self.currency = self.table.currency
-        self._memo: dict[str, dict[str, tuple[Decimal, Decimal]] | None] = {}
+        self._memo: dict[str, dict[str, list[Decimal]] | None] = {}
         self._unmatched: list[tuple[str, str, str, Decimal]] = []
         self._idle_unknown: set[tuple[str, str]] = set()
         self._cands: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
@@ -428,6 +488,15 @@ class _Compute:
         if not t:
             return 0
         return t[cls] if cls is not None else t[0] + t[1]
+
+    def _kind_weight(self, day: str, key: tuple[str, str], slot: int) -> int:
+        """A deployment's tokens on a day in one cost slot (text input, text output, audio
+        input, audio output): text is the platform's count less the audio in it."""
+        cell = (day, *key)
+        audio = self.audio.get(cell, (0, 0))
+        if slot >= 2:
+            return audio[slot - 2]
+        return self._platform_weight(day, key, slot) - audio[slot]
 
     def run(self) -> Gap:
         days = [d.isoformat() for d in self.usage.period.each_day()]
@@ -683,53 +752,85 @@ class _Compute:
     # ------------------------------------------------------------------ money
 
     def _price_cell(self, day: str, d: Deployment, buckets: dict[Bucket, list[int]]) -> list[Row]:
-        items = sorted(buckets.items(), key=lambda kv: (STATUSES.index(kv[0][0]), kv[0][1:]))
-        items = [(b, v) for b, v in items if v[0] or v[1]]
+        ordered = sorted(buckets.items(), key=lambda kv: (STATUSES.index(kv[0][0]), kv[0][1:]))
+        items = self._by_kind((day, *d.key), [(b, v) for b, v in ordered if v[0] or v[1]])
         if d.provisioned:
             return self._ptu(day, d, items)
         actual = self._actual_for(day, d)
-        p_in = self._price(self.table, d, "input")
-        p_out = self._price(self.table, d, "output")
-        l_in = self._price(self.list_table, d, "input")
-        l_out = self._price(self.list_table, d, "output")
-        listed = p_in is not None and p_out is not None
-        rows = []
-        exact: list[Decimal] = []
-        for _b, (i, o) in items:
-            exact.append((i * (p_in or 0) + o * (p_out or 0)) / MILLION)
         if actual is not None:
-            a_in, a_out = actual
-            ins = split_money(a_in, [v[0] for _, v in items]) if items else []
-            outs = split_money(a_out, [v[1] for _, v in items]) if items else []
-            costs: list[Decimal | None] = [x + y for x, y in zip(ins, outs, strict=True)]
-            basis = "actual"
-        elif listed and self.currency == self.table.currency:
-            total = sum(exact, Decimal(0))
-            costs = list(split_money(total, exact)) if items else []
-            basis = "list"
-        else:
-            costs = [None] * len(items)
-            basis = "unpriced"
-        list_ok = l_in is not None and l_out is not None
-        for n, (b, (i, o)) in enumerate(items):
-            list_cost = (
-                quantize((i * (l_in or 0) + o * (l_out or 0)) / MILLION) if list_ok else costs[n]
-            )
-            priced = list_cost if basis != "unpriced" else None
-            rows.append(_row(day, d, b, i, o, costs[n], priced, basis, b[1] in self.borrowed))
+            # NOTE: a meter's cost with no tokens of its kind that day (audio metered, audio
+            # not measured) goes with the other kind's tokens rather than be lost.
+            have = {kind: any(k == kind for _, k, _ in items) for kind in TOKEN_KINDS}
+            if not have["audio"]:
+                actual = [actual[0] + actual[2], actual[1] + actual[3], Decimal(0), Decimal(0)]
+            elif not have["text"]:
+                actual = [Decimal(0), Decimal(0), actual[0] + actual[2], actual[1] + actual[3]]
+        rows: list[Row] = []
+        for n, kind in enumerate(TOKEN_KINDS):
+            mine = [(b, v) for b, k, v in items if k == kind]
+            if not mine:
+                continue
+            classes = ("input", "output") if kind == "text" else AUDIO_CLASSES
+            p_in, p_out = (self._price(self.table, d, c) for c in classes)
+            l_in, l_out = (self._price(self.list_table, d, c) for c in classes)
+            costs: list[Decimal | None]
+            if actual is not None:
+                ins = split_money(actual[2 * n], [v[0] for _, v in mine])
+                outs = split_money(actual[2 * n + 1], [v[1] for _, v in mine])
+                costs = [x + y for x, y in zip(ins, outs, strict=True)]
+                basis = "actual"
+            elif p_in is not None and p_out is not None and self.currency == self.table.currency:
+                exact = [(i * p_in + o * p_out) / MILLION for _, (i, o) in mine]
+                costs = list(split_money(sum(exact, Decimal(0)), exact))
+                basis = "list"
+            else:
+                costs = [None] * len(mine)
+                basis = "unpriced"
+            list_ok = l_in is not None and l_out is not None
+            mixed = kind == "audio" and len(mine) > 1  # the audio split per payer is borrowed
+            for m, (b, (i, o)) in enumerate(mine):
+                list_cost = (
+                    quantize((i * (l_in or 0) + o * (l_out or 0)) / MILLION)
+                    if list_ok
+                    else costs[m]
+                )
+                priced = list_cost if basis != "unpriced" else None
+                estimate = b[1] in self.borrowed or mixed
+                rows.append(
+                    _row(day, d, b, i, o, costs[m], priced, basis, estimate, token_class=kind)
+                )
         return rows
 
-    def _actual_for(self, day: str, d: Deployment) -> tuple[Decimal, Decimal] | None:
-        """Cost Management's input and output cost of a pay-as-you-go deployment on a day."""
+    def _by_kind(
+        self, cell: Cell, items: list[tuple[Bucket, list[int]]]
+    ) -> list[tuple[Bucket, str, list[int]]]:
+        """Each bucket's tokens as a text part and an audio part: the cell's audio shared by the
+        buckets' input and output tokens (no gateway figure tells a payer's audio apart)."""
+        audio = self.audio.get(cell)
+        if not audio or not items:
+            return [(b, "text", v) for b, v in items]
+        a_in = split_int(audio[0], [v[0] for _, v in items])
+        a_out = split_int(audio[1], [v[1] for _, v in items])
+        out: list[tuple[Bucket, str, list[int]]] = []
+        for (b, (i, o)), ai, ao in zip(items, a_in, a_out, strict=True):
+            if i - ai or o - ao:
+                out.append((b, "text", [i - ai, o - ao]))
+            if ai or ao:
+                out.append((b, "audio", [ai, ao]))
+        return out
+
+    def _actual_for(self, day: str, d: Deployment) -> list[Decimal] | None:
+        """Cost Management's input, output, audio input and audio output cost of a
+        pay-as-you-go deployment on a day."""
         shares = self._actual_day(day, d.account.lower())
         return shares.get(d.key[1]) if shares is not None else None
 
-    def _actual_day(self, day: str, acct: str) -> dict[str, tuple[Decimal, Decimal]] | None:
+    def _actual_day(self, day: str, acct: str) -> dict[str, list[Decimal]] | None:
         key = f"{day}:{acct}"
         if key in self._memo:
             return self._memo[key]
         rows = self.actual.get((day, acct))
-        result: dict[str, tuple[Decimal, Decimal]] | None = None
+        result: dict[str, list[Decimal]] | None = None
         if rows:
             result = {}
             deps = [d for d in self.by_account.get(acct, []) if not d.provisioned]
@@ -740,17 +841,14 @@ class _Compute:
                     if meter is None:
                         leftover.append((meter_name, cost))
                     continue
-                cls = 1 if meter.token_class == "output" else 0
+                cls = _COST_SLOT[meter.token_class]
                 on = self._deployments_on(acct, meter_name, False)
                 if not on:
                     leftover.append((meter_name, cost))
                     continue
-                weights = [self._platform_weight(day, d.key, cls) for d in on]
+                weights = [self._kind_weight(day, d.key, cls) for d in on]
                 for d, part in zip(on, split_money(cost, weights), strict=True):
-                    have = result.get(d.key[1], (Decimal(0), Decimal(0)))
-                    result[d.key[1]] = (
-                        (have[0] + part, have[1]) if cls == 0 else (have[0], have[1] + part)
-                    )
+                    result.setdefault(d.key[1], [Decimal(0)] * 4)[cls] += part
             self._leftovers(day, acct, leftover, deps, result)
         self._memo[key] = result
         return result
@@ -777,7 +875,7 @@ class _Compute:
         acct: str,
         leftover: list[tuple[str, Decimal]],
         deps: list[Deployment],
-        result: dict[str, tuple[Decimal, Decimal]],
+        result: dict[str, list[Decimal]],
     ) -> None:
         """Meters no deployment matched: shared among the account's deployments that have
         tokens but no matched meter (their meter name was not recognised), else kept as an
@@ -789,7 +887,7 @@ class _Compute:
             if orphans:
                 weights = [self._platform_weight(day, d.key) for d in orphans]
                 for d, part in zip(orphans, split_money(cost, weights), strict=True):
-                    result[d.key[1]] = (part, Decimal(0))
+                    result[d.key[1]] = [part, Decimal(0), Decimal(0), Decimal(0)]
             else:
                 self._unmatched.append((day, acct, meter_name, cost))
 
@@ -813,6 +911,8 @@ class _Compute:
                     quantize(cost),
                     "actual",
                     False,
+                    None,
+                    "",  # no tokens: no token class
                 )
             )
         return rows
@@ -841,10 +941,14 @@ class _Compute:
             return None, ptu_hours, "unpriced"
         return ptu_hours * rate, ptu_hours, "list"
 
-    def _ptu(self, day: str, d: Deployment, items: list[tuple[Bucket, list[int]]]) -> list[Row]:
+    def _ptu(
+        self, day: str, d: Deployment, items: list[tuple[Bucket, str, list[int]]]
+    ) -> list[Row]:
         cost, ptu_hours, basis = self._ptu_cost(day, d)
         r, guessed = self._ptu_weight(d)
-        weights = [Decimal(i) + r * Decimal(o) for _, (i, o) in items]
+        # NOTE: audio tokens weigh as text tokens do here: how PTU utilization counts audio is
+        # not documented; the PTU cost is fixed either way, only its split by payer moves.
+        weights = [Decimal(i) + r * Decimal(o) for _, _, (i, o) in items]
         util = self.util.get((day, *d.key))
         idle_share: Decimal | None
         if not any(weights):
@@ -880,10 +984,11 @@ class _Compute:
                 shares[n],
                 shares[n],
                 basis,
-                guessed or b[1] in self.borrowed,
+                guessed or b[1] in self.borrowed or kind == "audio",
                 hours[n],
+                token_class=kind,
             )
-            for n, (b, (i, o)) in enumerate(items)
+            for n, (b, kind, (i, o)) in enumerate(items)
         ]
         if idle_share is not None and cost is not None and idle:
             percent = quantize(idle_share * 100).normalize()
@@ -904,6 +1009,7 @@ class _Compute:
                     basis,
                     False,
                     idle_hours,
+                    "",  # no tokens: no token class
                 )
             )
         return rows
@@ -924,6 +1030,8 @@ class _Compute:
                 f.reasons.append(
                     f"platform metrics not read: {part.reason if part else 'not collected'}"
                 )
+            elif d.key[0] not in self.audio_read:
+                f.audio = None  # not measured: unknown, never 0
             deps[d.key] = f
         for row in rows:
             key = (row.account.lower(), row.deployment.lower())
@@ -963,6 +1071,7 @@ class _Compute:
                     f.bypass = None
                     f.bypass_cost = None
         self._unknowns()
+        audio = self._audio_figures(rows)
         return Gap(
             usage=self.usage,
             table=self.table,
@@ -978,7 +1087,82 @@ class _Compute:
             notes=self._all_notes(),
             tolerance=self.tolerance,
             list_table=self.list_table,
+            audio=audio,
         )
+
+    def _audio_figures(self, rows: list[Row]) -> dict[str, Any]:
+        """What the audio figures rest on, and the notes that say it: the assumption (audio
+        inside the text metrics), where the data contradicts it, what the figures would be in
+        the other case, and which accounts' audio was not measured."""
+        read = sorted(
+            {d.account for d in self.deps.values() if d.key[0] in self.platform_read},
+            key=str.lower,
+        )
+        missing = [a for a in read if a.lower() not in self.audio_read]
+        tokens = sum(r.tokens for r in rows if r.token_class == "audio")
+        extra_tokens = 0
+        extra_cost = Decimal(0)
+        complete = True
+        for (day, acct, dep), (ai, ao) in sorted(self.audio_inside.items()):
+            if acct not in self.platform_read or not (ai or ao):
+                continue
+            extra_tokens += ai + ao
+            d = self.deps[(acct, dep)]
+            if d.provisioned or self._actual_for(day, d) is not None:
+                continue  # a fixed or billed cost does not move with the token count
+            p_in, p_out = self._price(self.table, d, "input"), self._price(self.table, d, "output")
+            if p_in is None or p_out is None:
+                complete = False
+                continue
+            extra_cost += (ai * p_in + ao * p_out) / MILLION
+        if tokens:
+            if extra_cost:
+                money = f"≈ {self.currency} {quantize(extra_cost):,.2f} more at the text price"
+                money += "" if complete else " (at least: some text prices are unknown)"
+            elif not complete:
+                money = "at a cost the price table cannot tell (no text price)"
+            else:
+                money = "at no cost more (a fixed PTU cost, or Cost Management's billed cost)"
+            apart = (
+                f"; were they counted apart, the deployments processed {extra_tokens:,} tokens "
+                f"more than reported, {money}"
+                if extra_tokens
+                else ""
+            )
+            self.notes.append(
+                f"{tokens:,} audio tokens are priced at their audio price (unpriced where the "
+                "price table has none), taken to be inside the platform's prompt and completion "
+                f"tokens{apart}"
+            )
+        on_top = sum(self.audio_on_top)
+        if on_top:
+            self.notes.append(
+                f"on {self.audio_on_top_days:,} deployment-day(s) the audio tokens exceeded the "
+                "text metrics' count, so there they cannot be inside it: "
+                f"{on_top:,} audio tokens were added to the platform tokens"
+            )
+        if missing:
+            stored = [a for a in missing if self.usage.part("audio", a) is None]
+            failed = [a for a in missing if a not in stored]
+            if stored:
+                self.notes.append(
+                    "audio tokens were not measured for " + ", ".join(stored) + " (stored "
+                    "before they were collected): unknown, not zero; any audio inside their "
+                    "tokens is priced at the text price"
+                )
+            if failed:
+                self.notes.append(
+                    "audio tokens could not be read for " + ", ".join(failed) + " (see "
+                    "unknown): their text tokens are counted; any audio inside them is priced "
+                    "at the text price"
+                )
+        return {
+            "measured": bool(read) and not missing,
+            "tokens": tokens if read and not missing else None,
+            "on_top_tokens": on_top,
+            "if_apart_tokens": extra_tokens,
+            "if_apart_cost": quantize(extra_cost) if complete else None,
+        }
 
     def _unknowns(self) -> None:
         for p in self.usage.parts:
@@ -1031,6 +1215,8 @@ def _row(
     basis: str,
     estimate: bool,
     hours: Decimal | None = None,
+    *,
+    token_class: str = "text",
 ) -> Row:
     """The allocation row of one bucket of a deployment's day."""
     status, api, dimension, payer, reason = b
@@ -1050,6 +1236,7 @@ def _row(
         basis,
         estimate,
         hours,
+        token_class,
     )
 
 
@@ -1084,11 +1271,15 @@ def _add_api_row(a: ApiFigures, row: Row) -> None:
 
 def _add_row(f: DeploymentFigures, row: Row) -> None:
     f.bases.add(row.basis)
+    if row.token_class == "audio" and f.audio is not None:
+        f.audio += row.tokens
     if row.status != "idle":
         if f.tokens is not None:
             f.tokens += row.tokens
         if row.cost is None:
             f.unpriced += row.tokens
+            if row.token_class == "audio":
+                f.unpriced_audio += row.tokens
     if row.status in ("attributed", "unattributed", "unknown") and f.gateway is not None:
         f.gateway += row.tokens
     cost = row.cost

@@ -5,10 +5,15 @@ rows), kept so that ``auditor scan estate.json`` replays the same figures. Every
 whether it was read and, if not, why; :mod:`auditor.usage.gap` turns an unread part into an
 ``unknown`` figure, never a zero.
 
-Parts (``Part.kind``): ``deployments`` and ``platform`` (Azure Monitor token metrics) and
-``utilization`` (PTU) per account; ``metrics`` (the gateway's token metrics, per Application
-Insights component); ``llm-log`` (the gateway's own LLM log, per APIM service); ``costs`` (Cost
-Management, per subscription).
+Parts (``Part.kind``): ``deployments``, ``platform`` (Azure Monitor token metrics), ``audio``
+(its audio token metrics) and ``utilization`` (PTU) per account; ``metrics`` (the gateway's
+token metrics, per Application Insights component); ``llm-log`` (the gateway's own LLM log, per
+APIM service); ``costs`` (Cost Management, per subscription).
+
+Audio tokens (``AudioPromptTokens`` / ``AudioCompletionTokens``) are kept apart from the platform
+tokens, as Azure reports them. A document stored before they were collected has no ``audio``
+part: its audio is *not measured* (unknown), never zero; an account whose ``audio`` part is
+``read`` had no audio on the days without a row.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from auditor.usage.period import Period, PeriodError
 from auditor.usage.prices import PriceError, PriceTable, from_json
 
 VERSION = 1
-PART_KINDS = ("deployments", "platform", "utilization", "metrics", "llm-log", "costs")
+PART_KINDS = ("deployments", "platform", "audio", "utilization", "metrics", "llm-log", "costs")
 STATUSES = ("read", "unknown", "forbidden", "absent")
 """``read``; ``unknown`` (failed); ``forbidden`` (403); ``absent`` (nothing to read there, such
 as an APIM service without LLM logs)."""
@@ -93,6 +98,9 @@ class Usage:
     parts: tuple[Part, ...] = ()
     platform: tuple[tuple[str, str, str, int, int], ...] = ()
     """(account, deployment, day, prompt tokens, generated tokens)."""
+    audio: tuple[tuple[str, str, str, int, int], ...] = ()
+    """(account, deployment, day, audio prompt tokens, audio completion tokens); days without
+    audio have no row. Measured only for the accounts whose ``audio`` part is ``read``."""
     utilization: tuple[tuple[str, str, str, float], ...] = ()
     """(account, deployment, day, average % of PTU utilization)."""
     metered: tuple[Metered, ...] = ()
@@ -150,6 +158,9 @@ class Usage:
             ),
             "utilization": _table(
                 ("account", "deployment", "day", "average_percent"), sorted(self.utilization)
+            ),
+            "audio": _table(
+                ("account", "deployment", "day", "audio_input", "audio_output"), sorted(self.audio)
             ),
             "metered": [
                 {
@@ -215,6 +226,11 @@ class Usage:
             (str(a), str(dep), _day(day, days, where), _percent(v, where))
             for a, dep, day, v in _rows(raw.get("utilization"), 4, f"{where}.utilization")
         )
+        # NOTE: documents stored before audio was collected have no "audio" key (nor part).
+        audio = tuple(
+            (str(a), str(dep), _day(day, days, where), _count(i, where), _count(o, where))
+            for a, dep, day, i, o in _rows(raw.get("audio"), 5, f"{where}.audio")
+        )
         metered = []
         for m in _objects(raw.get("metered"), f"{where}.metered"):
             dims = tuple(str(x) for x in m.get("dimensions") or [])
@@ -270,6 +286,7 @@ class Usage:
             deployments=deployments,
             parts=tuple(parts),
             platform=platform,
+            audio=audio,
             utilization=utilization,
             metered=tuple(metered),
             gateway=gateway,

@@ -1,9 +1,12 @@
 """List prices: the bundled dated table, ``--prices FILE``, and Retail Prices API meter parsing.
 
 A price is looked up by the deployment's model, version, deployment type (``sku.name``), region
-and token class (``input``, ``cached_input``, ``output``) or ``ptu_hour`` for provisioned
-deployments. Where no price is known the figure is *unpriced*: it is never given an invented
-number. Three file shapes are read:
+and token class (``input``, ``cached_input``, ``output``, ``audio_input``, ``audio_output``) or
+``ptu_hour`` for provisioned deployments. Audio tokens (realtime and audio models) bill on meters
+of their own, at many times the text price: they are priced with the audio classes only, never
+with the text price (a model without an audio price leaves its audio tokens unpriced). Where no
+price is known the figure is *unpriced*: it is never given an invented number. Three file shapes
+are read:
 
 - our own table (``{"format": "attribution-auditor-prices", ...}``, what ``auditor prices
   update`` writes and what is bundled in ``data/prices.json``);
@@ -13,7 +16,11 @@ number. Three file shapes are read:
 
 Meter names are inconsistent (``gpt 4.1 mini Inp glbl Tokens``, ``gpt-4o-mini-0718-Inp-glbl
 Tokens``, ``o3 Inpt DZone 1M Tokens``): they are parsed word by word rather than matched to one
-shape (facts doc §4.1). ``1K`` prices are turned into per-1M prices.
+shape (facts doc §4.1). ``1K`` prices are turned into per-1M prices. Audio meters (community
+observations of the Retail Prices API, not a Microsoft list) say the modality with a word
+(``gpt-4o-rt-aud-1217 Inp glbl Tokens``, ``gpt-realtime-2 Audio inp Gl 1M Tokens``, ``gpt rt txt
+0828 Inp glbl Tokens``), except in the audio models' own names (``gpt aud 0828 Inp glbl Tokens``
+is gpt-audio's audio input; ``gpt aud 0828 txt Inp glbl Tokens`` its text input).
 """
 
 from __future__ import annotations
@@ -33,7 +40,8 @@ from typing import Any
 from auditor.errors import AuditorError
 
 FORMAT = "attribution-auditor-prices"
-TOKEN_CLASSES = ("input", "cached_input", "output")
+TOKEN_CLASSES = ("input", "cached_input", "output", "audio_input", "audio_output")
+AUDIO_CLASSES = ("audio_input", "audio_output")
 PTU_HOUR = "ptu_hour"
 CLASSES = (*TOKEN_CLASSES, PTU_HOUR)
 PROVISIONED = {
@@ -53,10 +61,30 @@ _GLOBAL = {"glbl", "global", "gl"}
 _DATAZONE = {"dzone", "dz"}
 _REGIONAL = {"regnl", "regional"}
 _NOISE = {"tokens", "token", "1m", "1k", "std"}
+_AUDIO = {"aud", "audio"}
+_TEXT = {"txt", "text"}
+#: Abbreviations of model words in meter names, as ARM spells them in model names.
+_ALIASES = {
+    "rt": ("realtime",),
+    "realtimeprvw": ("realtime", "preview"),
+    "prvw": ("preview",),
+    "mn": ("mini",),
+    "trscb": ("transcribe",),
+    "tcrb": ("transcribe",),
+    "gpt4o": ("gpt", "4o"),
+    "gpt4omini": ("gpt", "4o", "mini"),
+}
+#: The audio models' names begin with the word "audio" after these (gpt-audio, gpt-4o-audio-
+#: preview, gpt-4o-mini-audio-preview): there "aud" is the model, elsewhere the modality.
+_AUDIO_FAMILIES = (("gpt",), ("gpt", "4o"), ("gpt", "4o", "mini"))
+#: gpt-4o's realtime and audio models exist only as previews; their meters drop the word.
+_PREVIEW_ONLY = {"gpt-4o-realtime", "gpt-4o-mini-realtime", "gpt-4o-audio", "gpt-4o-mini-audio"}
 #: Words of meters this tool does not price: priority processing (no tier dimension on the
-#: token metrics), context-length bands, fine-tuning and hosting.
-_UNPRICED_WORDS = {"pp", "shortco", "longco", "ft", "hosting", "training", "grader"}
+#: token metrics), context-length bands, fine-tuning, hosting and image tokens (no metric
+#: counts them apart).
+_UNPRICED_WORDS = {"pp", "shortco", "longco", "ft", "hosting", "training", "grader", "img"}
 _MMDD = re.compile(r"^\d{4}$")
+_GLUED = re.compile(r"^(aud|txt)(\d{4})$")
 
 
 class PriceError(AuditorError):
@@ -76,7 +104,8 @@ class Price:
     region: str | None
     """``armRegionName``; None for any."""
     token_class: str
-    """``input``, ``cached_input``, ``output`` (per 1M tokens) or ``ptu_hour`` (per PTU-hour)."""
+    """``input``, ``cached_input``, ``output``, ``audio_input``, ``audio_output`` (per 1M
+    tokens) or ``ptu_hour`` (per PTU-hour)."""
     amount: Decimal
     meter: str | None = None
     source: str = ""
@@ -246,29 +275,23 @@ class Meter:
 @functools.cache
 def parse_meter(name: str) -> Meter | None:
     """A Retail Prices / Cost Management meter name, or None when it is not a token or PTU-hour
-    meter this tool prices (priority tier, context bands, fine-tuning, reservations...)."""
+    meter this tool prices (priority tier, context bands, fine-tuning, reservations, cached
+    audio, image tokens...)."""
     text = " ".join(name.split())
     m = re.match(r"^Provisioned Managed (Global|Data Zone|Regional) Unit$", text, re.IGNORECASE)
     if m:
         scope = next(k for k in PROVISIONED if k.lower() == m[1].lower())
         return Meter(None, None, PROVISIONED[scope], PTU_HOUR)
-    words = [w for w in re.split(r"[\s\-]+", text.lower()) if w]
-    words = [w for w in words if w not in _NOISE]
+    words = _words(text)
     if any(w in _UNPRICED_WORDS for w in words):
         return None
-    # "data zone" is two words
-    joined: list[str] = []
-    for w in words:
-        if w == "zone" and joined and joined[-1] == "data":
-            joined[-1] = "dzone"
-        else:
-            joined.append(w)
     model_words: list[str] = []
     version: str | None = None
     cls: str | None = None
     kind: str | None = None
     cached = batch = False
-    for w in joined:
+    modality: str | None = None
+    for w in words:
         if w in _CACHED:
             cached = True
         elif w in _INPUT:
@@ -283,16 +306,26 @@ def parse_meter(name: str) -> Meter | None:
             kind = "regional"
         elif w == "batch":
             batch = True
+        elif w in _TEXT:
+            modality = "text"
+        elif w in _AUDIO and tuple(model_words) not in _AUDIO_FAMILIES:
+            modality = modality or "audio"
+        elif _MMDD.match(w) and model_words and version is None:
+            # NOTE: newer meters put the version last ("gpt rt aud mn in gl 1215 1M Tokens").
+            version = w
         elif cls is None and kind is None and not cached and not batch:
-            if _MMDD.match(w) and model_words:
-                version = w
-            else:
-                model_words.append(w)
+            model_words.append("audio" if w in _AUDIO else w)
         else:
             return None  # a word after the class or type that this parser does not know
     if cls is None or kind is None or not model_words:
         return None
-    if cached:
+    if modality is None and "audio" in model_words:
+        modality = "audio"  # gpt-audio's own meters name no modality for audio tokens
+    if modality == "audio":
+        if cached or batch:
+            return None  # cached and batch audio have no class of their own here
+        cls = f"audio_{cls}"
+    elif cached:
         if cls != "input" or batch:
             return None
         cls = "cached_input"
@@ -305,7 +338,26 @@ def parse_meter(name: str) -> Meter | None:
     }.get((kind, batch))
     if sku is None:
         return None
-    return Meter(model_key(" ".join(model_words)), version, sku, cls)
+    model = model_key(" ".join(model_words))
+    if model in _PREVIEW_ONLY:
+        model += "-preview"
+    return Meter(model, version, sku, cls)
+
+
+def _words(text: str) -> list[str]:
+    """A meter name's words, lower case, noise dropped, abbreviations spelled out."""
+    out: list[str] = []
+    for w in re.split(r"[\s\-]+", text.lower()):
+        if not w or w in _NOISE:
+            continue
+        glued = _GLUED.match(w)
+        if glued:
+            out += [glued[1], glued[2]]
+        elif w == "zone" and out and out[-1] == "data":
+            out[-1] = "dzone"  # "data zone" is two words
+        else:
+            out += _ALIASES.get(w, (w,))
+    return out
 
 
 def meter_matches(meter: Meter, model: str | None, version: str | None, sku: str | None) -> bool:

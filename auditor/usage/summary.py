@@ -32,6 +32,7 @@ ALLOCATION_COLUMNS = (
     "estimate",
     "ptu_hours",
     "reason",
+    "token_class",
 )
 
 
@@ -92,6 +93,7 @@ def usage_report(gap: Gap) -> dict[str, Any]:
         "gateway_unattributed_tokens": through if known else None,
         "unknown_tokens": unknown_tokens,
         "unpriced_tokens": unpriced,
+        "audio_tokens": gap.audio.get("tokens"),
         "bypass_share": share(bypass, tokens) if bypass_known else None,
         "bypass_is_upper_bound": any(f.bypass_upper_bound for f in gap.deployments.values()),
         "month_factor": round(float(factor), 6),
@@ -110,7 +112,8 @@ def usage_report(gap: Gap) -> dict[str, Any]:
         "unknown": gap.unknown,
         "notes": gap.notes,
         "tolerance": float(gap.tolerance),
-        "tolerances": list(_tolerances()),
+        "tolerances": list(_tolerances(gap)),
+        "audio": _audio(gap),
         "allocation": {
             "columns": list(ALLOCATION_COLUMNS),
             "rows": [_row(r) for r in sorted(rows, key=_row_order)],
@@ -118,10 +121,29 @@ def usage_report(gap: Gap) -> dict[str, Any]:
     }
 
 
-def _tolerances() -> tuple[str, ...]:
-    from auditor.usage.gap import TOLERANCES
+def _tolerances(gap: Gap) -> tuple[str, ...]:
+    from auditor.usage.gap import AUDIO_TOLERANCE, TOLERANCES
 
-    return TOLERANCES
+    # NOTE: the audio assumption is stated only where audio was measured and found: elsewhere
+    # it moves no figure.
+    return (*TOLERANCES, AUDIO_TOLERANCE) if gap.audio.get("tokens") else TOLERANCES
+
+
+def _audio(gap: Gap) -> dict[str, Any]:
+    """How the audio tokens were counted: ``tokens`` (null when some account's audio was not
+    measured), the assumption, the tokens counted on top where the data contradicts it, and
+    what counting them apart everywhere would add."""
+    a = gap.audio
+    return {
+        "tokens": a.get("tokens"),
+        "measured": a.get("measured", False),
+        "assumed": "inside ProcessedPromptTokens and GeneratedTokens",
+        "on_top_tokens": a.get("on_top_tokens", 0),
+        "if_counted_apart": {
+            "extra_tokens": a.get("if_apart_tokens", 0),
+            "extra_cost": money(a.get("if_apart_cost")),
+        },
+    }
 
 
 def _basis(gap: Gap) -> tuple[str, str]:
@@ -160,10 +182,17 @@ def _deployments(gap: Gap) -> list[dict[str, Any]]:
         bases = f.bases - {"unpriced"}
         basis = "unpriced" if not bases else next(iter(bases)) if len(bases) == 1 else "estimate"
         reasons = list(f.reasons)
-        if f.unpriced:
+        text_unpriced = f.unpriced - f.unpriced_audio
+        if text_unpriced:
             reasons.append(
-                f"{f.unpriced:,} tokens unpriced: no price for {d.model or 'an unknown model'} "
+                f"{text_unpriced:,} tokens unpriced: no price for {d.model or 'an unknown model'} "
                 f"{d.sku or ''} in the price table".replace("  ", " ")
+            )
+        if f.unpriced_audio:
+            reasons.append(
+                f"{f.unpriced_audio:,} audio tokens unpriced: no audio price for "
+                f"{d.model or 'an unknown model'} {d.sku or ''} in the price table (never "
+                "priced as text)".replace("  ", " ")
             )
         if f.bypass_upper_bound and f.read:
             reasons.append("no readable LLM log in front of the account: bypass is an upper bound")
@@ -190,6 +219,7 @@ def _deployments(gap: Gap) -> list[dict[str, Any]]:
                 "idle_cost": money(f.idle_cost),
                 "gateway_tokens": f.gateway,
                 "unpriced_tokens": f.unpriced,
+                "audio_tokens": f.audio if f.read else None,
                 "bypass_share": share(f.bypass, f.tokens),
                 "cost_basis": basis,
                 "notes": reasons,
@@ -267,6 +297,7 @@ def _row_order(r: Row) -> tuple[Any, ...]:
         r.dimension,
         r.payer,
         r.reason,
+        r.token_class,
     )
 
 
@@ -287,4 +318,5 @@ def _row(r: Row) -> list[Any]:
         r.estimate,
         money(r.ptu_hours),
         r.reason,
+        r.token_class,
     ]

@@ -6,7 +6,9 @@ demo's, moved to the period asked for):
 
 - ARM: each account's ``deployments`` and its Azure Monitor ``metrics`` (token totals per
   deployment and day, split as ``$filter=ModelDeploymentName eq '*'`` asks, cut at ``top``;
-  PTU utilization averages), and Cost Management's ``query`` (a POST; rows from ``costs``, paged
+  audio token totals from the truth's ``audio`` rows, with ``audio_refused`` a 400 for a request
+  that names them and with ``audio_error`` that error code on them; PTU utilization averages),
+  and Cost Management's ``query`` (a POST; rows from ``costs``, paged
   by ``cost_page_size``);
 - Log Analytics: ``POST /v1/<resource>/query`` answering the two KQL queries the tool sends
   (``customMetrics`` summed by the dimensions the query names, and the LLM-log join), or
@@ -55,6 +57,7 @@ def moved(usage: Usage, start: date) -> Usage:
         usage,
         period=Period(usage.period.start + shift, usage.period.end + shift),
         platform=tuple((a, d, day(x), i, o) for a, d, x, i, o in usage.platform),
+        audio=tuple((a, d, day(x), i, o) for a, d, x, i, o in usage.audio),
         utilization=tuple((a, d, day(x), v) for a, d, x, v in usage.utilization),
         metered=tuple(
             Metered(
@@ -71,6 +74,45 @@ def moved(usage: Usage, start: date) -> Usage:
     )
 
 
+VOICE = (
+    # (day of the period, ProcessedPromptTokens, GeneratedTokens, AudioPrompt, AudioCompletion)
+    (1, 1_000_000, 400_000, 600_000, 300_000),
+    (2, 200_000, 100_000, 0, 50_000),
+    (3, 100_000, 0, 300_000, 0),  # more audio than prompt tokens: audio not inside that day
+)
+
+
+def with_audio(
+    usage: Usage,
+    model: str = "gpt-4o-realtime-preview",
+    version: str = "2024-12-17",
+    name: str = "voice",
+) -> Usage:
+    """``usage`` plus a realtime deployment on contoso-westus that no gateway fronts, with the
+    text and audio token metrics of :data:`VOICE` (the figures the audio tests compute by
+    hand)."""
+    west = next(d for d in usage.deployments if d.account == "contoso-westus")
+    dep = replace(west, name=name, model=model, version=version, sku="GlobalStandard")
+    days = list(usage.period.each_day())
+    return replace(
+        usage,
+        deployments=(*usage.deployments, dep),
+        platform=(
+            *usage.platform,
+            *((west.account, name, days[n].isoformat(), i, o) for n, i, o, _, _ in VOICE),
+        ),
+        audio=(
+            *usage.audio,
+            *(
+                (west.account, name, days[n].isoformat(), ai, ao)
+                for n, _, _, ai, ao in VOICE
+                if ai or ao
+            ),
+        ),
+        memo={},
+    )
+
+
 @dataclass
 class FakeAzure(FakeArm):
     """Resource Manager, Log Analytics and Retail Prices on one loopback server."""
@@ -80,6 +122,8 @@ class FakeAzure(FakeArm):
     cost_currency: str = "USD"
     cost_page_size: int | None = None
     llm_absent: bool = False
+    audio_refused: bool = False
+    audio_error: str | None = None
     retail_items: list[dict[str, Any]] = field(default_factory=list)
     retail_page_size: int = 100
     retail_no_links: bool = False
@@ -152,14 +196,25 @@ class FakeAzure(FakeArm):
             return self._error(400, "BadRequest", f"unexpected query {query}")
         start, end = (x[:10] for x in query["timespan"].split("/"))
         top = int(query.get("top") or 10)
+        names = query["metricnames"].split(",")
+        audio = {"AudioPromptTokens", "AudioCompletionTokens"}
+        if self.audio_refused and audio & set(names):
+            # NOTE: Azure Monitor's answer to a metric name the resource type does not have.
+            return self._error(
+                400,
+                "BadRequest",
+                "Failed to find metric configuration for provider: Microsoft.CognitiveServices, "
+                "resource Type: accounts, metric: AudioPromptTokens",
+            )
         value = []
-        for name in query["metricnames"].split(","):
+        for name in names:
             per: dict[str, list[dict[str, Any]]] = {}
-            if name in ("ProcessedPromptTokens", "GeneratedTokens"):
-                cls = 3 if name == "ProcessedPromptTokens" else 4
+            if name in ("ProcessedPromptTokens", "GeneratedTokens", *audio):
+                cls = 3 if name in ("ProcessedPromptTokens", "AudioPromptTokens") else 4
+                table = self.truth.audio if name in audio else self.truth.platform
                 mine = self._cached(
-                    ("platform", acct),
-                    lambda: sorted(r for r in self.truth.platform if r[0].lower() == acct),
+                    (name in audio, acct),
+                    lambda table=table: sorted(r for r in table if r[0].lower() == acct),
                 )
                 for row in mine:
                     if start <= row[2] < end:
@@ -198,6 +253,8 @@ class FakeAzure(FakeArm):
                     "timeseries": lines[:top],
                 }
             )
+            if name in audio and self.audio_error:
+                value[-1].update(errorCode=self.audio_error, timeseries=[])
         return 200, {}, {"cost": 0, "interval": "P1D", "value": value}
 
     def _costs(

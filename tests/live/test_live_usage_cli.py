@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from fake_arm import CANARIES, SUB
-from fake_usage import FakeAzure, demo_truth, moved
+from fake_usage import FakeAzure, demo_truth, moved, with_audio
 from test_live_cli import cli_env
 
 from auditor.usage.period import Period, today_utc
@@ -119,6 +119,34 @@ def test_snapshot_replays_the_same_figures(
     for key in ("totals", "deployments", "payers", "apis", "allocation", "cost_basis"):
         assert a[key] == b[key], key
     assert b["price_source"]["kind"] == "stored"
+
+
+def test_a_snapshot_keeps_the_audio_tokens_and_replays_them(
+    fake_azure: FakeAzure, recent: str, tmp_path: Path
+) -> None:
+    fake_azure.truth = with_audio(fake_azure.truth)
+    snap, first, replay = tmp_path / "estate.json", tmp_path / "a.json", tmp_path / "b.json"
+    out = auditor(fake_azure, "snapshot", *live(fake_azure, recent), "-o", str(snap))
+    assert out.returncode == 0, out.stderr
+    stored = json.loads(snap.read_text(encoding="utf-8"))["usage"]
+    assert sorted(r[3] + r[4] for r in stored["audio"]["rows"]) == [50_000, 300_000, 900_000]
+    assert {(p["key"], p["status"]) for p in stored["parts"] if p["kind"] == "audio"} == {
+        ("contoso-eastus", "read"),
+        ("contoso-partners", "read"),
+        ("contoso-westus", "read"),
+    }
+    # the audio price the figures used is stored with them
+    assert {p["class"] for p in stored["prices"]["prices"]} >= {"audio_input", "audio_output"}
+    assert auditor(fake_azure, "scan", *live(fake_azure, recent), "-o", str(first)).returncode == 1
+    fake_azure.stop()  # the replay needs no Azure
+    assert auditor(fake_azure, "scan", str(snap), "-o", str(replay)).returncode == 1
+    a, b = usage_of(first), usage_of(replay)
+    assert a["totals"]["audio_tokens"] == 1_250_000
+    for key in ("totals", "deployments", "allocation", "audio", "notes", "tolerances"):
+        if key == "notes":  # the live run's note on its own request count is not replayed
+            a[key] = [n for n in a[key] if not n.startswith("usage:")]
+            b[key] = [n for n in b[key] if not n.startswith("usage:")]
+        assert a[key] == b[key], key
 
 
 def test_negotiated_prices(fake_azure: FakeAzure, recent: str, tmp_path: Path) -> None:
@@ -266,3 +294,44 @@ def test_prices_update_refuses_an_http_endpoint(fake_azure: FakeAzure, tmp_path:
         fake_azure, "prices", "update", "--endpoint", "http://127.0.0.1:9/x", "-o", "p.json"
     )
     assert out.returncode == 2 and "https://" in out.stderr
+
+
+def test_prices_update_reads_audio_meters_as_their_own_class(
+    fake_azure: FakeAzure, tmp_path: Path
+) -> None:
+    def item(meter: str, price: float, unit: str = "1K") -> dict[str, Any]:
+        return {
+            "meterName": meter,
+            "unitOfMeasure": unit,
+            "retailPrice": price,
+            "armRegionName": "eastus2",
+            "type": "Consumption",
+            "currencyCode": "USD",
+            "productName": "Azure OpenAI Media",
+            "effectiveStartDate": "2025-08-28T00:00:00Z",
+        }
+
+    fake_azure.retail_items = [
+        item("gpt rt txt 0828 Inp glbl Tokens", 0.004),
+        item("gpt rt txt 0828 Outp glbl Tokens", 0.016),
+        item("gpt rt aud 0828 Inp glbl Tokens", 0.032),
+        item("gpt rt aud 0828 Outp glbl Tokens", 0.064),
+        item("gpt rt aud 0828 cchd Inp glbl Tokens", 0.0004),  # cached audio: no class here
+        item("gpt-realtime-2 Audio inp Gl 1M Tokens", 32, "1M"),
+    ]
+    target = tmp_path / "prices.json"
+    endpoint = f"{fake_azure.url}/api/retail/prices"
+    out = auditor(fake_azure, "prices", "update", "--endpoint", endpoint, "-o", str(target))
+    assert out.returncode == 0, out.stderr
+    table = json.loads(target.read_text(encoding="utf-8"))
+    got = {(p["model"], p["version"], p["class"]): p["price"] for p in table["prices"]}
+    # per-1K meters x 1000 = per 1M; the audio meters keep their own (8x) price
+    assert got == {
+        ("gpt-realtime", "0828", "input"): "4",
+        ("gpt-realtime", "0828", "output"): "16",
+        ("gpt-realtime", "0828", "audio_input"): "32",
+        ("gpt-realtime", "0828", "audio_output"): "64",
+        ("gpt-realtime-2", None, "audio_input"): "32",
+    }
+    shown = auditor(fake_azure, "prices", "show", "--prices", str(target))
+    assert shown.returncode == 0 and "audio_output" in shown.stdout
