@@ -90,6 +90,16 @@ def llm_host(url: str | None) -> str | None:
     return None
 
 
+def _plain_host(url: str) -> str | None:
+    """The host of a literal URL (None for expressions and named values)."""
+    if "{{" in url or "${" in url or url.lstrip().startswith("@"):
+        return None
+    try:
+        return urlparse(url if "://" in url else f"https://{url}").hostname or None
+    except ValueError:
+        return None
+
+
 @dataclass
 class Scoping:
     """Whether an API fronts an LLM, and why."""
@@ -107,6 +117,9 @@ class Scoping:
     """What says it is an MCP or agent server."""
     unresolved: list[str] = field(default_factory=list)
     """What could say and is not known offline."""
+    plain_backend: str | None = None
+    """The serviceUrl's host when it is known, not a model endpoint, and no policy routes the
+    calls elsewhere: a Cognitive Services token alone does not make such an API a model API."""
 
     @property
     def status(self) -> str:
@@ -115,8 +128,10 @@ class Scoping:
             return "llm"
         if self.against or self.other_ai:
             return "other"
-        if self.shared or self.weak:
+        if self.weak or (self.shared and not self.plain_backend):
             return "llm"
+        if self.shared:
+            return "other"
         return "undecided" if self.unresolved else "other"
 
     def _host_evidence(self) -> bool:
@@ -132,7 +147,13 @@ class Scoping:
             return self.evidence or self.shared or self.weak
         if status == "undecided":
             return [f"not known offline: {u}" for u in self.unresolved]
-        return [f"not an LLM API: {a}" for a in [*self.against, *self.other_ai]]
+        against = [*self.against, *self.other_ai]
+        if not against and self.shared and self.plain_backend:
+            against = [
+                f"its calls go to {self.plain_backend}, not a model endpoint, whatever token "
+                f"they carry ({'; '.join(self.shared)})"
+            ]
+        return [f"not an LLM API: {a}" for a in against]
 
 
 def _policy_evidence(
@@ -157,6 +178,7 @@ def _policy_evidence(
                     f"managed identity token for {el.get('resource')} at {doc.location(el)}"
                 )
         elif tag == "set-backend-service":
+            seen.add("routed")
             _backend_evidence(el.get("base-url"), el.get("backend-id"), doc, el, service, found)
         elif tag == "include-fragment":
             frag = service.fragments.get(el.get("fragment-id") or "")
@@ -280,6 +302,10 @@ def scoping(api: Api, service: Service) -> Scoping:
     for name in ("name", "path"):
         if why := unknown_of(api, name):
             found.unresolved.append(f"the API {name} ({why})")
+    if "routed" not in seen and api.service_url and not unknown_of(api, "service_url"):
+        host = _plain_host(api.service_url)
+        if host and not llm_host(api.service_url):
+            found.plain_backend = host
     known_ops = all(op.url_template and "${" not in op.url_template for op in api.operations)
     if api.operations and known_ops and not llm_ops and not found.evidence and not found.shared:
         found.unresolved.clear()  # its operations are known, and none is a model call

@@ -197,7 +197,15 @@ def metrics_do_not_land(ctx: ApiContext) -> CheckResult:
             f"{ctx.api.name}: the logger of diagnostic '{diag.name}' is not known offline ({why})",
             diag.location,
         )
-    logger = ctx.service.loggers.get(diag.logger or "")
+    if not diag.logger:
+        # NOTE: Azure requires loggerId on every diagnostic, so a source without one (an
+        # extract or template that leaves it out) has not shown it: that is not a missing logger.
+        return _metrics_switch(ctx, diag) or skipped(
+            f"{ctx.api.name}: diagnostic '{diag.name}' names no logger in the source, so where "
+            "its metrics land is not known offline",
+            diag.location,
+        )
+    logger = ctx.service.loggers.get(diag.logger)
     if logger is None:
         away = elsewhere(ctx) or unnamed(ctx.service.loggers.values())
         if away:
@@ -222,6 +230,19 @@ def metrics_do_not_land(ctx: ApiContext) -> CheckResult:
             f"'{logger.name}' of type {logger.logger_type}, not Application Insights",
             diag.location,
         )
+    if verdict := _metrics_switch(ctx, diag):
+        return verdict
+    if doubt := rests_on(diag, logger):
+        return skipped(
+            f"{ctx.api.name}: metrics land through {_diag_name(ctx, diag)} only if it "
+            f"is deployed: {doubt}",
+            diag.location,
+        )
+    return passed(f"{ctx.api.name}: metrics land through {_diag_name(ctx, diag)}", diag.location)
+
+
+def _metrics_switch(ctx: ApiContext, diag: Diagnostic) -> CheckResult | None:
+    """The verdict of the diagnostic's ``metrics`` switch when it is not on (None when it is)."""
     if why := unknown_of(diag, "metrics"):
         return skipped(
             f"{ctx.api.name}: 'metrics' of {_diag_name(ctx, diag)} is not known offline ({why})",
@@ -234,13 +255,7 @@ def metrics_do_not_land(ctx: ApiContext) -> CheckResult:
             "token metrics are dropped",
             diag.metrics_location or diag.location,
         )
-    if doubt := rests_on(diag, logger):
-        return skipped(
-            f"{ctx.api.name}: metrics land through {_diag_name(ctx, diag)} only if it "
-            f"is deployed: {doubt}",
-            diag.location,
-        )
-    return passed(f"{ctx.api.name}: metrics land through {_diag_name(ctx, diag)}", diag.location)
+    return None
 
 
 def _diag_name(ctx: ApiContext, diag: Diagnostic) -> str:
