@@ -353,6 +353,11 @@ def metric_dimensions_dropped(ctx: ApiContext) -> CheckResult:
     """Application Insights keeps metric dimensions only with custom metrics 'WithDimensions'."""
     if not any(is_native_meter(s) for s, _ in _statements(ctx)):
         return passed(f"{ctx.api.name}: no token metric whose dimensions must be kept")
+    if "app_insights" not in ctx.estate.provides:
+        return skipped(
+            f"{ctx.api.name}: not evaluated: source '{ctx.estate.source_kind}' cannot show "
+            "app insights"
+        )
     diag = _app_insights_diagnostic(ctx)
     logger = ctx.service.loggers.get(diag.logger or "") if diag else None
     if logger is None or not logger.resource_id:

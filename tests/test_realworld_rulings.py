@@ -109,3 +109,103 @@ def test_a_cognitive_services_token_sent_to_a_plain_host_is_not_an_llm_api(
     # a name that says "chat", or a policy that routes the calls elsewhere, keeps the doubt
     assert apis["chat"]["llm"] is True
     assert apis["routed"]["llm"] is not False
+
+
+TF_SERVICE = """
+resource "azurerm_api_management" "gw" {
+  name                = "gw"
+  location            = "swedencentral"
+  resource_group_name = "rg"
+  publisher_name      = "p"
+  publisher_email     = "p@example.com"
+  sku_name            = "Developer_1"
+}
+
+resource "azurerm_api_management_api" "chat" {
+  name                = "chat"
+  api_management_name = azurerm_api_management.gw.name
+  resource_group_name = "rg"
+  revision            = "1"
+  path                = "openai"
+  service_url         = "https://gw-aoai.openai.azure.com/openai"
+}
+
+resource "azurerm_api_management_api_policy" "chat" {
+  api_name            = azurerm_api_management_api.chat.name
+  api_management_name = azurerm_api_management.gw.name
+  resource_group_name = "rg"
+  xml_content         = file("${path.module}/policy.xml")
+}
+"""
+
+TF_INSIGHTS = """
+resource "azurerm_application_insights" "appi" {
+  name                = "appi-gw"
+  location            = "swedencentral"
+  resource_group_name = "rg"
+  application_type    = "web"
+}
+
+resource "azapi_update_resource" "dimensions" {
+  type        = "Microsoft.Insights/components@2020-02-02"
+  resource_id = azurerm_application_insights.appi.id
+  body = {
+    properties = { CustomMetricsOptedInType = "WithDimensions" }
+  }
+}
+
+resource "azurerm_api_management_logger" "appi" {
+  name                = "appi"
+  api_management_name = azurerm_api_management.gw.name
+  resource_group_name = "rg"
+
+  application_insights {
+    %s = azurerm_application_insights.appi.%s
+  }
+}
+
+resource "azurerm_api_management_diagnostic" "appi" {
+  identifier               = "applicationinsights"
+  api_management_name      = azurerm_api_management.gw.name
+  resource_group_name      = "rg"
+  api_management_logger_id = azurerm_api_management_logger.appi.id
+}
+"""
+
+
+def _rule(report: dict[str, Any], rule: str) -> dict[str, Any]:
+    return next(f for f in report["findings"] if f["rule"] == rule)
+
+
+def test_a_logger_linked_by_its_components_key_names_that_component(tmp_path: Path) -> None:
+    # mitulashah/apim-openai-tf: the logger gives only instrumentation_key =
+    # azurerm_application_insights.appi.instrumentation_key (no resource_id).
+    for key in ("instrumentation_key", "connection_string"):
+        root = tmp_path / key
+        write(root / "policy.xml", METERED)
+        write(root / "main.tf", TF_SERVICE + TF_INSIGHTS % (key, key))
+        report = _scan_tf(root, tmp_path)
+        assert _rule(report, "COV009")["status"] == "pass", key
+        text = json.dumps(report)
+        assert "instrumentation_key =" not in text and "InstrumentationKey=" not in text
+
+
+def test_an_api_without_token_metric_passes_cov009_where_no_component_is_shown(
+    tmp_path: Path,
+) -> None:
+    # aymenfurter/terraform-apim-openai-example: metered by log-to-eventhub only, no App
+    # Insights declared; COV009 has nothing to judge, so it must not hold coverage unknown.
+    root = tmp_path / "tf"
+    write(root / "policy.xml", RETRY)
+    write(root / "main.tf", TF_SERVICE)
+    finding = _rule(_scan_tf(root, tmp_path), "COV009")
+    assert finding["status"] == "pass"
+    assert "no token metric" in finding["message"]
+
+
+def _scan_tf(root: Path, tmp: Path) -> dict[str, Any]:
+    out = tmp / f"{root.name}.json"
+    proc = run_auditor("scan", root, "--format", "json", "-o", out, "--fail-on", "never", cwd=tmp)
+    assert proc.returncode == 0, proc.stderr
+    report: dict[str, Any] = json.loads(out.read_text("utf-8"))
+    return report

@@ -63,6 +63,8 @@ _SECRET_ATTRS = re.compile(
     r"^value$|instrumentation_key|sas|token$"
 )
 #: Variable names that say they hold secrets (never read, even from a default).
+#: ``${azurerm_x.name.secret}``: a secret attribute read from one resource (no index).
+_SECRET_READ = re.compile(r"^\$\{([a-z][a-z0-9_]*\.[A-Za-z_][\w-]*)\.\w+\}$")
 _SECRET_VARS = re.compile(r"(?i)(^|_)(key|secret|password|token)s?$|connection_?string|sas_")
 _PROVISIONED = re.compile(
     r"(?i)Microsoft\.(ApiManagement|CognitiveServices|Insights)|az (apim|rest|cognitiveservices)|"
@@ -509,6 +511,14 @@ class Inst:
                 found = [v for v in items if isinstance(v, dict)]
             self.nested[kind] = found
         return self.nested[kind]
+
+    def linked_id(self, value: Any) -> Any:
+        """The id of the declared resource a secret ``value`` was read from, else None."""
+        m = _SECRET_READ.match(value.text) if isinstance(value, Unknown) else None
+        if m is None:
+            return None
+        found = self.scope.resource(m[1])
+        return found.attr("id") if isinstance(found, Inst) else None
 
     def note(self, text: str) -> None:
         """A note at the declaration."""

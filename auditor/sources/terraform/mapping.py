@@ -57,6 +57,11 @@ class Instance(Protocol):
         """A note at the instance's declaration."""
         ...
 
+    def linked_id(self, value: Any) -> Any:
+        """The id of the declared resource a secret ``value`` was read from (its key or
+        connection string names the resource, never read itself), else None."""
+        ...
+
 
 @dataclass
 class Lowered:
@@ -242,7 +247,14 @@ def _logger(inst: Instance) -> dict[str, Any]:
         kind = "applicationInsights"
     elif inst.blocks("eventhub"):
         kind = "azureEventHub"
-    return {"loggerType": kind, "resourceId": inst.arg("resource_id")}
+    rid = inst.arg("resource_id")
+    if rid is None:
+        # NOTE: loggers are often linked by the component's key or connection string alone;
+        # the reference names the component, whose id is then known without reading the secret.
+        for block in inst.blocks("application_insights"):
+            for key in ("connection_string", "instrumentation_key"):
+                rid = rid or inst.linked_id(block.get(key))
+    return {"loggerType": kind, "resourceId": rid}
 
 
 def _account(inst: Instance, default_kind: str | None) -> dict[str, Any] | None:
