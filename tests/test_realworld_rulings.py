@@ -184,7 +184,7 @@ def test_a_logger_linked_by_its_components_key_names_that_component(tmp_path: Pa
         root = tmp_path / key
         write(root / "policy.xml", METERED)
         write(root / "main.tf", TF_SERVICE + TF_INSIGHTS % (key, key))
-        report = _scan_tf(root, tmp_path)
+        report = _scan_dir(root, tmp_path)
         assert _rule(report, "COV009")["status"] == "pass", key
         text = json.dumps(report)
         assert "instrumentation_key =" not in text and "InstrumentationKey=" not in text
@@ -198,14 +198,137 @@ def test_an_api_without_token_metric_passes_cov009_where_no_component_is_shown(
     root = tmp_path / "tf"
     write(root / "policy.xml", RETRY)
     write(root / "main.tf", TF_SERVICE)
-    finding = _rule(_scan_tf(root, tmp_path), "COV009")
+    finding = _rule(_scan_dir(root, tmp_path), "COV009")
     assert finding["status"] == "pass"
     assert "no token metric" in finding["message"]
 
 
-def _scan_tf(root: Path, tmp: Path) -> dict[str, Any]:
+def _scan_dir(root: Path, tmp: Path) -> dict[str, Any]:
     out = tmp / f"{root.name}.json"
     proc = run_auditor("scan", root, "--format", "json", "-o", out, "--fail-on", "never", cwd=tmp)
     assert proc.returncode == 0, proc.stderr
     report: dict[str, Any] = json.loads(out.read_text("utf-8"))
     return report
+
+
+BICEP_LINKED = """
+resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
+  name: 'appi-gw'
+  location: 'swedencentral'
+  kind: 'web'
+  properties: { Application_Type: 'web', CustomMetricsOptedInType: 'WithDimensions' }
+}
+resource apim 'Microsoft.ApiManagement/service@2023-05-01-preview' = {
+  name: 'gw'
+  location: 'swedencentral'
+  sku: { name: 'Developer', capacity: 1 }
+  properties: { publisherEmail: 'p@example.com', publisherName: 'p' }
+}
+resource logger 'Microsoft.ApiManagement/service/loggers@2023-05-01-preview' = {
+  parent: apim
+  name: 'appi'
+  properties: {
+    loggerType: 'applicationInsights'
+    credentials: { connectionString: appInsights.properties.ConnectionString }
+  }
+}
+resource diag 'Microsoft.ApiManagement/service/diagnostics@2023-05-01-preview' = {
+  parent: apim
+  name: 'applicationinsights'
+  properties: { loggerId: logger.id, metrics: true }
+}
+resource api 'Microsoft.ApiManagement/service/apis@2023-05-01-preview' = {
+  parent: apim
+  name: 'chat'
+  properties: { path: 'openai', serviceUrl: 'https://gw-aoai.openai.azure.com/openai' }
+}
+resource policy 'Microsoft.ApiManagement/service/apis/policies@2023-05-01-preview' = {
+  parent: api
+  name: 'policy'
+  properties: { format: 'rawxml', value: loadTextContent('policy.xml') }
+}
+"""
+
+
+def _arm_linked() -> str:
+    res = [
+        {
+            "type": "Microsoft.Insights/components",
+            "apiVersion": "2020-02-02",
+            "name": "[variables('appi')]",
+            "location": "swedencentral",
+            "kind": "web",
+            "properties": {"Application_Type": "web", "CustomMetricsOptedInType": "WithDimensions"},
+        },
+        {
+            "type": "Microsoft.ApiManagement/service",
+            "apiVersion": "2023-05-01-preview",
+            "name": "gw",
+            "location": "swedencentral",
+            "sku": {"name": "Developer", "capacity": 1},
+            "properties": {"publisherEmail": "p@example.com", "publisherName": "p"},
+        },
+        {
+            "type": "Microsoft.ApiManagement/service/loggers",
+            "apiVersion": "2023-05-01-preview",
+            "name": "gw/appi",
+            "properties": {
+                "loggerType": "applicationInsights",
+                "credentials": {
+                    "instrumentationKey": "[reference(resourceId('Microsoft.Insights/components',"
+                    " variables('appi')), '2020-02-02').InstrumentationKey]"
+                },
+            },
+        },
+        {
+            "type": "Microsoft.ApiManagement/service/diagnostics",
+            "apiVersion": "2023-05-01-preview",
+            "name": "gw/applicationinsights",
+            "properties": {
+                "loggerId": "[resourceId('Microsoft.ApiManagement/service/loggers', 'gw', 'appi')]",
+                "metrics": True,
+            },
+        },
+        {
+            "type": "Microsoft.ApiManagement/service/apis",
+            "apiVersion": "2023-05-01-preview",
+            "name": "gw/chat",
+            "properties": {
+                "path": "openai",
+                "serviceUrl": "https://gw-aoai.openai.azure.com/openai",
+            },
+        },
+        {
+            "type": "Microsoft.ApiManagement/service/apis/policies",
+            "apiVersion": "2023-05-01-preview",
+            "name": "gw/chat/policy",
+            "properties": {"format": "rawxml", "value": METERED},
+        },
+    ]
+    return json.dumps(
+        {
+            "$schema": "https://schema.management.azure.com/schemas/2019-04-01/"
+            "deploymentTemplate.json#",
+            "contentVersion": "1.0.0.0",
+            "variables": {"appi": "appi-gw"},
+            "resources": res,
+        },
+        indent=2,
+    )
+
+
+def test_bicep_and_arm_loggers_linked_by_key_name_their_component(tmp_path: Path) -> None:
+    # Azure-Samples/genai-gateway-apim test/4-api.bicep: credentials.connectionString =
+    # appInsights.properties.ConnectionString, no resourceId.
+    write(tmp_path / "bicep" / "policy.xml", METERED)
+    write(tmp_path / "bicep" / "main.bicep", BICEP_LINKED)
+    write(tmp_path / "arm" / "azuredeploy.json", _arm_linked())
+    for form in ("bicep", "arm"):
+        report = _scan_dir(tmp_path / form, tmp_path)
+        assert _rule(report, "COV009")["status"] == "pass", form
+        assert "appi-gw" in _rule(report, "COV009")["message"]
+    write(
+        tmp_path / "bicep" / "main.bicep",
+        BICEP_LINKED.replace(", CustomMetricsOptedInType: 'WithDimensions'", ""),
+    )
+    assert _rule(_scan_dir(tmp_path / "bicep", tmp_path), "COV009")["status"] != "pass"

@@ -237,7 +237,8 @@ class TemplateScope(Scope):
             return index + offset if isinstance(index, int) else index
         if name == "reference" and args:
             target = self.eval(args[0])
-            return Runtime({}, _describe(text_of(target)), render(("call", "reference", args)))
+            rid = target if isinstance(target, str) and "/providers/" in target else None
+            return Runtime({}, _describe(text_of(target)), render(("call", "reference", args)), rid)
         if name in _DEPLOYMENT_FUNCTIONS and not args:
             return deployment_value(
                 f"{name.replace('group', 'Group')}()",

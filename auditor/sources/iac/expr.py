@@ -95,8 +95,12 @@ class Runtime(dict[str, Any]):
     """What a declared resource or module is as a value: the keys a template knows (``name``,
     ``id``, ``outputs``); any other key (``properties``) is only known once deployed."""
 
-    def __init__(self, known: dict[str, Any], describe: str, expr: str) -> None:
+    def __init__(
+        self, known: dict[str, Any], describe: str, expr: str, resource_id: str | None = None
+    ) -> None:
         super().__init__(known)
+        self.resource_id = resource_id
+        """The resource's id when known though not one of its keys (ARM ``reference(id)``)."""
         self.describe = describe
         """``Microsoft.CognitiveServices/accounts 'name'``: said in why it is unknown."""
         self.expr = expr
@@ -274,6 +278,7 @@ class Scope:
                 bad.why,
                 bad.where or self.where,
                 name.lower() in ALWAYS_SET,
+                of=obj.of if bad is obj else None,
             )
         if isinstance(obj, list) and isinstance(key, int | float) and not isinstance(key, bool):
             i = int(key)
@@ -290,11 +295,15 @@ class Scope:
                     if str(k).lower() == low:
                         return v
             if isinstance(obj, Runtime):
-                return unknown(
-                    f"{obj.expr}.{skey}",
-                    f"the {skey} of {obj.describe} is only known once deployed",
-                    self.where,
-                    nonempty=skey.lower() in ALWAYS_SET,
+                rid = obj.resource_id or obj.get("id")
+                return dataclasses.replace(
+                    unknown(
+                        f"{obj.expr}.{skey}",
+                        f"the {skey} of {obj.describe} is only known once deployed",
+                        self.where,
+                        nonempty=skey.lower() in ALWAYS_SET,
+                    ),
+                    of=rid if isinstance(rid, str) else None,
                 )
             return self.missing(render(node), f"'{skey}' is not in the value")
         return self.missing(render(node), f"{literal(obj)} has no '{text_of(key)}'")

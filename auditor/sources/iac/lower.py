@@ -94,6 +94,22 @@ def scrub(value: Any) -> Any:
     return [scrub(v) for v in value] if isinstance(value, list) else value
 
 
+def _linked_logger(props: dict[str, Any]) -> dict[str, Any]:
+    """A logger's properties with ``resourceId`` taken from its credentials' reference when it
+    has none: a logger given only ``appInsights.properties.ConnectionString`` writes to that
+    component (the reference is followed; the secret is dropped by :func:`scrub` unread)."""
+    if props.get("resourceId") is not None:
+        return props
+    creds = props.get("credentials")
+    if not isinstance(creds, dict):
+        return props
+    for key, value in sorted(creds.items()):
+        linked = isinstance(value, Unknown) and value.of
+        if linked and str(key).lower() in ("connectionstring", "instrumentationkey"):
+            return {**props, "resourceId": linked}
+    return props
+
+
 def is_policy_type(rtype: str) -> bool:
     """True for APIM policy and policy fragment resource types."""
     t = rtype.lower()
@@ -158,6 +174,8 @@ class Sink:
             out["_existing"] = True
             self.out.append(out)
             return out
+        if t.endswith("/loggers") and isinstance(props, dict):
+            props = _linked_logger(props)
         body = scrub(props) if isinstance(props, dict) else {}
         if t.endswith("/namedvalues"):
             body = {k: v for k, v in body.items() if k.lower() not in ("value", "keyvault")}

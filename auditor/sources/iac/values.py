@@ -41,6 +41,9 @@ class Unknown:
     ``try()`` moves on to its next argument)."""
     origin: tuple[str, int] | None = None
     """Where the text's first line is in a file (a policy read with its unknown parts)."""
+    of: str | None = None
+    """The id of the declared resource this deployed-only value is read from: a key or
+    connection string names its resource (the value itself is never read)."""
 
     @property
     def expr(self) -> str:
