@@ -90,8 +90,15 @@ async def settle(pilot: Any, *, turns: int = 2) -> None:
     """Wait until the app's scan has finished and its messages are handled: the workers are
     done and the app is no longer loading (it may have exited: a first scan that fails ends
     it), then let ``turns`` more pauses pass for the screens to refresh."""
+    from textual.worker import WorkerCancelled
+
     app = pilot.app
-    await app.workers.wait_for_complete()
+    try:
+        await app.workers.wait_for_complete()
+    except WorkerCancelled:
+        # NOTE: a first scan that fails ends the app, and an ending app cancels the workers
+        # still winding down (seen once on a loaded machine); the test judges how it ended.
+        pass
     for _ in range(SETTLE_TURNS):
         if not app.loading or app.return_code is not None or not app.is_running:
             break
