@@ -487,7 +487,7 @@ class _Converter:
     def _line_pieces(self, node: tree_sitter.Node) -> list[tuple[int, int, tree_sitter.Node]]:
         """``node`` as (first row, last row, node) pieces: two or more when it holds a call
         whose ``(`` starts a later line than the function before it (``a`` then ``(b)``)."""
-        inner = node
+        inner: tree_sitter.Node | None = node
         while inner is not None:
             if inner.type == "call_expression":
                 fn = inner.child_by_field_name("function") or inner.named_children[0]
@@ -506,7 +506,7 @@ class _Converter:
             if piece.type == "array" and len(named) == 1 and not self._spread(named[0]):
                 value = ("get", value, self.expr(named[0]), False)
                 continue
-            brackets = piece
+            brackets: tree_sitter.Node | None = piece
             while brackets is not None and brackets.type != "parenthesized_expression":
                 brackets = _leftmost(brackets)
             callee = value[0] == "sym" or (value[0] == "get" and value[2][0] == "lit")
