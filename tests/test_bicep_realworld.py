@@ -158,6 +158,7 @@ var extra = [ 'd' ]
 var calls = [toLower('A'), toLower('B')]
 var lines = [
   first
+  #disable-next-line BCP321
   ('e')
   extra[0]
   sys.toLower('F')

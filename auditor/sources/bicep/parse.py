@@ -466,8 +466,8 @@ class _Converter:
         for child in node.children:
             if child.type == ",":
                 new_item = True
-            elif not child.is_named or child.type == "comment":
-                continue
+            elif not child.is_named or child.type in ("comment", "diagnostic_comment"):
+                continue  # a #disable-next-line is no item
             elif self._spread(child):
                 groups.append([])
                 items.append(("spread", self._spread_of(child)))
