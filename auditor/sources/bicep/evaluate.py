@@ -73,6 +73,9 @@ class Ref(Runtime):
         self.rtype = rtype
         self.segs = segs
         self.full = full
+        self.maybe: list[Ref] = []
+        """When the parent is one copy of a loop, which one not known offline (``apis[j]``
+        with ``j`` of another loop): the resource as a child of each copy."""
 
 
 class Source(Files):
@@ -268,6 +271,12 @@ class FileScope(Scope):
                 self._add_resource(decl, None)
         self.done: dict[str, Any] = {}
         self.busy: set[str] = set()
+        self.stand_ins: dict[int, tuple[Any, str]] = {}
+        """id -> (value, collection) for the loop variables and the copy of a loop that is not
+        expanded (see :meth:`instances` and :meth:`lookup`); the value is kept so the id stays
+        its own."""
+        self.one_of: dict[int, tuple[Unknown, list[Ref]]] = {}
+        """id -> (value, copies) for ``apis[j]`` where ``j`` is not known: one of the copies."""
 
     def _add_resource(self, decl: Decl, parent: str | None) -> None:
         key = f"{parent}::{decl.name}" if parent else decl.name
@@ -332,7 +341,35 @@ class FileScope(Scope):
         instances = self.instances(decl.body, decl.line)
         if decl.body.loop is None:
             return self.ref(key, instances[0][0] if instances else {})
-        return [self.ref(key, loc) for loc, _ in instances]
+        return [self._stand_in(self.ref(key, loc), loc) for loc, _ in instances]
+
+    def _stand_in(self, value: Any, loc: dict[str, Any]) -> Any:
+        """``value`` marked as the copy that stands for all of a loop not expanded, when its
+        loop variables ``loc`` are that loop's."""
+        for var in loc.values():
+            found = self.stand_ins.get(id(var))
+            if found is not None and found[0] is var:
+                self.stand_ins[id(value)] = (value, found[1])
+        return value
+
+    def lookup(self, obj: Any, key: Any, node: Node) -> Any:
+        """``obj[key]``, and ``apis[i]`` inside a loop over the same unknown collection as the
+        loop of ``apis``: the one copy that stands for all of ``apis``.
+
+        NOTE: both loops stand for the same items in the same order, so a child declared with
+        ``parent: apis[i]`` belongs to the stand-in API the way each copy would belong to its
+        API; the child then counts for the API (a policy meters it) instead of for nothing.
+        """
+        if isinstance(key, Unknown) and isinstance(obj, list) and len(obj) == 1:
+            index = self.stand_ins.get(id(key))
+            copy = self.stand_ins.get(id(obj[0]))
+            if index and copy and index[0] is key and copy[0] is obj[0] and index[1] == copy[1]:
+                return obj[0]
+        value = super().lookup(obj, key, node)
+        copies = isinstance(obj, list) and obj and all(isinstance(r, Ref) for r in obj)
+        if copies and isinstance(key, Unknown) and isinstance(value, Unknown):
+            self.one_of[id(value)] = (value, obj)
+        return value
 
     def ref(self, key: str, loc: dict[str, Any]) -> Ref:
         """What a declaration stands for in one instance of its loop."""
@@ -353,13 +390,19 @@ class FileScope(Scope):
         segs: list[Any] = [name]
         if isinstance(up, list):
             up = self.unknown(parent_key or "parent", "the parent is a loop")
+        maybe: list[Ref] = []
         if isinstance(up, Ref):
             segs = [*up.segs, name]
         elif isinstance(up, Unknown):
             segs = [up, name]
+            copies = self.one_of.get(id(up))
+            if copies is not None and copies[0] is up:
+                maybe = [Ref(rtype, [*c.segs, name], name, key, kind) for c in copies[1]]
         elif isinstance(name, str) and "/" in name and not parent_key:
             segs = name.split("/")  # the old 'service/api' way of naming a child
-        return Ref(rtype, segs, name, key, kind)
+        ref = Ref(rtype, segs, name, key, kind)
+        ref.maybe = maybe
+        return ref
 
     def type_of(self, key: str) -> str:
         """The full type of a declaration (a nested child's type is relative to its parent)."""
@@ -490,6 +533,9 @@ class FileScope(Scope):
                 f"{self.file}:{line}",
             )
             items = [(index, item)]
+            # NOTE: within one file the same text over no loop variable is the same value.
+            for var in (index, item):
+                self.stand_ins[id(var)] = (var, render(coll_node))
         else:
             items = list(enumerate(coll))
         out = []
@@ -553,16 +599,37 @@ class FileScope(Scope):
         metrics_line = _key_line(decl.body, "properties", "metrics")
         if metrics_line:
             lines["metrics"] = metrics_line
-        self.src.sink.add(
-            ref.rtype,
-            ref.full,
-            props,
-            origin=origin,
-            deployment=self.deployment,
-            scope=scope,
-            condition=cond,
-            lines=lines or None,
-        )
+        for target in ref.maybe or [ref]:
+            self.src.sink.add(
+                target.rtype,
+                target.full,
+                props,
+                origin=origin,
+                deployment=self.deployment,
+                scope=scope,
+                condition=self._parent_condition(ref, target, cond, line),
+                lines=lines or None,
+            )
+
+    def _parent_condition(
+        self, ref: Ref, target: Ref, cond: Unknown | None, line: int
+    ) -> Unknown | None:
+        """The condition a child is deployed under as a child of ``target``, one of the copies
+        its parent may be (see :attr:`Ref.maybe`): that copy being its parent is not known.
+
+        NOTE: attached to no copy, a policy or diagnostic would count for no API, and each
+        API would fail for want of it; attached to each under a condition, what depends on it
+        is unknown.
+        """
+        if target is ref:
+            return cond
+        parent = ref.segs[0]
+        assert isinstance(parent, Unknown)
+        is_text = f"{parent.expr} is '{text_of(target.segs[-2])}'"
+        why = "which copy of a loop is the parent is not known offline"
+        if cond is not None:
+            is_text, why = f"({cond.expr}) && {is_text}", f"{cond.why}; {why}"
+        return unknown(is_text, why, f"{self.file}:{line}")
 
     # ---------------------------------------------------------------- modules
 
@@ -575,7 +642,9 @@ class FileScope(Scope):
             with self.bound(loc), self.at_line(decl.line):
                 mname = self._prop(decl.body, "name", default=name)
                 params = self._prop(decl.body, "params", default={})
-            values.append(self._run_module(name, decl, where, mname, params, cond))
+            values.append(
+                self._stand_in(self._run_module(name, decl, where, mname, params, cond), loc)
+            )
         return values if decl.body.loop is not None else (values[0] if values else None)
 
     def _run_module(

@@ -158,6 +158,25 @@ def _line(node: tree_sitter.Node) -> int:
     return node.start_point[0] + 1
 
 
+def _leftmost(node: tree_sitter.Node) -> tree_sitter.Node | None:
+    """The operand an expression starts with (``a`` of ``a.b``, ``a[0]``, ``a(x)``, ``a + b``,
+    ``a ? b : c``), or None."""
+    field = {
+        "member_expression": "object",
+        "subscript_expression": "object",
+        "call_expression": "function",
+        "binary_expression": "left",
+        "ternary_expression": "condition",
+    }.get(node.type)
+    if field is None:
+        return None
+    found = node.child_by_field_name(field)
+    if found is None:
+        named = [c for c in node.named_children if c.type != "comment"]
+        found = named[0] if named else None
+    return found
+
+
 class _Converter:
     """Syntax nodes -> declarations and expression nodes."""
 
@@ -165,6 +184,8 @@ class _Converter:
         self.src = src
         self.errors: list[tuple[int, str, str]] = []
         self.reported: set[int] = set()
+        self.replaced: dict[int, Node] = {}
+        """Syntax nodes (by id) read as something else: see :meth:`_array_items`."""
 
     def text(self, node: tree_sitter.Node) -> str:
         return _text(self.src, node)
@@ -335,6 +356,8 @@ class _Converter:
     # ---------------------------------------------------------------- expressions
 
     def expr(self, node: tree_sitter.Node) -> Node:  # noqa: C901 - one case per syntax kind
+        if node.id in self.replaced:
+            return self.replaced[node.id]
         kind = node.type
         if kind in ("parenthesized_expression", "type"):
             inner = [c for c in node.named_children if c.type != "comment"]
@@ -355,12 +378,7 @@ class _Converter:
         if kind == "string":
             return self.string(node)
         if kind == "array":
-            items: list[Node] = []
-            for c in node.named_children:
-                if c.type == "comment":
-                    continue
-                items.append(("spread", self._spread_of(c)) if self._spread(c) else self.expr(c))
-            return ("list", items)
+            return ("list", self._array_items(node))
         if kind == "object":
             entries: list[Any] = []
             for c in node.named_children:
@@ -427,6 +445,96 @@ class _Converter:
             value = self.expr(looped) if looped is not None else ("lit", None)
             return ("for", names, coll, value, cond)
         return ("bad", " ".join(self.text(node).split())[:80], f"Bicep '{kind}' not evaluated")
+
+    # ---------------------------------------------------------------- array items
+
+    def _array_items(self, node: tree_sitter.Node) -> list[Node]:
+        """The items of ``[...]``, one per line or between commas.
+
+        NOTE: tree-sitter-bicep 1.1 splits and joins array items wrongly around brackets: a
+        call as the first item (``[f(a), g(b)]``, or ``f(a)`` on the first line of a multi-line
+        array) comes as the identifier ``f`` and then ``(a)``; an index after an item
+        (``x[0]``, ``f(a)[0]``) as the item and then the array ``[0]``; and an item followed
+        on the next line by an item in round brackets (``a`` then ``(b)``) as the call
+        ``a(b)``. Bicep separates items by line breaks and commas only, so the pieces are
+        regrouped that way: pieces on one line with no comma between make one item, and a
+        call whose ``(`` is on a later line than its function is two items.
+        """
+        groups: list[list[tuple[int, int, tree_sitter.Node]]] = []
+        items: list[Node | None] = []
+        new_item, last_row = True, -1
+        for child in node.children:
+            if child.type == ",":
+                new_item = True
+            elif not child.is_named or child.type in ("comment", "diagnostic_comment"):
+                continue  # a #disable-next-line is no item
+            elif self._spread(child):
+                groups.append([])
+                items.append(("spread", self._spread_of(child)))
+                new_item = True
+            else:
+                for start, end, piece in self._line_pieces(child):
+                    if new_item or start > last_row or not groups or not groups[-1]:
+                        groups.append([])
+                        items.append(None)
+                    groups[-1].append((start, end, piece))
+                    new_item, last_row = False, end
+        return [
+            item if item is not None else self._joined(group)
+            for item, group in zip(items, groups, strict=True)
+        ]
+
+    def _line_pieces(self, node: tree_sitter.Node) -> list[tuple[int, int, tree_sitter.Node]]:
+        """``node`` as (first row, last row, node) pieces: two or more when it holds a call
+        whose ``(`` starts a later line than the function before it (``a`` then ``(b)``)."""
+        inner: tree_sitter.Node | None = node
+        while inner is not None:
+            if inner.type == "call_expression":
+                fn = inner.child_by_field_name("function") or inner.named_children[0]
+                args = inner.child_by_field_name("arguments") or inner.named_children[-1]
+                if fn.end_point[0] < args.start_point[0]:
+                    self.replaced[inner.id] = self._in_brackets(args)
+                    return [*self._line_pieces(fn), (args.start_point[0], node.end_point[0], node)]
+            inner = _leftmost(inner)
+        return [(node.start_point[0], node.end_point[0], node)]
+
+    def _joined(self, group: list[tuple[int, int, tree_sitter.Node]]) -> Node:
+        """One array item from the pieces the grammar gave on one line (see _array_items)."""
+        value = self.expr(group[0][2])
+        for _, _, piece in group[1:]:
+            named = [c for c in piece.named_children if c.type != "comment"]
+            if piece.type == "array" and len(named) == 1 and not self._spread(named[0]):
+                value = ("get", value, self.expr(named[0]), False)
+                continue
+            brackets: tree_sitter.Node | None = piece
+            while brackets is not None and brackets.type != "parenthesized_expression":
+                brackets = _leftmost(brackets)
+            callee = value[0] == "sym" or (value[0] == "get" and value[2][0] == "lit")
+            if brackets is not None and callee:
+                self.replaced[brackets.id] = self._called(value, brackets)
+                value = self.expr(piece)
+                continue
+            first, last = group[0][2], group[-1][2]
+            text = self.src[first.start_byte : last.end_byte].decode("utf-8", errors="replace")
+            return ("bad", " ".join(text.split())[:80], "an array item not understood")
+        return value
+
+    def _called(self, callee: Node, brackets: tree_sitter.Node) -> Node:
+        """``callee(...)`` with the arguments in ``brackets`` (the way :meth:`call` reads it)."""
+        args = [self.expr(a) for a in brackets.named_children if a.type != "comment"]
+        if callee[0] == "sym":
+            return ("call", callee[1], args)
+        _, obj, prop, _safe = callee
+        if prop[0] == "lit" and obj in (("sym", "sys"), ("sym", "az")):
+            return ("call", f"{obj[1]}.{prop[1]}", args)
+        return ("mcall", obj, str(prop[1]), args)
+
+    def _in_brackets(self, args: tree_sitter.Node) -> Node:
+        """``(x)`` read as its own item: the expression in it."""
+        inner = [c for c in args.named_children if c.type != "comment"]
+        if len(inner) == 1:
+            return self.expr(inner[0])
+        return ("bad", " ".join(self.text(args).split())[:80], "a list in brackets")
 
     def _spread_of(self, node: tree_sitter.Node) -> Node:
         named = [c for c in node.named_children if c.type != "comment"]
