@@ -9,11 +9,11 @@ variable nothing sets is ``untraced`` (unknown, never trusted).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from auditor.effective import Effective, Stmt, memoized
+from auditor.effective import Effective, Stmt, memoized, terminates
 from auditor.model import Location
 
 T = TypeVar("T")
@@ -68,7 +68,8 @@ class ValueInfo:
 
 
 def validated_token_sources(eff: Effective) -> tuple[set[str], set[str]]:
-    """Variables and headers holding tokens validated unconditionally in the effective inbound.
+    """Variables and headers holding tokens that every call reaching the backend has validated
+    in the effective inbound (unconditionally, or in every branch of a choose that goes on).
 
     Returns (output variable names, header names lower-cased).
     """
@@ -76,14 +77,39 @@ def validated_token_sources(eff: Effective) -> tuple[set[str], set[str]]:
 
 
 def _validated_token_sources(eff: Effective) -> tuple[set[str], set[str]]:
+    return _validated_by(eff.sections.get("inbound", ()))
+
+
+def _validated_by(stmts: Sequence[Stmt]) -> tuple[set[str], set[str]]:
+    """The token variables and headers every call that gets past ``stmts`` has validated.
+
+    NOTE: a validation inside a ``choose`` branch counts when every other branch ends the
+    request (``return-response``) or validates the same token itself: a call that goes on past
+    the choose went through one of the validating branches (real gateways validate only the
+    routes they serve and reject the rest in ``<otherwise>``). A choose without ``<otherwise>``
+    has an empty branch that falls through, so it validates nothing.
+    """
     variables: set[str] = set()
     headers: set[str] = set()
-    for stmt in eff.walk("inbound"):
-        if stmt.tag not in ("validate-jwt", "validate-azure-ad-token") or stmt.conditional:
+    for stmt in stmts:
+        if not stmt.reachable:
             continue
-        if out := stmt.el.get("output-token-variable-name"):
-            variables.add(out)
-        headers.add((stmt.el.get("header-name") or "Authorization").lower())
+        if stmt.tag in ("validate-jwt", "validate-azure-ad-token"):
+            if out := stmt.el.get("output-token-variable-name"):
+                variables.add(out)
+            headers.add((stmt.el.get("header-name") or "Authorization").lower())
+        if stmt.children:
+            more_vars, more_headers = _validated_by(stmt.children)
+            variables |= more_vars
+            headers |= more_headers
+        if stmt.branches:
+            open_arms = [b.stmts for b in stmt.branches if not terminates(b.stmts)]
+            if all(b.condition is not None for b in stmt.branches):
+                open_arms.append(())
+            if open_arms:
+                arms = [_validated_by(arm) for arm in open_arms]
+                variables |= set.intersection(*(v for v, _ in arms))
+                headers |= set.intersection(*(h for _, h in arms))
     return variables, headers
 
 
