@@ -208,10 +208,11 @@ def classify(
         return info
     literal = _literal_result(text)
     decoded: list[tuple[int, int]] = []
+    decodes = bool(_BASE64_DECODE.search(text))
     for m in _HEADER_READ.finditer(text):
         h = m.group(1).lower()
         info.headers.append(h)
-        claim = ".asjwt" in low or _decoded_claim(text, m, decoded)
+        claim = ".asjwt" in low or (decodes and _decoded_claim(text, m, decoded))
         if h in _SECRET_HEADERS and not claim and not literal:
             info.secrets.append(_SECRET_HEADERS[h])
         if claim and h in token_headers:
