@@ -9,11 +9,11 @@ variable nothing sets is ``untraced`` (unknown, never trusted).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from auditor.effective import Effective, Stmt, memoized
+from auditor.effective import Effective, Stmt, memoized, terminates
 from auditor.model import Location
 
 T = TypeVar("T")
@@ -49,6 +49,9 @@ class ValueInfo:
     fallbacks: list[str] = field(default_factory=list)
     fallback_contexts: list[str] = field(default_factory=list)
     """The expression text just before each fallback (what it stands in for)."""
+    fallback_claims: list[bool] = field(default_factory=list)
+    """For each fallback: does it stand in for a claim of the token (``Claims``, or a property
+    of a JWT payload decoded by hand)?"""
     secrets: list[str] = field(default_factory=list)
     headers: list[str] = field(default_factory=list)
     claims: list[str] = field(default_factory=list)
@@ -68,7 +71,8 @@ class ValueInfo:
 
 
 def validated_token_sources(eff: Effective) -> tuple[set[str], set[str]]:
-    """Variables and headers holding tokens validated unconditionally in the effective inbound.
+    """Variables and headers holding tokens that every call reaching the backend has validated
+    in the effective inbound (unconditionally, or in every branch of a choose that goes on).
 
     Returns (output variable names, header names lower-cased).
     """
@@ -76,14 +80,39 @@ def validated_token_sources(eff: Effective) -> tuple[set[str], set[str]]:
 
 
 def _validated_token_sources(eff: Effective) -> tuple[set[str], set[str]]:
+    return _validated_by(eff.sections.get("inbound", ()))
+
+
+def _validated_by(stmts: Sequence[Stmt]) -> tuple[set[str], set[str]]:
+    """The token variables and headers every call that gets past ``stmts`` has validated.
+
+    NOTE: a validation inside a ``choose`` branch counts when every other branch ends the
+    request (``return-response``) or validates the same token itself: a call that goes on past
+    the choose went through one of the validating branches (real gateways validate only the
+    routes they serve and reject the rest in ``<otherwise>``). A choose without ``<otherwise>``
+    has an empty branch that falls through, so it validates nothing.
+    """
     variables: set[str] = set()
     headers: set[str] = set()
-    for stmt in eff.walk("inbound"):
-        if stmt.tag not in ("validate-jwt", "validate-azure-ad-token") or stmt.conditional:
+    for stmt in stmts:
+        if not stmt.reachable:
             continue
-        if out := stmt.el.get("output-token-variable-name"):
-            variables.add(out)
-        headers.add((stmt.el.get("header-name") or "Authorization").lower())
+        if stmt.tag in ("validate-jwt", "validate-azure-ad-token"):
+            if out := stmt.el.get("output-token-variable-name"):
+                variables.add(out)
+            headers.add((stmt.el.get("header-name") or "Authorization").lower())
+        if stmt.children:
+            more_vars, more_headers = _validated_by(stmt.children)
+            variables |= more_vars
+            headers |= more_headers
+        if stmt.branches:
+            open_arms = [b.stmts for b in stmt.branches if not terminates(b.stmts)]
+            if all(b.condition is not None for b in stmt.branches):
+                open_arms.append(())
+            if open_arms:
+                arms = [_validated_by(arm) for arm in open_arms]
+                variables |= set.intersection(*(v for v, _ in arms))
+                headers |= set.intersection(*(h for _, h in arms))
     return variables, headers
 
 
@@ -178,14 +207,17 @@ def classify(
             info.kinds.add("constant")
         return info
     literal = _literal_result(text)
-    for header in _HEADER_READ.findall(text):
-        h = header.lower()
+    decoded: list[tuple[int, int]] = []
+    decodes = bool(_BASE64_DECODE.search(text))
+    for m in _HEADER_READ.finditer(text):
+        h = m.group(1).lower()
         info.headers.append(h)
-        if h in _SECRET_HEADERS and ".asjwt" not in low and not literal:
+        claim = ".asjwt" in low or (decodes and _decoded_claim(text, m, decoded))
+        if h in _SECRET_HEADERS and not claim and not literal:
             info.secrets.append(_SECRET_HEADERS[h])
-        if ".asjwt" in low and h in token_headers:
+        if claim and h in token_headers:
             info.kinds.add("claim-validated")
-        elif ".asjwt" in low:
+        elif claim:
             info.kinds.add("claim-unvalidated")
         else:
             info.kinds.add("header")
@@ -216,7 +248,12 @@ def classify(
         info.claims.extend(_CLAIM.findall(text))
     for m in _FALLBACK.finditer(text):
         info.fallbacks.append(m.group(1) if m.group(1) is not None else m.group(2))
-        info.fallback_contexts.append(text[max(0, m.start() - 80) : m.end()])
+        before = text[max(0, m.start() - 80) : m.end()]
+        info.fallback_contexts.append(before)
+        info.fallback_claims.append(
+            "Claims" in before
+            or (any(a <= m.start() < b for a, b in decoded) and bool(_PROPERTY_READ.search(before)))
+        )
     for var in dict.fromkeys(VAR_READ.findall(text)):
         if var in token_vars:
             info.kinds.add("claim-validated")
@@ -244,6 +281,137 @@ def _literal_result(text: str) -> bool:
     return returns > 0 and returns == len(_LITERAL_RETURN.findall(text))
 
 
+#: A JWT split into its parts, the payload (part 1) base64-decoded, parsed as JSON, and a
+#: property read from it: a claim of the token decoded by hand.
+_SPLIT_DOT = re.compile(r"""\.\s*Split\s*\([^()]*?['"]\.['"]""")
+_PART_ONE = re.compile(r"\[\s*1\s*\]")
+_BASE64_DECODE = re.compile(
+    r"FromBase64String|Base64Url(?:Encoder)?\s*\.\s*Decode\w*|Base64UrlDecode", re.IGNORECASE
+)
+_JSON_PARSE = re.compile(
+    r"\b(?:JObject|JToken|JContainer|JsonDocument|JsonNode)\s*\.\s*(?:Parse|Load)\b"
+    r"|JsonConvert\s*\.\s*DeserializeObject|\.\s*As\s*<\s*JObject\s*>"
+)
+_PROPERTY_READ = re.compile(
+    r"""(?:\.\s*(?:GetValue|Value\s*<[^<>()]*>|SelectToken|GetProperty|TryGetValue)\s*\(\s*"[^"]+")"""
+    r"""|(?<!Variables)(?<!Headers)(?<!Claims)\[\s*"[^"]+"\s*\]"""
+)
+_ASSIGNMENT = re.compile(r"\b([A-Za-z_]\w*)\s*\+?=(?![=>])([^;]*);")
+_RETURN_VALUE = re.compile(r"\breturn\b([^;]*);")
+
+
+def _decoded_claim(text: str, read: re.Match[str], decoded: list[tuple[int, int]]) -> bool:
+    """True when the header ``read`` only feeds a claim decoded by hand from the JWT payload:
+    the innermost policy expression holding it splits the token on '.', base64-decodes part
+    [1], parses it as JSON and reads a property, and gives neither the header nor any part of
+    it without decoding (a ``@(...)`` that keeps it outside the decode, a ``return`` of a
+    variable that holds it). The span of such an expression is added to ``decoded``.
+
+    NOTE: the check is textual, like the rest of the tracing: a decoded payload is a claim, the
+    token or its parts are the secret.
+    """
+    span = _innermost_expression(text, read.start())
+    if span is None:
+        return False
+    start, end = span
+    code = text[start:end]
+    if not (
+        _SPLIT_DOT.search(code)
+        and _PART_ONE.search(code)
+        and _BASE64_DECODE.search(code)
+        and _JSON_PARSE.search(code)
+        and _PROPERTY_READ.search(code)
+    ):
+        return False
+    header = read.group(1).lower()
+    plain = _without_decoded_arguments(code)
+
+    def raw(fragment: str, names: set[str]) -> bool:
+        reads = any(h.lower() == header for h in _HEADER_READ.findall(fragment))
+        return reads or any(re.search(rf"\b{re.escape(n)}\b", fragment) for n in names)
+
+    if code.startswith("@("):
+        if raw(plain, set()):
+            return False
+    else:
+        tainted: set[str] = set()
+        changed = True
+        while changed:
+            changed = False
+            for name, value in _ASSIGNMENT.findall(plain):
+                if name not in tainted and raw(value, tainted):
+                    tainted.add(name)
+                    changed = True
+        returns = _RETURN_VALUE.findall(plain)
+        if not returns or any(raw(value, tainted) for value in returns):
+            return False
+    decoded.append(span)
+    return True
+
+
+def _innermost_expression(text: str, pos: int) -> tuple[int, int] | None:
+    """The span of the innermost ``@(...)`` or ``@{...}`` that holds ``pos``."""
+    best: tuple[int, int] | None = None
+    for m in re.finditer(r"@[({]", text):
+        if m.start() > pos:
+            break
+        end = _balanced_end(text, m.start() + 1)
+        if end is not None and pos < end:
+            best = (m.start(), end)
+    return best
+
+
+_OPEN = {"(": ")", "{": "}", "[": "]"}
+
+
+def _balanced_end(text: str, at: int) -> int | None:
+    """The index just past the bracket that closes the one at ``at`` (string and character
+    literals and comments skipped), or None when it is never closed."""
+    stack: list[str] = []
+    i = at
+    while i < len(text):
+        c = text[i]
+        if text.startswith("//", i) or text.startswith("/*", i):
+            close = "\n" if text[i + 1] == "/" else "*/"
+            found = text.find(close, i + 2)
+            i = len(text) if found < 0 else found + len(close)
+            continue
+        if c in "\"'":
+            j = i + 1
+            while j < len(text) and text[j] != c:
+                j += 2 if text[j] == "\\" else 1
+            i = j + 1
+            continue
+        if c in _OPEN:
+            stack.append(_OPEN[c])
+        elif stack and c == stack[-1]:
+            stack.pop()
+            if not stack:
+                return i + 1
+        i += 1
+    return None
+
+
+def _without_decoded_arguments(code: str) -> str:
+    """``code`` with the arguments of base64-decoding calls left out: what is decoded is not
+    given as it is."""
+    out = []
+    last = 0
+    for m in _BASE64_DECODE.finditer(code):
+        if m.start() < last:
+            continue
+        paren = code.find("(", m.end())
+        if paren < 0 or code[m.end() : paren].strip():
+            continue
+        end = _balanced_end(code, paren)
+        if end is None:
+            continue
+        out.append(code[last : paren + 1])
+        last = end - 1
+    out.append(code[last:])
+    return "".join(out)
+
+
 def _variable_info(eff: Effective, var: str, depth: int) -> ValueInfo:
     """What the ``set-variable`` statements of ``var`` read, once per route and depth.
 
@@ -264,8 +432,8 @@ def _variable_info(eff: Effective, var: str, depth: int) -> ValueInfo:
 
 def _merge(into: ValueInfo, other: ValueInfo) -> None:
     into.kinds |= other.kinds
-    for name in ("fallbacks", "fallback_contexts", "secrets", "headers", "claims", "untraced",
-                 "origins"):  # fmt: skip
+    for name in ("fallbacks", "fallback_contexts", "fallback_claims", "secrets", "headers",
+                 "claims", "untraced", "origins"):  # fmt: skip
         getattr(into, name).extend(getattr(other, name))
 
 

@@ -263,12 +263,15 @@ def _reachable_fallbacks(
         return [], False
     bad = [
         f
-        for f, before in zip(p.info.fallbacks, p.info.fallback_contexts, strict=True)
+        for f, before, claim in zip(
+            p.info.fallbacks, p.info.fallback_contexts, p.info.fallback_claims, strict=True
+        )
         if (f.strip().lower() in _FALLBACKS or "portal" in f.lower() or "default" in f.lower())
         and (p.explicit and is_native_meter(stmt) or _PAYER_SOURCE.search(before))
         # NOTE: a claim of a token validated earlier cannot be missing in practice, nor
-        # can the header that carries it (validation rejects a call without it).
-        and not ("Claims" in before and "claim-validated" in p.info.kinds)
+        # can the header that carries it (validation rejects a call without it); a claim
+        # decoded by hand from the payload of that token is the same claim.
+        and not (claim and "claim-validated" in p.info.kinds)
         and not _reads_validated_header(before, eff)
     ]
     if not bad or ("claim-validated" in p.info.kinds and not p.info.caller_controlled):
