@@ -91,13 +91,23 @@ def llm_host(url: str | None) -> str | None:
 
 
 def _plain_host(url: str) -> str | None:
-    """The host of a literal URL (None for expressions and named values)."""
-    if "{{" in url or "${" in url or url.lstrip().startswith("@"):
+    """The host of a literal URL that shows no sign of a model endpoint, else None.
+
+    NOTE: a gateway often reaches Azure OpenAI through a custom domain, a proxy or a private
+    address; such a URL still says ``/openai`` or ``/deployments/...`` in its path, and an IP
+    address or a name without dots says nothing either way, so none of them is "plain"."""
+    if "{{" in url or "${" in url or url.lstrip().startswith("@") or llm_host(url):
         return None
     try:
-        return urlparse(url if "://" in url else f"https://{url}").hostname or None
+        parsed = urlparse(url if "://" in url else f"https://{url}")
+        host = parsed.hostname or ""
     except ValueError:
         return None
+    if "." not in host or host.replace(".", "").isdigit() or ":" in host:
+        return None
+    if _LLM_WORDS.search(f"{host} {parsed.path}") or _LLM_PATH.search(parsed.path):
+        return None
+    return host
 
 
 @dataclass
@@ -303,9 +313,7 @@ def scoping(api: Api, service: Service) -> Scoping:
         if why := unknown_of(api, name):
             found.unresolved.append(f"the API {name} ({why})")
     if "routed" not in seen and api.service_url and not unknown_of(api, "service_url"):
-        host = _plain_host(api.service_url)
-        if host and not llm_host(api.service_url):
-            found.plain_backend = host
+        found.plain_backend = _plain_host(api.service_url)
     known_ops = all(op.url_template and "${" not in op.url_template for op in api.operations)
     if api.operations and known_ops and not llm_ops and not found.evidence and not found.shared:
         found.unresolved.clear()  # its operations are known, and none is a model call

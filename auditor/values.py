@@ -100,7 +100,7 @@ def _validated_by(stmts: Sequence[Stmt]) -> tuple[set[str], set[str]]:
         if stmt.tag in ("validate-jwt", "validate-azure-ad-token"):
             if out := stmt.el.get("output-token-variable-name"):
                 variables.add(out)
-            headers.add((stmt.el.get("header-name") or "Authorization").lower())
+            headers |= _validated_headers(stmt)
         if stmt.children:
             more_vars, more_headers = _validated_by(stmt.children)
             variables |= more_vars
@@ -114,6 +114,20 @@ def _validated_by(stmts: Sequence[Stmt]) -> tuple[set[str], set[str]]:
                 variables |= set.intersection(*(v for v, _ in arms))
                 headers |= set.intersection(*(h for _, h in arms))
     return variables, headers
+
+
+def _validated_headers(stmt: Stmt) -> set[str]:
+    """The headers a validate-jwt / validate-azure-ad-token checks: its ``header-name``; the
+    headers its ``token-value`` expression reads; none for ``query-parameter-name``; the
+    Authorization header when it names no source."""
+    el = stmt.el
+    if name := el.get("header-name"):
+        return {name.lower()}
+    if (value := el.get("token-value")) is not None:
+        return {h.lower() for h in _HEADER_READ.findall(value)}
+    if el.get("query-parameter-name") is not None:
+        return set()
+    return {"authorization"}
 
 
 def setters(eff: Effective, name: str) -> list[Stmt]:
@@ -334,19 +348,41 @@ def _decoded_claim(text: str, read: re.Match[str], decoded: list[tuple[int, int]
         if raw(plain, set()):
             return False
     else:
-        tainted: set[str] = set()
-        changed = True
-        while changed:
-            changed = False
-            for name, value in _ASSIGNMENT.findall(plain):
-                if name not in tainted and raw(value, tainted):
-                    tainted.add(name)
-                    changed = True
+        if _ESCAPES.search(plain):
+            return False  # the token could leave through a way the assignments do not show
+        # NOTE: the decode must be fed by this header (a block may test the validated header
+        # and decode another one), and no return may give the header or a part of it.
+        fed = _tainted(code, raw)
+        steps = [v for _, v in _ASSIGNMENT.findall(code)] + _RETURN_VALUE.findall(code)
+        if not any(_BASE64_DECODE.search(v) and raw(v, fed) for v in steps):
+            return False
+        tainted = _tainted(plain, raw)
         returns = _RETURN_VALUE.findall(plain)
         if not returns or any(raw(value, tainted) for value in returns):
             return False
     decoded.append(span)
     return True
+
+
+#: Ways a value leaves a block that the assignment tracing does not follow: ``out`` arguments,
+#: indexer and member assignments, and methods that put a value into a collection or builder.
+_ESCAPES = re.compile(
+    r"\bout\s+[\w\[\]<>,\s]*?\w+\s*[,)]|\]\s*\+?=(?![=>])|\.\s*[A-Za-z_]\w*\s*\+?=(?![=>])"
+    r"|\.\s*(?:Add|Append\w*|Insert|Push|Enqueue|Set\w*|Put|Write\w*)\s*\("
+)
+
+
+def _tainted(code: str, raw: Callable[[str, set[str]], bool]) -> set[str]:
+    """The names assigned, directly or through each other, from what ``raw`` recognises."""
+    tainted: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, value in _ASSIGNMENT.findall(code):
+            if name not in tainted and raw(value, tainted):
+                tainted.add(name)
+                changed = True
+    return tainted
 
 
 def _innermost_expression(text: str, pos: int) -> tuple[int, int] | None:

@@ -207,3 +207,74 @@ def test_the_shape_of_the_real_gateway_passes(tmp_path: Path) -> None:
     proc = run_auditor("scan", "policy.xml", "--format", "json", cwd=tmp_path)
     report = json.loads(proc.stdout)
     assert identity(report) == "pass", [f["message"] for f in report["findings"]]
+
+
+# ---------------------------------------------------------------- found by review
+
+
+def _decoded(*, header: str = "Authorization", tail: str = "", returned: str = "claim") -> str:
+    code = f"""@{{
+string tok = context.Request.Headers.GetValueOrDefault("{header}", "").Substring(7);
+string[] parts = tok.Split('.');
+JObject payload = JObject.Parse(Encoding.UTF8.GetString(Convert.FromBase64String(parts[1])));
+string claim = (string)payload["oid"];
+{tail}
+return {returned};
+}}"""
+    return f'<set-variable name="user" value="{code.replace(chr(34), "&quot;")}" />'
+
+
+def test_a_decode_of_another_header_beside_a_test_of_the_validated_one_is_not_validated(
+    tmp_path: Path,
+) -> None:
+    # The validated Authorization header is only tested for presence; the payer comes from
+    # the unvalidated x-user-token.
+    block = _decoded(header="x-user-token").replace(
+        "string tok",
+        "if (context.Request.Headers.GetValueOrDefault(&quot;Authorization&quot;, &quot;&quot;)"
+        " == &quot;&quot;) { return &quot;anonymous&quot;; }\nstring tok",
+    )
+    report = scan(tmp_path, AUTH + block + METER_USER)
+    assert identity(report) == "fail"
+    assert failing(report, "IDN002")
+
+
+def test_a_token_that_leaves_through_an_out_argument_or_an_indexer_is_still_recorded(
+    tmp_path: Path,
+) -> None:
+    leak_out = _decoded(returned='claim + "|" + copy').replace(
+        "string claim",
+        "string[] vals;\ncontext.Request.Headers.TryGetValue(&quot;Authorization&quot;, out vals);"
+        "\nstring copy = vals[0];\nstring claim",
+    )
+    leak_indexer = _decoded(
+        tail='var rec = new JObject();\nrec["token"] = tok;', returned="rec.ToString()"
+    )
+    for name, block in (("out", leak_out), ("indexer", leak_indexer)):
+        report = scan(tmp_path / name, AUTH + block + METER_USER)
+        assert failing(report, "IDN007"), name
+
+
+def test_the_decoded_claim_of_the_validated_header_still_passes(tmp_path: Path) -> None:
+    assert identity(scan(tmp_path, AUTH + _decoded() + METER_USER)) == "pass"
+
+
+def test_a_validation_of_a_query_parameter_or_another_header_leaves_authorization_unvalidated(
+    tmp_path: Path,
+) -> None:
+    query = AUTH.replace('header-name="Authorization"', 'query-parameter-name="access_token"')
+    other = AUTH.replace(
+        'header-name="Authorization"',
+        'token-value="@(context.Request.Headers.GetValueOrDefault(&quot;x-other&quot;, '
+        '&quot;&quot;))"',
+    )
+    mine = AUTH.replace(
+        'header-name="Authorization"',
+        'token-value="@(context.Request.Headers.GetValueOrDefault(&quot;Authorization&quot;, '
+        '&quot;&quot;).Substring(7))"',
+    )
+    for name, validate in (("query", query), ("other", other)):
+        report = scan(tmp_path / name, validate + AS_JWT_CLAIM + METER_USER)
+        assert identity(report) == "fail", name
+        assert failing(report, "IDN002"), name
+    assert identity(scan(tmp_path / "mine", mine + AS_JWT_CLAIM + METER_USER)) == "pass"

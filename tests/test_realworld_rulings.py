@@ -332,3 +332,39 @@ def test_bicep_and_arm_loggers_linked_by_key_name_their_component(tmp_path: Path
         BICEP_LINKED.replace(", CustomMetricsOptedInType: 'WithDimensions'", ""),
     )
     assert _rule(_scan_dir(tmp_path / "bicep", tmp_path), "COV009")["status"] != "pass"
+
+
+def test_a_custom_domain_or_private_address_fronting_a_model_stays_an_llm_api(
+    tmp_path: Path,
+) -> None:
+    # Review: a proxy domain or a private endpoint address still names /openai/... in its path.
+    root = tmp_path / "tree"
+    write(root / "products" / "starter" / "productInformation.json", "{}")
+    proxy = {"path": "proxy", "serviceUrl": "https://aoai-proxy.contoso.com/openai"}
+    private = {"path": "pe", "serviceUrl": "https://10.20.0.5/openai/deployments/gpt-4o"}
+    _api(root, "proxy", proxy, RETRY)
+    _api(root, "pe", private, RETRY)
+    apis = {a["name"]: a for a in _scan(root, tmp_path)["apis"]}
+    assert apis["proxy"]["llm"] is True
+    assert apis["pe"]["llm"] is True
+
+
+def test_a_logger_given_a_key_from_a_vault_secret_names_no_component(tmp_path: Path) -> None:
+    root = tmp_path / "kv"
+    write(root / "policy.xml", METERED)
+    tf = TF_SERVICE + TF_INSIGHTS % ("instrumentation_key", "instrumentation_key")
+    tf = tf.replace(
+        "= azurerm_application_insights.appi.instrumentation_key",
+        "= azurerm_key_vault_secret.appikey.value",
+    )
+    tf += """
+resource "azurerm_key_vault_secret" "appikey" {
+  name         = "appi-key"
+  key_vault_id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv"
+  value        = azurerm_application_insights.appi.instrumentation_key
+}
+"""
+    write(root / "main.tf", tf)
+    finding = _rule(_scan_dir(root, tmp_path), "COV009")
+    assert finding["status"] == "skip"
+    assert "no Application Insights resource is named by the logger" in finding["message"]

@@ -104,7 +104,10 @@ def _linked_logger(props: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(creds, dict):
         return props
     for key, value in sorted(creds.items()):
-        linked = isinstance(value, Unknown) and value.of
+        linked = value.of if isinstance(value, Unknown) else None
+        # NOTE: only a component names where a logger writes (not a vault holding the key).
+        if linked and "/providers/microsoft.insights/components/" not in linked.lower():
+            linked = None
         if linked and str(key).lower() in ("connectionstring", "instrumentationkey"):
             return {**props, "resourceId": linked}
     return props

@@ -63,6 +63,7 @@ _SECRET_ATTRS = re.compile(
     r"^value$|instrumentation_key|sas|token$"
 )
 #: Variable names that say they hold secrets (never read, even from a default).
+_COMPONENT_ID = "/providers/microsoft.insights/components/"
 #: ``${azurerm_x.name.secret}``: a secret attribute read from one resource (no index).
 _SECRET_READ = re.compile(r"^\$\{([a-z][a-z0-9_]*\.[A-Za-z_][\w-]*)\.\w+\}$")
 _SECRET_VARS = re.compile(r"(?i)(^|_)(key|secret|password|token)s?$|connection_?string|sas_")
@@ -518,7 +519,10 @@ class Inst:
         if m is None:
             return None
         found = self.scope.resource(m[1])
-        return found.attr("id") if isinstance(found, Inst) else None
+        rid = found.attr("id") if isinstance(found, Inst) else None
+        # NOTE: only a component names where a logger writes (a Key Vault secret holding the
+        # key names nothing about it).
+        return rid if isinstance(rid, str) and _COMPONENT_ID in rid.lower() else None
 
     def note(self, text: str) -> None:
         """A note at the declaration."""
