@@ -6,18 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.support import run_auditor, write
-
-METERED = """<policies>
-  <inbound>
-    <base />
-    <llm-emit-token-metric namespace="ai">
-      <dimension name="Subscription ID" />
-    </llm-emit-token-metric>
-  </inbound>
-  <backend><base /></backend><outbound><base /></outbound><on-error><base /></on-error>
-</policies>
-"""
+from tests.support import METERED, run_auditor, write
 
 RETRY = """<policies>
   <inbound>
