@@ -9,6 +9,7 @@ from auditor.checking import ApiContext, OpContext, Outcome
 from auditor.effective import Effective, Stmt, memoized, terminates
 from auditor.llm import backend_chain, backend_urls, llm_host
 from auditor.model import AiAccount, Diagnostic, Location, Service, unknown_of
+from auditor.sources.resources import DECLARED_EXISTING, NOT_DECLARED
 from auditor.values import VAR_READ, setters, traced
 
 TOKEN_METRIC = ("llm-emit-token-metric", "azure-openai-emit-token-metric")
@@ -197,8 +198,37 @@ def elsewhere(ctx: ApiContext) -> str | None:
     """Why the service may have, outside this source, what the source does not show."""
     if not ctx.service.elsewhere:
         return None
-    more = len(ctx.service.elsewhere) - 1
-    return ctx.service.elsewhere[0] + (f" (and {more} more)" if more else "")
+    return elsewhere_of(ctx.service)
+
+
+def global_unseen(ctx: OpContext, section: str = "inbound") -> str | None:
+    """Why what a check found missing may still run: the service is declared elsewhere, its
+    global policy is not in this source, and on some route every scope below keeps ``<base />``
+    in ``section`` (so the unseen global statements run there)."""
+    service = ctx.service
+    if service.policy is not None or not service.elsewhere:
+        return None
+    # NOTE: a deployment read in part (a loop over unknown items, a provisioner) still declares
+    # the service, and its global policy would be declared beside it.
+    if not service.elsewhere[0].startswith((DECLARED_EXISTING, NOT_DECLARED)):
+        return None
+    workspace = service.workspace_policies.get(ctx.api.workspace) if ctx.api.workspace else None
+    for route in ctx.routes:
+        product = service.products.get(route.product) if route.product else None
+        docs = [ctx.op.policy, ctx.api.policy, product.policy if product else None, workspace]
+        if all(
+            d is None
+            or (d.root is not None and d.section(section) is not None and d.has_base(section))
+            for d in docs
+        ):
+            return f"the service's global policy is not in this source: {elsewhere_of(service)}"
+    return None
+
+
+def elsewhere_of(service: Service) -> str:
+    """The first reason the service may have more than the source shows (and how many more)."""
+    more = len(service.elsewhere) - 1
+    return service.elsewhere[0] + (f" (and {more} more)" if more else "")
 
 
 def unnamed(items: Iterable[object]) -> str | None:

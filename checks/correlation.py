@@ -23,6 +23,7 @@ from checks._common import (
     covering_diagnostics,
     dedupe,
     elsewhere,
+    global_unseen,
     inbound_location,
     rests_on,
     same_deployment,
@@ -105,6 +106,10 @@ def correlation_header_missing(ctx: OpContext) -> CheckResult:
     missing = [r for r in ctx.routes if not _setters(r.eff, names)]
     if missing:
         loc = inbound_location(ctx)
+        if doubt := global_unseen(ctx):
+            return skipped(
+                f"{ctx.label}: no correlation header is set in this source; {doubt}", loc
+            )
         on = "" if len(missing) == len(ctx.routes) else " on " + "; ".join(r.label for r in missing)
         return failed(
             f"{ctx.label}: no inbound set-header of {', '.join(names[:3])} (or another "

@@ -22,6 +22,7 @@ from checks._common import (
     covering_diagnostics,
     dedupe,
     elsewhere,
+    global_unseen,
     inbound_location,
     is_custom_meter,
     is_native_meter,
@@ -84,6 +85,10 @@ def llm_calls_not_metered(ctx: OpContext) -> CheckResult:
     if not bad:
         return passed(f"{ctx.label}: every route runs metering")
     why, at = _why_missing(bad[0].eff)
+    if doubt := global_unseen(ctx):
+        return skipped(
+            f"{ctx.label}: no metering is in this source; {doubt}", at or inbound_location(ctx)
+        )
     if len(bad) == len(ctx.routes):
         return failed(f"{ctx.label}: LLM calls are not metered: {why}", at or inbound_location(ctx))
     labels = "; ".join(r.label for r in bad)

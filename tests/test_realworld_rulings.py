@@ -357,3 +357,70 @@ resource "azurerm_key_vault_secret" "appikey" {
     finding = _rule(_scan_dir(root, tmp_path), "COV009")
     assert finding["status"] == "skip"
     assert "no Application Insights resource is named by the logger" in finding["message"]
+
+
+BASE_ONLY = (
+    "<policies><inbound><base /></inbound><backend><base /></backend>"
+    "<outbound><base /></outbound><on-error><base /></on-error></policies>"
+)
+EXISTING_BICEP = """
+resource apim 'Microsoft.ApiManagement/service@2023-05-01-preview' existing = {
+  name: 'apim-shared'
+}
+resource api 'Microsoft.ApiManagement/service/apis@2023-05-01-preview' = {
+  parent: apim
+  name: 'chat'
+  properties: { path: 'openai', serviceUrl: 'https://x.openai.azure.com/openai' }
+}
+resource policy 'Microsoft.ApiManagement/service/apis/policies@2023-05-01-preview' = {
+  parent: api
+  name: 'policy'
+  properties: { format: 'rawxml', value: loadTextContent('policy.xml') }
+}
+"""
+EXISTING_TF = """
+data "azurerm_api_management" "gw" {
+  name                = "apim-shared"
+  resource_group_name = "rg"
+}
+
+resource "azurerm_api_management_api" "chat" {
+  name                = "chat"
+  api_management_name = data.azurerm_api_management.gw.name
+  resource_group_name = "rg"
+  revision            = "1"
+  path                = "openai"
+  service_url         = "https://x.openai.azure.com/openai"
+}
+
+resource "azurerm_api_management_api_policy" "chat" {
+  api_name            = azurerm_api_management_api.chat.name
+  api_management_name = data.azurerm_api_management.gw.name
+  resource_group_name = "rg"
+  xml_content         = file("${path.module}/policy.xml")
+}
+"""
+
+
+def test_what_an_unseen_global_policy_may_hold_is_not_called_missing(tmp_path: Path) -> None:
+    # TruaShamu/APIM-OpenAI-Endpoint and genai-gateway-apim test/4: the API is added to a
+    # service deployed elsewhere; its global policy (which <base /> runs) is not in the source.
+    for name, file, text in (
+        ("bicep", "main.bicep", EXISTING_BICEP),
+        ("tf", "main.tf", EXISTING_TF),
+    ):
+        write(tmp_path / name / "policy.xml", BASE_ONLY)
+        write(tmp_path / name / file, text)
+        report = _scan_dir(tmp_path / name, tmp_path)
+        for rule in ("COV001", "COR001"):
+            finding = _rule(report, rule)
+            assert finding["status"] == "skip", (name, rule)
+            assert "global policy is not in this source" in finding["message"]
+        # An API policy without <base /> drops the global scope: the absence is certain.
+        write(
+            tmp_path / name / "policy.xml",
+            BASE_ONLY.replace("<inbound><base /></inbound>", "<inbound />"),
+        )
+        report = _scan_dir(tmp_path / name, tmp_path)
+        assert _rule(report, "COV001")["status"] == "fail", name
+        assert _rule(report, "COR001")["status"] == "fail", name

@@ -428,6 +428,12 @@ def _choice(first: Mapping[str, Any], other: Mapping[str, Any]) -> str | None:
     )
 
 
+#: How a service's ``elsewhere`` begins when the service itself is not declared in the source:
+#: then even its global policy is unseen (a deployment read in part still declares it).
+DECLARED_EXISTING = "the service is declared 'existing'"
+NOT_DECLARED = "the service itself is not declared in this source"
+
+
 def _elsewhere(key: ServiceKey, kids: _Kids, partial: Mapping[str, list[str]]) -> list[str]:
     """Why what belongs to a service may be declared outside this source."""
     kept = [str(r) for res in kids.declared for r in res.get("_elsewhere") or ()]
@@ -438,11 +444,10 @@ def _elsewhere(key: ServiceKey, kids: _Kids, partial: Mapping[str, list[str]]) -
         if kids.existing:
             where = _origin(kids.existing[0])
             reasons.append(
-                f"the service is declared 'existing' at {where}: it is deployed, and "
-                "may be configured, elsewhere"
+                f"{DECLARED_EXISTING} at {where}: it is deployed, and may be configured, elsewhere"
             )
         else:
-            reasons.append("the service itself is not declared in this source")
+            reasons.append(NOT_DECLARED)
     for dep in sorted(kids.deployments):
         for why in partial.get(dep, ())[:3]:
             reasons.append(f"not read in its deployment: {why}")
