@@ -24,8 +24,10 @@ CREDENTIAL = frozenset({"subscription", "product", "user", "claim-validated"})
 VAR_READ = re.compile(
     r"""Variables\s*(?:\.\s*GetValueOrDefault\s*(?:<[^>()]*>)?\s*\(\s*|\[\s*)"([^"]+)\"""",
 )
+#: A header of the request (a response's headers, the backend's or a send-request's, are not
+#: the caller's choice: ``context.Response.Headers`` is left out).
 _HEADER_READ = re.compile(
-    r"""Headers\s*(?:\.\s*(?:GetValueOrDefault|TryGetValue|ContainsKey)\s*(?:<[^>()]*>)?\s*\(\s*|\[\s*)"([^"]+)\"""",
+    r"""(?<!Response\.)(?<!Response\?\.)Headers\s*(?:\.\s*(?:GetValueOrDefault|TryGetValue|ContainsKey)\s*(?:<[^>()]*>)?\s*\(\s*|\[\s*)"([^"]+)\"""",
     re.IGNORECASE,
 )
 _FALLBACK = re.compile(

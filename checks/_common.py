@@ -163,7 +163,11 @@ def accounts_behind(ctx: ApiContext) -> list[AiAccount]:
 
 
 #: How the reason an IaC value is unknown names the account whose endpoint it is.
-_ACCOUNT_NAMED = re.compile(r"Microsoft\.CognitiveServices/accounts(?: \([^)]*\))? '([^']+)'")
+#: The name may hold ``${...}`` expressions with quotes of their own (``a-${f('x')}``).
+_ACCOUNT_NAMED = re.compile(
+    r"Microsoft\.CognitiveServices/accounts(?: \([^)]*\))? "
+    r"'((?:[^'$]|\$(?!\{)|\$\{(?:[^{}]|\{[^{}]*\})*\})+)'"
+)
 
 
 def _accounts_behind(ctx: ApiContext) -> list[AiAccount]:

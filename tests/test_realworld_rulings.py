@@ -424,3 +424,65 @@ def test_what_an_unseen_global_policy_may_hold_is_not_called_missing(tmp_path: P
         report = _scan_dir(tmp_path / name, tmp_path)
         assert _rule(report, "COV001")["status"] == "fail", name
         assert _rule(report, "COR001")["status"] == "fail", name
+
+
+RESPONSE_FIELD = """<policies>
+  <inbound><base /><set-backend-service base-url="https://aoai.openai.azure.com/openai" /></inbound>
+  <backend><base /></backend>
+  <outbound>
+    <base />
+    <log-to-eventhub logger-id="hub">@{
+      var body = context.Response.Body?.As<JObject>(true);
+      return new JObject(
+        new JProperty("subscription", context.Subscription.Id),
+        new JProperty("region", context.Response.Headers.GetValueOrDefault("x-ms-region", "")),
+        new JProperty("total_tokens", body["usage"]["total_tokens"].ToString())
+      ).ToString();
+    }</log-to-eventhub>
+  </outbound>
+  <on-error><base /></on-error>
+</policies>
+"""
+
+
+def test_a_response_header_in_a_usage_record_is_no_caller_chosen_payer(tmp_path: Path) -> None:
+    # Azure/azure-openai-landing-zone logs openai-processing-ms from the response beside the
+    # subscription: a backend's header is not a header the caller chooses.
+    write(tmp_path / "one" / "policy.xml", RESPONSE_FIELD)
+    out = tmp_path / "one.json"
+    proc = run_auditor(
+        "scan", tmp_path / "one" / "policy.xml", "--format", "json", "-o", out, cwd=tmp_path
+    )
+    assert proc.returncode in (0, 1), proc.stderr
+    report = json.loads(out.read_text("utf-8"))
+    failing = [f for f in report["findings"] if f["signal"] == "identity" and f["status"] == "fail"]
+    assert failing == []
+    assert "x-ms-region" not in json.dumps([f["message"] for f in report["findings"]])
+
+
+def test_an_account_whose_name_quotes_inside_an_expression_is_still_matched(
+    tmp_path: Path,
+) -> None:
+    # seenu433/apim-genai: accounts named 'aoai-1-${uniqueString(...)}' behind the serviceUrl.
+    bicep = BICEP_LINKED.replace(
+        "resource apim ",
+        """param suffix string
+resource account 'Microsoft.CognitiveServices/accounts@2023-10-01-preview' = {
+  name: 'aoai-${uniqueString('fixed', suffix)}'
+  location: 'swedencentral'
+  kind: 'OpenAI'
+  sku: { name: 'S0' }
+  properties: { customSubDomainName: 'aoai-gw' }
+}
+resource apim """,
+        1,
+    ).replace(
+        "serviceUrl: 'https://gw-aoai.openai.azure.com/openai'",
+        "serviceUrl: '${account.properties.endpoint}openai'",
+    )
+    write(tmp_path / "b" / "policy.xml", METERED)
+    write(tmp_path / "b" / "main.bicep", bicep)
+    report = _scan_dir(tmp_path / "b", tmp_path)
+    cov008 = _rule(report, "COV008")
+    assert cov008["status"] == "fail", cov008["message"]
+    assert "aoai-" in cov008["message"]
