@@ -9,8 +9,8 @@ from typing import Any
 
 from auditor.checking import REGISTRY, ApiContext, OpContext, Outcome, Route
 from auditor.effective import Problem, build_effective
-from auditor.llm import in_scope, scoping
-from auditor.model import Api, Estate, Location, Operation, Service
+from auditor.llm import in_scope, model_call, scoping
+from auditor.model import Api, Estate, Location, Operation, Service, unknown_of
 from auditor.policy import PolicyDoc
 from auditor.rules import SIGNALS, Catalog, Rule, severity_rank
 
@@ -496,7 +496,13 @@ def audit_api(
         return scope, evidence, undecided, False, set()
     if scope != "llm":
         return scope, evidence, [], False, set()
-    ops = list(api.operations) or [Operation("*", None, None, None)]
+    ops = [op for op in api.operations if model_call(op)]
+    if not api.operations or unknown_of(api, "spec"):
+        # NOTE: operations an unresolved specification imports are unseen; they run the API's
+        # policy, which is then judged as well as the operations the source declares.
+        ops.append(Operation("*", None, None, None))
+    elif not ops:
+        ops = list(api.operations)  # every operation reads: judged all the same
     cache: dict[tuple[object, ...], Any] = {}
     op_ctxs = [
         OpContext(estate, service, api, op, routes_for(service, api, op, estate, cache, outer))

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from auditor.model import Api, Service, unknown_of
+from auditor.model import Api, Operation, Service, unknown_of
 from auditor.policy import PolicyDoc, local_name
 
 LLM_HOST_SUFFIXES = (
@@ -253,6 +253,18 @@ def _account(found: Scoping, why: str, text: str) -> None:
         found.shared.append(f"{text} ({why})")
     else:
         found.other_ai.append(f"an Azure AI account of kind {kind} ({why})")
+
+
+#: Methods that read or delete what a model made but never run one (a realtime session
+#: opens with a GET, but its path says so).
+_READ_METHODS = {"GET", "DELETE", "HEAD", "OPTIONS"}
+
+
+def model_call(op: Operation) -> bool:
+    """Whether an operation of an LLM API may run a model: not a GET or DELETE of a path that
+    is no model endpoint (``GET /deployments``, ``GET /assistants``, ``DELETE /files/{id}``)."""
+    method = (op.method or "").upper()
+    return method not in _READ_METHODS or bool(_LLM_PATH.search(op.url_template or ""))
 
 
 def backend_chain(service: Service, name: str, depth: int = 0) -> list:  # type: ignore[type-arg]

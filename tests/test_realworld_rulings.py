@@ -486,3 +486,71 @@ resource apim """,
     cov008 = _rule(report, "COV008")
     assert cov008["status"] == "fail", cov008["message"]
     assert "aoai-" in cov008["message"]
+
+
+IMPORTED_TF = """
+variable "spec_file" { type = string }
+
+resource "azurerm_api_management" "gw" {
+  name                = "gw"
+  location            = "swedencentral"
+  resource_group_name = "rg"
+  publisher_name      = "p"
+  publisher_email     = "p@example.com"
+  sku_name            = "Developer_1"
+}
+
+resource "azurerm_api_management_api" "chat" {
+  name                = "chat"
+  api_management_name = azurerm_api_management.gw.name
+  resource_group_name = "rg"
+  revision            = "1"
+  path                = "openai"
+  import {
+    content_format = "openapi+json"
+    content_value  = file("${path.module}/${var.spec_file}")
+  }
+}
+
+resource "azurerm_api_management_api_policy" "chat" {
+  api_name            = azurerm_api_management_api.chat.name
+  api_management_name = azurerm_api_management.gw.name
+  resource_group_name = "rg"
+  xml_content         = file("${path.module}/policy.xml")
+}
+
+resource "azurerm_api_management_api_operation" "deployments" {
+  operation_id        = "deployments"
+  api_name            = azurerm_api_management_api.chat.name
+  api_management_name = azurerm_api_management.gw.name
+  resource_group_name = "rg"
+  display_name        = "deployments"
+  method              = "GET"
+  url_template        = "/deployments"
+}
+
+resource "azurerm_api_management_api_operation_policy" "deployments" {
+  api_name            = azurerm_api_management_api.chat.name
+  api_management_name = azurerm_api_management.gw.name
+  resource_group_name = "rg"
+  operation_id        = azurerm_api_management_api_operation.deployments.operation_id
+  xml_content         = "<policies><inbound /><backend><base /></backend></policies>"
+}
+"""
+
+
+def test_the_operations_of_an_unresolved_spec_are_judged_through_the_api_policy(
+    tmp_path: Path,
+) -> None:
+    # jordanbean-msft/apim-aoai-terraform-lz: the spec file is a variable with no default, and
+    # the one declared operation, GET /deployments, is a management read without <base />.
+    root = tmp_path / "tf"
+    write(root / "policy.xml", METERED.replace('name="Subscription ID"', 'name="API ID"'))
+    write(root / "main.tf", IMPORTED_TF)
+    report = _scan_dir(root, tmp_path)
+    (api,) = report["apis"]
+    assert api["signals"]["identity"] == "fail"  # the API policy meters with no payer
+    assert api["signals"]["streaming"] == "pass"
+    targets = {f["target"] for f in report["findings"] if f["rule"] == "COV001"}
+    assert targets == {"chat"}  # GET /deployments runs no model: not judged as a model call
+    assert _rule(report, "COV001")["status"] == "pass"
