@@ -78,8 +78,13 @@ class OpContext:
 
     @cached_property
     def label(self) -> str:
-        """``api`` or ``api/operation`` for messages."""
-        return self.api.name if self.op.name == "*" else f"{self.api.name}/{self.op.name}"
+        """``api`` or ``api/operation`` for messages; ``api (...)`` for the operations an
+        unseen specification imports beside the declared ones."""
+        if self.op.name != "*":
+            return f"{self.api.name}/{self.op.name}"
+        if self.api.operations:
+            return f"{self.api.name} (operations its specification imports)"
+        return self.api.name
 
 
 @dataclass(eq=False)

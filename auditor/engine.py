@@ -497,9 +497,9 @@ def audit_api(
     if scope != "llm":
         return scope, evidence, [], False, set()
     ops = [op for op in api.operations if model_call(op)]
-    if not api.operations or unknown_of(api, "spec"):
-        # NOTE: operations an unresolved specification imports are unseen; they run the API's
-        # policy, which is then judged as well as the operations the source declares.
+    if not api.operations or unknown_of(api, "spec") or api.spec_link:
+        # NOTE: operations an unresolved or linked specification imports are unseen; they run
+        # the API's policy, which is then judged as well as the operations the source declares.
         ops.append(Operation("*", None, None, None))
     elif not ops:
         ops = list(api.operations)  # every operation reads: judged all the same

@@ -262,9 +262,24 @@ _READ_METHODS = {"GET", "DELETE", "HEAD", "OPTIONS"}
 
 def model_call(op: Operation) -> bool:
     """Whether an operation of an LLM API may run a model: not a GET or DELETE of a path that
-    is no model endpoint (``GET /deployments``, ``GET /assistants``, ``DELETE /files/{id}``)."""
+    is no model endpoint (``GET /deployments``, ``GET /assistants``, ``DELETE /files/{id}``),
+    unless its own policy turns it into one (another method, a rewrite to a model path, a
+    request of its own) or cannot be read."""
     method = (op.method or "").upper()
-    return method not in _READ_METHODS or bool(_LLM_PATH.search(op.url_template or ""))
+    if method not in _READ_METHODS or _LLM_PATH.search(op.url_template or ""):
+        return True
+    doc = op.policy
+    if doc is None:
+        return False
+    if doc.root is None:
+        return True
+    for el in doc.root.iter():
+        tag = local_name(el)
+        if tag in ("set-method", "send-request", "include-fragment"):
+            return True
+        if tag == "rewrite-uri" and _LLM_PATH.search("/" + (el.get("template") or "")):
+            return True
+    return False
 
 
 def backend_chain(service: Service, name: str, depth: int = 0) -> list:  # type: ignore[type-arg]

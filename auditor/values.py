@@ -24,10 +24,11 @@ CREDENTIAL = frozenset({"subscription", "product", "user", "claim-validated"})
 VAR_READ = re.compile(
     r"""Variables\s*(?:\.\s*GetValueOrDefault\s*(?:<[^>()]*>)?\s*\(\s*|\[\s*)"([^"]+)\"""",
 )
+_ANY_HEADERS = re.compile(r"context\s*\.\s*request\s*\??\s*\.\s*headers")
 #: A header of the request (a response's headers, the backend's or a send-request's, are not
 #: the caller's choice: ``context.Response.Headers`` is left out).
 _HEADER_READ = re.compile(
-    r"""(?<!Response\.)(?<!Response\?\.)Headers\s*(?:\.\s*(?:GetValueOrDefault|TryGetValue|ContainsKey)\s*(?:<[^>()]*>)?\s*\(\s*|\[\s*)"([^"]+)\"""",
+    r"""(?<!Response\.)(?<!Response\?\.)Headers\s*(?:\?\s*)?(?:\.\s*(?:GetValueOrDefault|TryGetValue|ContainsKey)\s*(?:<[^>()]*>)?\s*\(\s*|\[\s*)"([^"]+)\"""",
     re.IGNORECASE,
 )
 _FALLBACK = re.compile(
@@ -237,7 +238,7 @@ def classify(
             info.kinds.add("claim-unvalidated")
         else:
             info.kinds.add("header")
-    if "context.request.headers" in low and not info.headers:
+    if _ANY_HEADERS.search(low) and not info.headers:
         info.kinds.add("header")
     if "request.url.query" in low:
         info.kinds.add("query")

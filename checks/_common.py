@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 
-from auditor.checking import ApiContext, OpContext, Outcome
+from auditor.checking import ApiContext, OpContext, Outcome, Route
 from auditor.effective import Effective, Stmt, memoized, terminates
 from auditor.llm import backend_chain, backend_urls, llm_host
 from auditor.model import AiAccount, Diagnostic, Location, Service, unknown_of
@@ -205,19 +205,31 @@ def elsewhere(ctx: ApiContext) -> str | None:
     return elsewhere_of(ctx.service)
 
 
-def global_unseen(ctx: OpContext, section: str = "inbound") -> str | None:
-    """Why what a check found missing may still run: the service is declared elsewhere, its
-    global policy is not in this source, and on some route every scope below keeps ``<base />``
-    in ``section`` (so the unseen global statements run there)."""
+def global_unseen(
+    ctx: OpContext, routes: Sequence[Route] | None = None, section: str = "inbound"
+) -> str | None:
+    """Why what a check found missing on ``routes`` (default: every route) may still run: the
+    service's global policy is not in this source (the service is declared elsewhere, or a
+    module of its deployment is not read), and on one of those routes every scope below keeps
+    ``<base />`` in ``section`` (so the unseen global statements run there)."""
     service = ctx.service
     if service.policy is not None or not service.elsewhere:
         return None
-    # NOTE: a deployment read in part (a loop over unknown items, a provisioner) still declares
-    # the service, and its global policy would be declared beside it.
-    if not service.elsewhere[0].startswith((DECLARED_EXISTING, NOT_DECLARED)):
+    # NOTE: a deployment read in part by a loop over unknown items or a provisioner still
+    # declares the service, and its global policy would be declared beside it; an unread module
+    # may declare the policy itself.
+    why = next(
+        (
+            w
+            for w in service.elsewhere
+            if w.startswith((DECLARED_EXISTING, NOT_DECLARED)) or _UNREAD_MODULE.search(w)
+        ),
+        None,
+    )
+    if why is None:
         return None
     workspace = service.workspace_policies.get(ctx.api.workspace) if ctx.api.workspace else None
-    for route in ctx.routes:
+    for route in ctx.routes if routes is None else routes:
         product = service.products.get(route.product) if route.product else None
         docs = [ctx.op.policy, ctx.api.policy, product.policy if product else None, workspace]
         if all(
@@ -225,8 +237,12 @@ def global_unseen(ctx: OpContext, section: str = "inbound") -> str | None:
             or (d.root is not None and d.section(section) is not None and d.has_base(section))
             for d in docs
         ):
-            return f"the service's global policy is not in this source: {elsewhere_of(service)}"
+            return f"the service's global policy is not in this source: {why}"
     return None
+
+
+#: How the readers say a module was not read (a registry or git module, one outside the folder).
+_UNREAD_MODULE = re.compile(r"\bmodule '[^']*' from .*? is not read")
 
 
 def elsewhere_of(service: Service) -> str:

@@ -106,10 +106,14 @@ def correlation_header_missing(ctx: OpContext) -> CheckResult:
     missing = [r for r in ctx.routes if not _setters(r.eff, names)]
     if missing:
         loc = inbound_location(ctx)
-        if doubt := global_unseen(ctx):
+        # NOTE: a route that reaches an unseen global policy may get the header there.
+        certain = [r for r in missing if not global_unseen(ctx, [r])]
+        if not certain:
+            doubt = global_unseen(ctx, missing)
             return skipped(
                 f"{ctx.label}: no correlation header is set in this source; {doubt}", loc
             )
+        missing = certain
         on = "" if len(missing) == len(ctx.routes) else " on " + "; ".join(r.label for r in missing)
         return failed(
             f"{ctx.label}: no inbound set-header of {', '.join(names[:3])} (or another "

@@ -84,11 +84,16 @@ def llm_calls_not_metered(ctx: OpContext) -> CheckResult:
     ]
     if not bad:
         return passed(f"{ctx.label}: every route runs metering")
-    why, at = _why_missing(bad[0].eff)
-    if doubt := global_unseen(ctx):
+    # NOTE: a route that reaches an unseen global policy may be metered there; a route that
+    # drops it (no <base />) is certainly not.
+    certain = [r for r in bad if not global_unseen(ctx, [r])]
+    why, at = _why_missing((certain or bad)[0].eff)
+    if not certain:
+        doubt = global_unseen(ctx, bad)
         return skipped(
             f"{ctx.label}: no metering is in this source; {doubt}", at or inbound_location(ctx)
         )
+    bad = certain
     if len(bad) == len(ctx.routes):
         return failed(f"{ctx.label}: LLM calls are not metered: {why}", at or inbound_location(ctx))
     labels = "; ".join(r.label for r in bad)

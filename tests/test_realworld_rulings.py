@@ -552,5 +552,138 @@ def test_the_operations_of_an_unresolved_spec_are_judged_through_the_api_policy(
     assert api["signals"]["identity"] == "fail"  # the API policy meters with no payer
     assert api["signals"]["streaming"] == "pass"
     targets = {f["target"] for f in report["findings"] if f["rule"] == "COV001"}
-    assert targets == {"chat"}  # GET /deployments runs no model: not judged as a model call
+    # GET /deployments runs no model: not judged as a model call; the imported ones are
+    assert targets == {"chat (operations its specification imports)"}
     assert _rule(report, "COV001")["status"] == "pass"
+
+
+# ------------------------------------------------------------- second review round
+
+
+def _bicep_case(tmp_path: Path, name: str, bicep: str, policy: str = BASE_ONLY) -> dict[str, Any]:
+    write(tmp_path / name / "policy.xml", policy)
+    write(tmp_path / name / "main.bicep", bicep)
+    return _scan_dir(tmp_path / name, tmp_path)
+
+
+SERVICE_BICEP = """
+resource apim 'Microsoft.ApiManagement/service@2023-05-01-preview' = {
+  name: 'apim-gw'
+  location: 'westeurope'
+  sku: { name: 'Developer', capacity: 1 }
+  properties: { publisherEmail: 'a@b.c', publisherName: 'x' }
+}
+resource api 'Microsoft.ApiManagement/service/apis@2023-05-01-preview' = {
+  parent: apim
+  name: 'chat'
+  properties: { path: 'openai', serviceUrl: 'https://x.openai.azure.com/openai'%s }
+}
+resource policy 'Microsoft.ApiManagement/service/apis/policies@2023-05-01-preview' = {
+  parent: api
+  name: 'policy'
+  properties: { format: 'rawxml', value: loadTextContent('policy.xml') }
+}
+"""
+TEAM_PRODUCT = """
+resource prod 'Microsoft.ApiManagement/service/products@2023-05-01-preview' = {
+  parent: apim
+  name: 'team'
+  properties: { displayName: 'team', subscriptionRequired: true }
+}
+resource prodapi 'Microsoft.ApiManagement/service/products/apis@2023-05-01-preview' = {
+  parent: prod
+  name: 'chat'
+}
+resource prodpol 'Microsoft.ApiManagement/service/products/policies@2023-05-01-preview' = {
+  parent: prod
+  name: 'policy'
+  properties: {
+    format: 'rawxml'
+    value: '<policies><inbound><rate-limit calls="5" renewal-period="60" /></inbound></policies>'
+  }
+}
+"""
+METERED_OP = """
+resource op 'Microsoft.ApiManagement/service/apis/operations@2023-05-01-preview' = {
+  parent: api
+  name: 'chat-create'
+  properties: { displayName: 'c', method: 'POST', urlTemplate: '/deployments/{d}/chat/completions' }
+}
+resource oppol 'Microsoft.ApiManagement/service/apis/operations/policies@2023-05-01-preview' = {
+  parent: op
+  name: 'policy'
+  properties: { format: 'rawxml', value: loadTextContent('op.xml') }
+}
+"""
+
+
+def test_a_route_that_drops_the_unseen_global_policy_still_fails(tmp_path: Path) -> None:
+    existing = SERVICE_BICEP.replace(
+        """  location: 'westeurope'
+  sku: { name: 'Developer', capacity: 1 }
+  properties: { publisherEmail: 'a@b.c', publisherName: 'x' }
+}""",
+        "}",
+    ).replace(
+        "'Microsoft.ApiManagement/service@2023-05-01-preview' =",
+        "'Microsoft.ApiManagement/service@2023-05-01-preview' existing =",
+    )
+    report = _bicep_case(tmp_path, "a", existing % "" + TEAM_PRODUCT)
+    finding = _rule(report, "COV001")
+    assert finding["status"] == "fail"
+    assert "calls through product 'team'" in finding["message"]
+
+
+def test_a_global_policy_a_registry_module_may_declare_is_unseen(tmp_path: Path) -> None:
+    module = """
+module globalPolicy 'br:myregistry.azurecr.io/bicep/apim-global-policy:1.0' = {
+  name: 'global-policy'
+  params: { apimName: apim.name }
+}
+"""
+    report = _bicep_case(tmp_path, "b", SERVICE_BICEP % "" + module)
+    for rule in ("COV001", "COR001"):
+        assert _rule(report, rule)["status"] == "skip", rule
+
+
+def test_a_linked_spec_beside_declared_operations_is_judged_through_the_api_policy(
+    tmp_path: Path,
+) -> None:
+    link = ", format: 'openapi+json-link', value: 'https://example.com/inference.json'"
+    write(tmp_path / "e" / "op.xml", METERED)
+    report = _bicep_case(tmp_path, "e", SERVICE_BICEP % link + METERED_OP)
+    failing = {
+        f["target"] for f in report["findings"] if f["rule"] == "COV001" and f["status"] == "fail"
+    }
+    assert failing == {"chat (operations its specification imports)"}
+
+
+def test_a_get_that_its_policy_turns_into_a_model_call_is_judged(tmp_path: Path) -> None:
+    op = METERED_OP.replace(
+        "method: 'POST', urlTemplate: '/deployments/{d}/chat/completions'",
+        "method: 'GET', urlTemplate: '/ask'",
+    )
+    write(
+        tmp_path / "g" / "op.xml",
+        "<policies><inbound><base /><set-method>POST</set-method>"
+        '<rewrite-uri template="/deployments/gpt-4o/chat/completions" /></inbound></policies>',
+    )
+    report = _bicep_case(tmp_path, "g", SERVICE_BICEP % "" + op)
+    targets = {
+        f["target"] for f in report["findings"] if f["rule"] == "COV001" and f["status"] == "fail"
+    }
+    assert targets == {"chat/chat-create"}
+
+
+def test_a_secret_header_read_with_a_null_conditional_is_still_recorded(tmp_path: Path) -> None:
+    policy = METERED.replace(
+        '<dimension name="Subscription ID" />',
+        '<dimension name="Key" value="@(context.Request?.Headers?.GetValueOrDefault('
+        '&quot;api-key&quot;, &quot;&quot;))" />',
+    )
+    write(tmp_path / "p.xml", policy)
+    out = tmp_path / "p.json"
+    proc = run_auditor("scan", tmp_path / "p.xml", "--format", "json", "-o", out, cwd=tmp_path)
+    assert proc.returncode in (0, 1), proc.stderr
+    report = json.loads(out.read_text("utf-8"))
+    assert _rule(report, "IDN007")["status"] == "fail"
