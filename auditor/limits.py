@@ -37,6 +37,8 @@ _KINDS: tuple[tuple[str, re.Pattern[str], bool], ...] = tuple(
         ("resources only Terraform or a script knows (not evaluated)", r"provisioner|terraform_data"
          r"|null_resource", True),
         ("parameter values read from a file", r"parameter values from", False),
+        ("registry modules of API Management read from their inputs (Azure Verified Modules)",
+         r"is an Azure Verified Module of API Management", False),
         ("templates compiled from Bicep, read from the Bicep", r"compiled from", False),
         ("sources combined", r"^used \w+:", False),
         ("replayed from a snapshot", r"replayed from snapshot", False),

@@ -335,7 +335,7 @@ module second 'mod/api.bicep' = {
   }
 }
 
-module shared 'br/public:avm/res/api-management/service:0.1.0' = {
+module shared 'br/public:avm/res/web/site:0.1.0' = {
   name: 'avm'
 }
 """,

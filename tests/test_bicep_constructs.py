@@ -111,7 +111,7 @@ module api 'modules/api.bicep' = [for team in ['finance', 'marketing']: {
   }
 }]
 
-module registry 'br/public:avm/res/api-management/service:0.9.0' = {
+module registry 'br/public:avm/res/web/site:0.9.0' = {
   name: 'avm'
 }
 

@@ -194,7 +194,7 @@ def test_registry_and_git_modules_are_not_read_and_their_outputs_are_unknown(
         tmp_path / "main.tf",
         """
 module "apim" {
-  source  = "Azure/avm-res-apimanagement-service/azurerm"
+  source  = "Azure/avm-res-containerregistry-registry/azurerm"
   version = "0.0.7"
   name    = "gw"
 }
@@ -214,7 +214,7 @@ resource "azurerm_api_management_api" "chat" {
     )
     loaded = terraform.prepare(tmp_path)
     notes = "\n".join(loaded.notes)
-    assert "main.tf:2: module 'apim' from Azure/avm-res-apimanagement-service/azurerm" in notes
+    assert "main.tf:2: module 'apim' from Azure/avm-res-containerregistry-registry/azurerm" in notes
     assert "main.tf:8: module 'extra' from git::https://example.com" in notes
     (chat,) = [r for r in loaded.found if r["type"].endswith("/apis")]
     assert chat["name"] == "${module.apim.name}/chat"

@@ -20,6 +20,7 @@ from typing import Any
 from auditor.bounded import PolicyReadError, decode_policy_bytes, read_bounded
 from auditor.model import Location, ReadError
 from auditor.sources.bicep.parse import Body, Decl, Parsed, parse
+from auditor.sources.iac import avm
 from auditor.sources.iac.expr import (
     ARM_FUNCTIONS,
     MAX_ITEMS,
@@ -653,6 +654,23 @@ class FileScope(Scope):
         describe = f"module '{name}' ({decl.rtype})"
         path = decl.rtype
         outputs: Any
+        kind = avm.bicep_kind(path)
+        if kind is not None:
+            svc = avm.bicep(
+                kind,
+                params,
+                self.src.sink,
+                deployment=self.deployment,
+                file=self.file,
+                line=decl.line,
+                label=f"module '{name}' ({path})",
+                condition=cond,
+                lines=_param_lines(decl.body),
+            )
+            known_avm: dict[str, Any] = {"name": mname}
+            if svc is not None:
+                known_avm["outputs"] = {"name": svc}
+            return Runtime(known_avm, describe, name)
         if path.startswith(_REGISTRY):
             self.src.sink.unread(
                 self.deployment,
@@ -721,3 +739,22 @@ def _key_line(body: Body, *path: str) -> int | None:
         inner = node[2]
         return int(inner[2]) if inner[0] == "src" else int(node[1])
     return None
+
+
+def _param_lines(body: Body | None) -> dict[str, int]:
+    """The line of each of a module's ``params`` written in its body."""
+    found = body.props.get("params") if body is not None else None
+    if found is None:
+        return {}
+    node = found[1]
+    while node[0] == "at":
+        node = node[2]
+    if node[0] != "obj":
+        return {}
+    out = {}
+    for k, _ in node[1]:
+        if k[0] == "lit" and isinstance(k[1], str):
+            line = _key_line(body, "params", k[1]) if body is not None else None
+            if line:
+                out[k[1]] = line
+    return out

@@ -29,6 +29,7 @@ from typing import Any
 
 from auditor.bounded import PolicyReadError, decode_policy_bytes, read_bounded
 from auditor.model import Location, ReadError
+from auditor.sources.iac import avm
 from auditor.sources.iac.expr import (
     ALWAYS_SET,
     MAX_ITEMS,
@@ -689,6 +690,8 @@ class ModuleScope(Scope):
         if isinstance(obj, _ModuleOut):
             return obj.scope.output(text_of(key))
         if isinstance(obj, _Opaque):
+            if text_of(key) in obj.known:
+                return obj.known[text_of(key)]
             return unknown(f"{obj.expr}.{text_of(key)}", obj.why, self.where)
         if isinstance(obj, _Loop) and text_of(key) not in obj:
             return next(iter(obj.values()))
@@ -890,6 +893,8 @@ class ModuleScope(Scope):
         )
         prefix = f"{self.prefix}module.{decl.name}{suffix}."
         describe = f"module '{decl.name}' ({source})"
+        if avm.is_terraform(source):
+            return self._avm(decl, source, bindings, cond, describe, prefix)
         folder = self.src.local_source(self.module, decl)
         why = None
         if folder is None:
@@ -920,6 +925,37 @@ class ModuleScope(Scope):
             stack=self.stack,
         )
         return _ModuleOut(child)
+
+    def _avm(
+        self,
+        decl: Decl,
+        source: str,
+        bindings: dict[str, Any],
+        cond: Unknown | None,
+        describe: str,
+        prefix: str,
+    ) -> _Opaque:
+        """The AVM API Management module: not read, its inputs lowered to what it creates
+        (its outputs stay unknown)."""
+        inputs = {
+            arg: _thunk(self, attr.node, decl.file, bindings)
+            for arg, attr in decl.block.attrs.items()
+            if arg not in _META
+        }
+        svc = avm.terraform(
+            inputs,
+            self.src.sink,
+            deployment=self.deployment,
+            file=decl.file,
+            line=decl.block.line,
+            label=f"module '{decl.name}' ({source})",
+            condition=cond,
+            lines={arg: attr.line for arg, attr in decl.block.attrs.items()},
+        )
+        why = f"module '{decl.name}' from a registry ({source}): its outputs are not read"
+        # NOTE: the service's name and id are its inputs' (what the module deploys is named so).
+        known = {"name": svc, "resource_id": resource_id(mapping.APIM, [svc])}
+        return _Opaque(describe, f"{prefix.rstrip('.')}", why, known)
 
     # ---------------------------------------------------------------- functions
 
@@ -1315,8 +1351,12 @@ class _ModuleOut:
 class _Opaque:
     """A module that is not read: every output is unknown, and why."""
 
-    def __init__(self, describe: str, expr: str, why: str) -> None:
+    def __init__(
+        self, describe: str, expr: str, why: str, known: dict[str, Any] | None = None
+    ) -> None:
         self.describe, self.expr, self.why = describe, expr, why
+        self.known = known or {}
+        """Outputs known though the module is not read (an AVM module's service name)."""
 
 
 def _may_be_read(decl: Decl) -> bool:
