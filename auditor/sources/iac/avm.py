@@ -127,6 +127,11 @@ class _Emit:
         if isinstance(value, Unknown):
             self.unread(key, f"what '{key}' creates ({value.reason()})")
             return []
+        if key == "apis" and isinstance(value, dict | list) and not value:
+            # NOTE: an empty input is most often a variable's default that a deployment fills
+            # (ai-hub-tracking's var.tenants): the APIs it would be given are not seen.
+            self.unread(key, "the APIs it is given at deployment ('apis' is empty here)")
+            return []
         pairs: list[tuple[Any, Any]]
         if keyed and isinstance(value, dict):
             pairs = list(value.items())
