@@ -328,3 +328,108 @@ module "apim" {
     registry = [g for g in report["limits"] if g["kind"] == "modules from a registry, not read"]
     assert registry
     assert any("from a registry module" in n and "var.apis" in n for n in report["notes"])
+
+
+# ---------------------------------------------------------------- found by review
+
+REVIEWED = """
+module apim 'br/public:avm/res/api-management/service:%(version)s' = {
+  name: 'apim'
+  params: {
+    name: 'apim-demo'
+    publisherEmail: 'a@b.c'
+    publisherName: 'demo'
+    apis: [
+      {
+        name: 'openai'
+        path: 'openai'
+        serviceUrl: 'https://aoai-demo.openai.azure.com/openai'
+        subscriptionRequired: %(required)s
+        policies: [ { format: 'rawxml', value: '%(api_policy)s' } ]
+        operations: [
+          {
+            name: 'chat'
+            displayName: 'chat'
+            method: 'POST'
+            urlTemplate: '/deployments/{d}/chat/completions'
+            policies: %(op_policies)s
+          }
+        ]
+      }
+    ]
+    products: [
+      {
+        name: 'team'
+        displayName: 'team'
+        apis: [ 'openai' ]
+        policies: [ { format: 'rawxml', value: '%(product_policy)s' } ]
+      }
+    ]
+  }
+}
+%(extra)s
+"""
+METER = (
+    '<policies><inbound><base /><azure-openai-emit-token-metric namespace="ai">'
+    '<dimension name="Subscription ID" /></azure-openai-emit-token-metric></inbound>'
+    "<backend><base /></backend><outbound><base /></outbound><on-error><base /></on-error>"
+    "</policies>"
+)
+
+
+def _reviewed(tmp_path: Path, name: str, **given: str) -> dict[str, Any]:
+    values = {
+        "version": "0.14.1",
+        "required": "true",
+        "api_policy": METER,
+        "op_policies": "[]",
+        "product_policy": BARE,
+        "extra": "",
+        **given,
+    }
+    write(tmp_path / name / "main.bicep", REVIEWED % values)
+    report, _ = _scan(tmp_path / name, tmp_path / name)
+    return report
+
+
+def _rule(report: dict[str, Any], rule: str) -> list[str]:
+    return sorted(f["status"] for f in report["findings"] if f["rule"] == rule)
+
+
+def test_a_null_input_takes_the_modules_default(tmp_path: Path) -> None:
+    # The module reads subscriptionRequired ?? false: a null is no subscription required, so
+    # the Subscription ID dimension names no payer on calls without one.
+    null = _reviewed(tmp_path, "null", required="null")
+    false = _reviewed(tmp_path, "false", required="false")
+    assert _rule(null, "IDN004") == _rule(false, "IDN004") == ["fail"]
+
+
+def test_product_policies_are_not_deployed_before_0_14_1(tmp_path: Path) -> None:
+    only_product = {"api_policy": BARE, "product_policy": METER}
+    old = _reviewed(tmp_path, "old", version="0.14.0", **only_product)
+    new = _reviewed(tmp_path, "new", version="0.14.1", **only_product)
+    assert "fail" in _rule(old, "COV001")
+    assert "fail" not in _rule(new, "COV001")
+
+
+def test_an_unknown_operation_policy_is_noted_not_dropped(tmp_path: Path) -> None:
+    report = _reviewed(
+        tmp_path, "unk", api_policy=BARE, op_policies="[ opPolicy ]", extra="param opPolicy object"
+    )
+    assert any("a policy of operation 'chat'" in n for n in report["notes"])
+    apis = _apis(report)
+    assert apis["openai"]["signals"]["streaming"] != "pass"
+
+
+def test_terraform_an_unknown_operation_policy_is_noted_not_dropped(tmp_path: Path) -> None:
+    tf = TERRAFORM.replace(
+        "      subscription_required = true\n      policy = {\n",
+        "      subscription_required = true\n      operations = {\n        chat = {\n"
+        '          display_name = "chat"\n          method       = "POST"\n'
+        '          url_template = "/deployments/{d}/chat/completions"\n'
+        "          policy       = var.op_policy\n        }\n      }\n      policy = {\n",
+        1,
+    )
+    write(tmp_path / "tf" / "main.tf", 'variable "op_policy" { type = any }\n' + tf)
+    report, _ = _scan(tmp_path / "tf", tmp_path)
+    assert any("the policy of operation 'openai-chat'" in n for n in report["notes"])

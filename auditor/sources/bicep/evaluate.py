@@ -666,6 +666,7 @@ class FileScope(Scope):
                 label=f"module '{name}' ({path})",
                 condition=cond,
                 lines=_param_lines(decl.body),
+                version=avm.bicep_version(path),
             )
             known_avm: dict[str, Any] = {"name": mname}
             if svc is not None:

@@ -58,6 +58,13 @@ def bicep_kind(ref: str) -> str | None:
     return None
 
 
+def bicep_version(ref: str) -> tuple[int, ...] | None:
+    """The version of a Bicep registry reference (``...:0.14.1``), None when it is not numeric."""
+    tag = ref.rsplit(":", 1)[-1] if ":" in ref else ""
+    parts = tag.split(".")
+    return tuple(int(p) for p in parts) if tag and all(p.isdigit() for p in parts) else None
+
+
 def is_terraform(source: str) -> bool:
     """A Terraform module source that is the AVM API Management module (any version)."""
     low = source.lower().strip().removeprefix("registry.terraform.io/")
@@ -75,6 +82,13 @@ def _name(*parts: Any) -> Any:
         else:
             out.append(part)
     return joined(out)
+
+
+def _opt(item: dict[str, Any], key: str, default: Any) -> Any:
+    """An input with the module's default: the modules take ``null`` (``.?x ?? default``) as
+    not given."""
+    value = item.get(key)
+    return default if value is None else value
 
 
 def _given(props: dict[str, Any]) -> dict[str, Any]:
@@ -95,6 +109,10 @@ class _Emit:
     lines: dict[str, int] = field(default_factory=dict)
     """Line of each input in the call (where its resources are shown)."""
     read: list[str] = field(default_factory=list)
+
+    def note_only(self, key: str, what: str) -> None:
+        """A note that limits nothing (what the module does not create)."""
+        self.sink.note(f"{self.file}:{self.lines.get(key, self.line)}", f"{what} ({self.label})")
 
     def at(self, key: str) -> tuple[str, int]:
         return (self.file, self.lines.get(key, self.line))
@@ -176,10 +194,14 @@ def bicep(
     label: str,
     condition: Unknown | None,
     lines: dict[str, int],
+    version: tuple[int, ...] | None = None,
 ) -> Any:
     """Lower the resources an AVM Bicep module creates from ``params``; gives the service's
-    name (the module's ``name`` output) or None."""
+    name (the module's ``name`` output) or None. ``version`` is the module's (None: unknown,
+    read as the newest)."""
     out = _Emit(sink, deployment, file, line, label, condition, lines)
+    # NOTE: versions before 0.14.1 accept products[].policies but never deploy them.
+    product_policies = version is None or version >= (0, 14, 1)
     if not isinstance(params, dict):
         why = params.reason() if isinstance(params, Unknown) else "not an object"
         out.unread("params", f"what its parameters create ({why})")
@@ -206,15 +228,15 @@ def bicep(
         creds = be.get("credentials")
         props = {
             "url": be.get("url"),
-            "protocol": be.get("protocol", "http"),
+            "protocol": _opt(be, "protocol", "http"),
             "resourceId": be.get("resourceId"),
-            "type": be.get("type", "Single"),
+            "type": _opt(be, "type", "Single"),
             "pool": be.get("pool"),
             "credentials": creds if isinstance(creds, dict) else None,
         }
         out.add(f"{APIM}/backends", _name(svc, be.get("name")), _given(props), "backends")
     for _, lg in out.items("loggers", params.get("loggers"), False):
-        ltype = lg.get("type", "azureMonitor")
+        ltype = _opt(lg, "type", "azureMonitor")
         props = {"loggerType": ltype, "resourceId": lg.get("targetResourceId")}
         if ltype != "azureMonitor" and isinstance(lg.get("credentials"), dict):
             props["credentials"] = lg["credentials"]  # only followed to its target, then dropped
@@ -231,8 +253,8 @@ def bicep(
         pname = pr.get("name")
         props = {
             "displayName": pr.get("displayName"),
-            "subscriptionRequired": pr.get("subscriptionRequired", True),
-            "state": pr.get("state", "published"),
+            "subscriptionRequired": _opt(pr, "subscriptionRequired", True),
+            "state": _opt(pr, "state", "published"),
         }
         out.add(f"{APIM}/products", _name(svc, pname), _given(props), "products")
         apis = pr.get("apis")
@@ -243,6 +265,13 @@ def bicep(
         pols = pr.get("policies")
         if isinstance(pols, Unknown):
             out.unread("products", f"the policies of product '{text_of(pname)}' ({pols.reason()})")
+        if pols and not product_policies:
+            out.note_only(
+                "products",
+                f"the policies of product '{text_of(pname)}' are not deployed by this version of "
+                "the module (before 0.14.1)",
+            )
+            pols = None
         for pol in pols if isinstance(pols, list) else []:
             if isinstance(pol, dict):
                 out.add(
@@ -251,8 +280,11 @@ def bicep(
                     _policy(pol.get("format"), pol.get("value")),
                     "products",
                 )
+            else:
+                why = pol.reason() if isinstance(pol, Unknown) else "not an object"
+                out.unread("products", f"a policy of product '{text_of(pname)}' ({why})")
     for _, sub in out.items("subscriptions", params.get("subscriptions"), False):
-        props = {"scope": sub.get("scope", "/apis"), "state": sub.get("state")}
+        props = {"scope": _opt(sub, "scope", "/apis"), "state": sub.get("state")}
         out.add(
             f"{APIM}/subscriptions", _name(svc, sub.get("name")), _given(props), "subscriptions"
         )
@@ -268,15 +300,15 @@ def _diagnostic(dg: dict[str, Any], logger: Any, verbosity: str) -> dict[str, An
     """A diagnostic's properties, with the module's defaults."""
     props = {
         "loggerId": logger,
-        "alwaysLog": dg.get("alwaysLog", "allErrors"),
+        "alwaysLog": _opt(dg, "alwaysLog", "allErrors"),
         "backend": dg.get("backend"),
         "frontend": dg.get("frontend"),
-        "httpCorrelationProtocol": dg.get("httpCorrelationProtocol", "Legacy"),
-        "logClientIp": dg.get("logClientIp", False),
-        "metrics": dg.get("metrics", False),
-        "operationNameFormat": dg.get("operationNameFormat", "Name"),
-        "sampling": {"percentage": dg.get("samplingPercentage", 100), "samplingType": "fixed"},
-        "verbosity": dg.get("verbosity", verbosity),
+        "httpCorrelationProtocol": _opt(dg, "httpCorrelationProtocol", "Legacy"),
+        "logClientIp": _opt(dg, "logClientIp", False),
+        "metrics": _opt(dg, "metrics", False),
+        "operationNameFormat": _opt(dg, "operationNameFormat", "Name"),
+        "sampling": {"percentage": _opt(dg, "samplingPercentage", 100), "samplingType": "fixed"},
+        "verbosity": _opt(dg, "verbosity", verbosity),
     }
     return _given(props)
 
@@ -295,17 +327,17 @@ def _bicep_api(out: _Emit, svc: Any, api: dict[str, Any], key: str) -> None:
         "displayName": api.get("displayName"),
         "path": api.get("path"),
         "serviceUrl": api.get("serviceUrl"),
-        "protocols": api.get("protocols", ["https"]),
-        "subscriptionRequired": api.get("subscriptionRequired", False),
+        "protocols": _opt(api, "protocols", ["https"]),
+        "subscriptionRequired": _opt(api, "subscriptionRequired", False),
         "subscriptionKeyParameterNames": api.get("subscriptionKeyParameterNames"),
         "authenticationSettings": api.get("authenticationSettings"),
         "apiRevision": api.get("apiRevision"),
         "apiVersion": api.get("apiVersion"),
-        "apiType": api.get("apiType", "http"),
-        "type": api.get("type", "http"),
-        "isCurrent": api.get("isCurrent", True),
+        "apiType": _opt(api, "apiType", "http"),
+        "type": _opt(api, "type", "http"),
+        "isCurrent": _opt(api, "isCurrent", True),
         "sourceApiId": api.get("sourceApiId"),
-        "format": api.get("format", "openapi") if value else None,
+        "format": _opt(api, "format", "openapi") if value else None,
         "value": value,
     }
     out.add(f"{APIM}/apis", _name(svc, name), _given(props), key)
@@ -335,6 +367,9 @@ def _bicep_api(out: _Emit, svc: Any, api: dict[str, Any], key: str) -> None:
                     _policy(pol.get("format"), pol.get("value")),
                     k,
                 )
+            else:
+                why = pol.reason() if isinstance(pol, Unknown) else "not an object"
+                out.unread(k, f"a policy of operation '{text_of(oname)}' ({why})")
         if isinstance(pols, Unknown):
             out.unread(k, f"the policies of operation '{text_of(oname)}' ({pols.reason()})")
 
@@ -405,8 +440,8 @@ def terraform(
     for pid, pr in out.items("products", get("products"), True):
         props = {
             "displayName": pr.get("display_name"),
-            "subscriptionRequired": pr.get("subscription_required", False),
-            "state": pr.get("state", "published"),
+            "subscriptionRequired": _opt(pr, "subscription_required", False),
+            "state": _opt(pr, "state", "published"),
         }
         out.add(f"{APIM}/products", _name(svc, pid), _given(props), "products")
         apis = pr.get("api_names")
@@ -415,7 +450,7 @@ def terraform(
         for api in apis if isinstance(apis, list) else []:
             out.add(f"{APIM}/products/apis", _name(svc, pid, api), {}, "products")
     for sid, sub in out.items("subscriptions", get("subscriptions"), True):
-        props = {"scope": _tf_scope(sub), "state": sub.get("state", "active")}
+        props = {"scope": _tf_scope(sub), "state": _opt(sub, "state", "active")}
         out.add(f"{APIM}/subscriptions", _name(svc, sid), _given(props), "subscriptions")
     out.done()
     return svc
@@ -452,9 +487,9 @@ def _tf_api(out: _Emit, svc: Any, name: str, api: dict[str, Any]) -> None:
         "displayName": api.get("display_name"),
         "path": api.get("path"),
         "serviceUrl": api.get("service_url"),
-        "protocols": api.get("protocols", ["https"]),
-        "subscriptionRequired": api.get("subscription_required", True),
-        "apiRevision": api.get("revision", "1"),
+        "protocols": _opt(api, "protocols", ["https"]),
+        "subscriptionRequired": _opt(api, "subscription_required", True),
+        "apiRevision": _opt(api, "revision", "1"),
         "apiVersion": api.get("api_version"),
     }
     spec = api.get("import")
@@ -490,3 +525,5 @@ def _tf_api(out: _Emit, svc: Any, name: str, api: dict[str, Any]) -> None:
                 _tf_policy(opol, "policy"),
                 "apis",
             )
+        elif isinstance(opol, Unknown):
+            out.unread("apis", f"the policy of operation '{oname}' ({opol.reason()})")
