@@ -19,7 +19,7 @@ from typing import Any
 
 from auditor.sources.iac.expr import resource_id
 from auditor.sources.iac.lower import Sink
-from auditor.sources.iac.values import SLASH, Unknown, joined, origin_of, text_of
+from auditor.sources.iac.values import Unknown, arm_name, joined, origin_of, text_of
 
 APIM = "Microsoft.ApiManagement/service"
 _BICEP_PREFIXES = ("br/public:", "br:mcr.microsoft.com/bicep/")
@@ -73,15 +73,7 @@ def is_terraform(source: str) -> bool:
 
 def _name(*parts: Any) -> Any:
     """The nested ARM name (``svc/api/policy``); an unknown part stays one segment."""
-    out: list[Any] = []
-    for i, part in enumerate(parts):
-        if i:
-            out.append("/")
-        if isinstance(part, Unknown):
-            out.append(Unknown(part.text.replace("/", SLASH), part.why, part.where, True))
-        else:
-            out.append(part)
-    return joined(out)
+    return arm_name(list(parts))
 
 
 def _opt(item: dict[str, Any], key: str, default: Any) -> Any:
@@ -256,12 +248,7 @@ def bicep(
             "subscriptionRequired": _opt(pr, "subscriptionRequired", True),
             "state": _opt(pr, "state", "published"),
         }
-        out.add(f"{APIM}/products", _name(svc, pname), _given(props), "products")
-        apis = pr.get("apis")
-        if isinstance(apis, Unknown):
-            out.unread("products", f"the APIs of product '{text_of(pname)}' ({apis.reason()})")
-        for api in apis if isinstance(apis, list) else []:
-            out.add(f"{APIM}/products/apis", _name(svc, pname, api), {}, "products")
+        _product(out, svc, pname, props, pr.get("apis"))
         pols = pr.get("policies")
         if isinstance(pols, Unknown):
             out.unread("products", f"the policies of product '{text_of(pname)}' ({pols.reason()})")
@@ -294,6 +281,15 @@ def bicep(
             out.unread(key, f"what '{key}' creates")
     out.done()
     return svc
+
+
+def _product(out: _Emit, svc: Any, pid: Any, props: dict[str, Any], apis: Any) -> None:
+    """A product and its links to APIs (``apis`` of Bicep, ``api_names`` of Terraform)."""
+    out.add(f"{APIM}/products", _name(svc, pid), _given(props), "products")
+    if isinstance(apis, Unknown):
+        out.unread("products", f"the APIs of product '{text_of(pid)}' ({apis.reason()})")
+    for api in apis if isinstance(apis, list) else []:
+        out.add(f"{APIM}/products/apis", _name(svc, pid, api), {}, "products")
 
 
 def _diagnostic(dg: dict[str, Any], logger: Any, verbosity: str) -> dict[str, Any]:
@@ -443,12 +439,7 @@ def terraform(
             "subscriptionRequired": _opt(pr, "subscription_required", False),
             "state": _opt(pr, "state", "published"),
         }
-        out.add(f"{APIM}/products", _name(svc, pid), _given(props), "products")
-        apis = pr.get("api_names")
-        if isinstance(apis, Unknown):
-            out.unread("products", f"the APIs of product '{pid}' ({apis.reason()})")
-        for api in apis if isinstance(apis, list) else []:
-            out.add(f"{APIM}/products/apis", _name(svc, pid, api), {}, "products")
+        _product(out, svc, pid, props, pr.get("api_names"))
     for sid, sub in out.items("subscriptions", get("subscriptions"), True):
         props = {"scope": _tf_scope(sub), "state": _opt(sub, "state", "active")}
         out.add(f"{APIM}/subscriptions", _name(svc, sid), _given(props), "subscriptions")

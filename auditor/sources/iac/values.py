@@ -273,3 +273,16 @@ def unknown_leaves(value: Any, path: str = "") -> dict[str, Unknown]:
 def unresolved_text(text: str) -> bool:
     """True when a name or id, as text, has a part that was unknown (see :attr:`Unknown.text`)."""
     return "${" in text
+
+
+def arm_name(names: list[Any]) -> Any:
+    """The nested ARM name (``svc/api/policy``); unknown when a part is."""
+    parts: list[Any] = []
+    for i, n in enumerate(names):
+        if i:
+            parts.append("/")
+        if isinstance(n, Unknown):
+            parts.append(Unknown(n.text.replace("/", SLASH), n.why, n.where, True))
+        else:
+            parts.append(n)
+    return joined(parts)

@@ -45,6 +45,7 @@ from auditor.sources.iac.files import Files
 from auditor.sources.iac.values import (
     Sourced,
     Unknown,
+    arm_name,
     first_unknown,
     plain,
     text_of,
@@ -572,7 +573,7 @@ class Inst:
         elif arm_type.lower() == "microsoft.cognitiveservices/accounts":
             kind = self._account_kind()
             what = f" (kind {kind})" if isinstance(kind, str) and kind else ""
-        return f"{arm_type}{what} '{text_of(mapping.arm_name(names))}'"
+        return f"{arm_type}{what} '{text_of(arm_name(names))}'"
 
     def _account_kind(self) -> Any:
         if self.decl.type == "azurerm_ai_services":
@@ -1142,7 +1143,7 @@ class ModuleScope(Scope):
             if found is not None and (mapping.data_type_of(t) or mapping.kept(found[0])):
                 sink.add(
                     found[0],
-                    mapping.arm_name(found[1]),
+                    arm_name(found[1]),
                     None,
                     origin=(inst.file, inst.line),
                     deployment=self.deployment,
@@ -1170,7 +1171,7 @@ class ModuleScope(Scope):
         origin = lowered.origin or (inst.file, inst.line)
         self.src.sink.add(
             lowered.arm_type,
-            mapping.arm_name(lowered.names),
+            arm_name(lowered.names),
             lowered.props,
             origin=origin,
             deployment=self.deployment,
@@ -1242,7 +1243,7 @@ class ModuleScope(Scope):
             line = _key_line(attr, "properties", key)
             if line:
                 lines[key] = line
-        name = mapping.arm_name(names)
+        name = arm_name(names)
         self.src.patches.append(
             _Patch(
                 inst.address,

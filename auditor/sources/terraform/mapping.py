@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from auditor.sources import resources
-from auditor.sources.iac.values import SLASH, Unknown, joined, origin_of
+from auditor.sources.iac.values import Unknown, origin_of
 
 APIM = "Microsoft.ApiManagement/service"
 ACCOUNTS = "Microsoft.CognitiveServices/accounts"
@@ -115,19 +115,6 @@ def _no_revision(name: Any) -> Any:
     if isinstance(name, Unknown) and ";rev=" in name.text:
         return Unknown(name.text.split(";rev=")[0], name.why, name.where, True)
     return name
-
-
-def arm_name(names: list[Any]) -> Any:
-    """The nested ARM name (``svc/api/policy``); unknown when a part is."""
-    parts: list[Any] = []
-    for i, n in enumerate(names):
-        if i:
-            parts.append("/")
-        if isinstance(n, Unknown):
-            parts.append(Unknown(n.text.replace("/", SLASH), n.why, n.where, True))
-        else:
-            parts.append(n)
-    return joined(parts)
 
 
 def service_of(inst: Instance) -> Any:
