@@ -20,7 +20,8 @@ _KINDS: tuple[tuple[str, re.Pattern[str], bool], ...] = tuple(
     for kind, pattern, limits in (
         ("loops over items only known at deployment, not expanded",
          r"loop .*(is not expanded|not expanded)", True),
-        ("modules from a registry, not read", r"from a registry", True),
+        ("modules from a registry, not read", r"from a registry|module '[^']*' from .* is not read",
+         True),
         ("files or modules outside the scanned folder, not read", r"outside the scanned folder",
          True),
         ("modules, files or linked templates not found", r"is not a file|not followed|could not be "

@@ -687,3 +687,26 @@ def test_a_secret_header_read_with_a_null_conditional_is_still_recorded(tmp_path
     assert proc.returncode in (0, 1), proc.stderr
     report = json.loads(out.read_text("utf-8"))
     assert _rule(report, "IDN007")["status"] == "fail"
+
+
+def test_a_terraform_registry_module_is_listed_with_the_registry_modules(tmp_path: Path) -> None:
+    root = tmp_path / "tfreg"
+    write(root / "policy.xml", METERED)
+    write(
+        root / "main.tf",
+        TF_SERVICE
+        + """
+module "naming" {
+  source  = "Azure/naming/azurerm"
+  version = "0.4.0"
+}
+""",
+    )
+    out = tmp_path / "tfreg.md"
+    proc = run_auditor(
+        "scan", root, "--format", "md", "-o", out, "--fail-on", "never", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text("utf-8")
+    assert "modules from a registry, not read" in text
+    assert "module 'naming' from Azure/naming/azurerm is not read" in text
