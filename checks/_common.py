@@ -241,6 +241,14 @@ def global_unseen(
     return None
 
 
+def unseen_split(ctx: OpContext, routes: Sequence[Route]) -> tuple[list[Route], str | None]:
+    """``routes`` on which what a check found missing is certainly missing (they drop the
+    global scope, or it is in the source), and why the rest may have it (None when none may)."""
+    doubts = {id(r): global_unseen(ctx, [r]) for r in routes}
+    certain = [r for r in routes if doubts[id(r)] is None]
+    return certain, next((d for d in doubts.values() if d), None)
+
+
 #: How the readers say a module was not read (a registry or git module, one outside the folder).
 _UNREAD_MODULE = re.compile(r"\bmodule '[^']*' from .*? is not read")
 

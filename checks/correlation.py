@@ -23,11 +23,11 @@ from checks._common import (
     covering_diagnostics,
     dedupe,
     elsewhere,
-    global_unseen,
     inbound_location,
     rests_on,
     same_deployment,
     unnamed,
+    unseen_split,
 )
 
 DEFAULT_HEADERS = (
@@ -107,9 +107,8 @@ def correlation_header_missing(ctx: OpContext) -> CheckResult:
     if missing:
         loc = inbound_location(ctx)
         # NOTE: a route that reaches an unseen global policy may get the header there.
-        certain = [r for r in missing if not global_unseen(ctx, [r])]
+        certain, doubt = unseen_split(ctx, missing)
         if not certain:
-            doubt = global_unseen(ctx, missing)
             return skipped(
                 f"{ctx.label}: no correlation header is set in this source; {doubt}", loc
             )

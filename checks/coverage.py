@@ -22,7 +22,6 @@ from checks._common import (
     covering_diagnostics,
     dedupe,
     elsewhere,
-    global_unseen,
     inbound_location,
     is_custom_meter,
     is_native_meter,
@@ -31,6 +30,7 @@ from checks._common import (
     rests_on,
     same_deployment,
     unnamed,
+    unseen_split,
 )
 
 
@@ -86,10 +86,9 @@ def llm_calls_not_metered(ctx: OpContext) -> CheckResult:
         return passed(f"{ctx.label}: every route runs metering")
     # NOTE: a route that reaches an unseen global policy may be metered there; a route that
     # drops it (no <base />) is certainly not.
-    certain = [r for r in bad if not global_unseen(ctx, [r])]
+    certain, doubt = unseen_split(ctx, bad)
     why, at = _why_missing((certain or bad)[0].eff)
     if not certain:
-        doubt = global_unseen(ctx, bad)
         return skipped(
             f"{ctx.label}: no metering is in this source; {doubt}", at or inbound_location(ctx)
         )
